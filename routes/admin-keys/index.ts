@@ -1,0 +1,59 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { adminScopes, generateKey, putAdminKey } from '../../src/auth/admin-keys.ts'
+import { conflict, notFound } from '../../src/errors.ts'
+
+const keyInfo = z.object({
+  name: z.string(),
+  scopes: z.array(z.enum(adminScopes)),
+  createdAt: z.string(),
+  lastUsedAt: z.string().nullable()
+})
+
+// Admin keys are managed over the API by holders of existing keys; the bootstrap key comes
+// from HUB_ADMIN_KEY or is generated at first start.
+const adminKeys: FastifyPluginAsyncZod = async (fastify) => {
+  const { pool } = fastify.hub
+
+  fastify.get('/', {
+    preHandler: fastify.requireScope('read'),
+    schema: { tags: ['admin'], summary: 'List admin keys (never the keys themselves)', security: [{ adminKey: [] }], response: { 200: z.object({ keys: z.array(keyInfo) }) } }
+  }, async () => {
+    const { rows } = await pool.query(
+      `SELECT name, scopes, to_json(created_at)#>>'{}' AS "createdAt", to_json(last_used_at)#>>'{}' AS "lastUsedAt"
+       FROM hub.admin_keys ORDER BY name`)
+    return { keys: rows }
+  })
+
+  fastify.post('/', {
+    preHandler: fastify.requireScope('write'),
+    schema: {
+      tags: ['admin'],
+      summary: 'Create an admin key; the key is returned once',
+      security: [{ adminKey: [] }],
+      body: z.object({
+        name: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'letters, digits, _ . - only, at most 64'),
+        scopes: z.array(z.enum(adminScopes)).min(1)
+      }),
+      response: { 201: z.object({ name: z.string(), scopes: z.array(z.enum(adminScopes)), key: z.string() }) }
+    }
+  }, async (request, reply) => {
+    const { name, scopes } = request.body
+    const { rowCount } = await pool.query('SELECT 1 FROM hub.admin_keys WHERE name = $1', [name])
+    if (rowCount) throw conflict(`an admin key named '${name}' exists`)
+    const key = generateKey()
+    await putAdminKey(pool, name, key, scopes)
+    return reply.code(201).send({ name, scopes, key })
+  })
+
+  fastify.delete('/:name', {
+    preHandler: fastify.requireScope('delete'),
+    schema: { tags: ['admin'], summary: 'Revoke an admin key', security: [{ adminKey: [] }], params: z.object({ name: z.string() }) }
+  }, async (request, reply) => {
+    const { rowCount } = await pool.query('DELETE FROM hub.admin_keys WHERE name = $1', [request.params.name])
+    if (!rowCount) throw notFound(`no admin key named '${request.params.name}'`)
+    return reply.code(204).send()
+  })
+}
+
+export default adminKeys

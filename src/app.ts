@@ -1,0 +1,52 @@
+import { fileURLToPath } from 'node:url'
+import autoload from '@fastify/autoload'
+import sensible from '@fastify/sensible'
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import fp from 'fastify-plugin'
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { adminAuth } from './auth/plugin.ts'
+import { errorEnvelope } from './http/errors.ts'
+import type { Hub } from './hub.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance { hub: Hub }
+}
+
+export interface AppOptions {
+  hub: Hub
+  /** 'api' serves everything; 'health' only /health and /ready (worker processes). */
+  surface?: 'api' | 'health'
+}
+
+const routesDir = fileURLToPath(new URL('../routes/', import.meta.url))
+
+/** The hub's HTTP API as a Fastify plugin; only src/server.ts listens. */
+export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyInstance, opts: AppOptions) => {
+  fastify.decorate('hub', opts.hub)
+  fastify.setValidatorCompiler(validatorCompiler)
+  fastify.setSerializerCompiler(serializerCompiler)
+  await fastify.register(sensible)
+  await fastify.register(errorEnvelope)
+  await fastify.register(adminAuth)
+  await fastify.register(swagger, {
+    openapi: {
+      info: { title: 'Hub API', description: 'Self-hosted integration hub', version: '0.1.0' },
+      components: {
+        securitySchemes: {
+          adminKey: { type: 'http', scheme: 'bearer', description: 'Admin API key' },
+          webhookKey: { type: 'http', scheme: 'bearer', description: "A system's webhook key" }
+        }
+      }
+    },
+    transform: jsonSchemaTransform
+  })
+  await fastify.register(swaggerUi, { routePrefix: '/docs' })
+  await fastify.register(autoload, {
+    dir: routesDir,
+    options: { prefix: '/v1' },
+    // A worker process serves only its health routes.
+    matchFilter: opts.surface === 'health' ? (path: string) => path.startsWith('/health') : undefined
+  })
+})

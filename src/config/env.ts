@@ -1,0 +1,33 @@
+import { z } from 'zod'
+
+// Everything the process reads from its environment, validated once at start.
+const envSchema = z.object({
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' }).optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  HUB_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
+  HUB_ADMIN_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  HUB_DATA_DIR: z.string().min(1).default('./.hub'),
+  HUB_CONFIG: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HUB_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000)
+})
+
+export type Env = z.infer<typeof envSchema>
+
+export class EnvError extends Error {}
+
+/** Parse the environment; an empty string counts as unset (as `FOO= node ...` means to a user). */
+export function parseEnv (source: NodeJS.ProcessEnv = process.env): Env {
+  const raw: Record<string, string> = {}
+  for (const key of Object.keys(envSchema.shape)) {
+    const value = source[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const result = envSchema.safeParse(raw)
+  if (result.success) return result.data
+  const issue = result.error.issues[0]
+  const name = String(issue.path[0])
+  const shown = name === 'HUB_ADMIN_KEY' || name === 'DATABASE_URL' ? '' : ` (got ${JSON.stringify(raw[name])})`
+  throw new EnvError(`invalid environment variable ${name}: ${issue.message}${shown}`)
+}

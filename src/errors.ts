@@ -1,0 +1,21 @@
+// The one error type routes and jobs throw for expected failures; the API turns it into the
+// envelope {"error": {"code", "message", "details"?}} with its status code.
+export class HubError extends Error {
+  statusCode: number
+  code: string
+  details?: unknown
+
+  constructor (statusCode: number, code: string, message: string, details?: unknown) {
+    super(message)
+    this.statusCode = statusCode
+    this.code = code
+    this.details = details
+  }
+}
+
+export const badRequest = (message: string, details?: unknown) => new HubError(400, 'bad_request', message, details)
+export const unauthorized = (message = 'missing or invalid credentials') => new HubError(401, 'unauthorized', message)
+export const forbidden = (message: string) => new HubError(403, 'forbidden', message)
+export const notFound = (message: string) => new HubError(404, 'not_found', message)
+export const conflict = (message: string, details?: unknown) => new HubError(409, 'conflict', message, details)
+export const unprocessable = (message: string, details?: unknown) => new HubError(422, 'unprocessable', message, details)

@@ -1,0 +1,59 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { HubError } from '../errors.ts'
+
+interface Envelope { error: { code: string, message: string, details?: unknown } }
+
+// Fastify's own client errors, renamed to the codes our API documents.
+const fastifyCodes: Record<string, string> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'bad_request',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json'
+}
+
+/** A dotted path like `items[2].scope` from a validation issue's path. */
+export function formatPath (path: readonly PropertyKey[], prefix = ''): string {
+  let out = prefix
+  for (const part of path) {
+    out += typeof part === 'number' ? `[${part}]` : (out ? '.' : '') + String(part)
+  }
+  return out || '(root)'
+}
+
+function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
+  if (err instanceof HubError) {
+    return { status: err.statusCode, body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } } }
+  }
+  if (hasZodFastifySchemaValidationErrors(err)) {
+    const where = err.validationContext ?? 'body'
+    const issues = err.validation.map(v => {
+      const path = v.instancePath.split('/').slice(1).filter(Boolean).map(p => /^\d+$/.test(p) ? Number(p) : p)
+      return { path: formatPath(path, where === 'body' ? '' : where), message: v.message ?? 'invalid' }
+    })
+    const first = issues[0]
+    return { status: 400, body: { error: { code: 'validation_failed', message: `${first.path}: ${first.message}`, details: issues } } }
+  }
+  const status = err.statusCode ?? 500
+  if (status < 500) {
+    const isJson = err instanceof SyntaxError
+    const code = isJson ? 'invalid_json' : fastifyCodes[err.code] ?? (status === 404 ? 'not_found' : 'bad_request')
+    const message = isJson ? `malformed JSON: ${err.message}` : err.message
+    return { status, body: { error: { code, message } } }
+  }
+  // Never echo an internal message to the client: it is in the log, with the request id.
+  return { status, body: { error: { code: 'internal', message: 'internal server error' } } }
+}
+
+export const errorEnvelope = fp(async (fastify: FastifyInstance) => {
+  fastify.setErrorHandler((err: FastifyError, request, reply) => {
+    const { status, body } = toEnvelope(err)
+    if (status >= 500) request.log.error({ err }, 'request failed')
+    else request.log.info({ code: body.error.code, status }, body.error.message)
+    return reply.code(status).send(body)
+  })
+  fastify.setNotFoundHandler((request, reply) => {
+    return reply.code(404).send({ error: { code: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` } })
+  })
+})

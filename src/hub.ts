@@ -1,0 +1,110 @@
+import { mkdir, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { PgBoss } from 'pg-boss'
+import pino from 'pino'
+import type { Logger } from 'pino'
+import { countAdminKeys, generateKey, putAdminKey } from './auth/admin-keys.ts'
+import type { Env } from './config/env.ts'
+import { startEmbeddedPostgres } from './db/embedded.ts'
+import type { EmbeddedPostgres } from './db/embedded.ts'
+import { migrate, migrationsApplied, readMigrations } from './db/migrate.ts'
+import type { Migration } from './db/migrate.ts'
+import { createPool } from './db/pool.ts'
+import type { Pool } from './db/pool.ts'
+import { loggerOptions } from './logger.ts'
+import { createBoss, ensureQueues } from './queue/boss.ts'
+import { queueDefinitions } from './queue/queues.ts'
+
+/** Everything a running hub process holds: shared by routes and job handlers. */
+export interface Hub {
+  env: Env
+  log: Logger
+  pool: Pool
+  boss: PgBoss
+  databaseUrl: string
+  ready (): Promise<boolean>
+  close (): Promise<void>
+}
+
+export interface StartOptions {
+  log?: Logger
+  /** Print a generated admin key to this stream (the entry point passes stderr). */
+  announce?: (line: string) => void
+}
+
+export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub> {
+  const log = opts.log ?? pino(loggerOptions(env.LOG_LEVEL))
+  let embedded: EmbeddedPostgres | undefined
+  let databaseUrl = env.DATABASE_URL
+  if (!databaseUrl) {
+    embedded = await startEmbeddedPostgres(env.HUB_DATA_DIR)
+    databaseUrl = embedded.url
+    log.info({ dataDir: embedded.dataDir, created: embedded.created, adopted: embedded.adopted },
+      'DATABASE_URL is not set: using the embedded PostgreSQL')
+  }
+  const pool = createPool(databaseUrl)
+  let boss: PgBoss | undefined
+  try {
+    const migrations = await readMigrations()
+    const applied = await migrate(pool, migrations)
+    if (applied.length) log.info({ applied }, 'migrations applied')
+    boss = await createBoss(databaseUrl, log)
+    await ensureQueues(boss, queueDefinitions)
+    await bootstrapAdminKey(env, pool, log, !embedded ? undefined : opts.announce)
+    return hubContext(env, log, pool, boss, databaseUrl, migrations, embedded)
+  } catch (err) {
+    await boss?.stop({ graceful: false }).catch(() => {})
+    await pool.end().catch(() => {})
+    await embedded?.stop()
+    throw err
+  }
+}
+
+function hubContext (env: Env, log: Logger, pool: Pool, boss: PgBoss, databaseUrl: string, migrations: Migration[], embedded?: EmbeddedPostgres): Hub {
+  let closed = false
+  return {
+    env,
+    log,
+    pool,
+    boss,
+    databaseUrl,
+    async ready () {
+      if (closed) return false
+      try {
+        return await migrationsApplied(pool, migrations) && await boss.isInstalled()
+      } catch {
+        return false
+      }
+    },
+    // Workers first (they finish in-flight jobs), then connections, then the database itself.
+    async close () {
+      if (closed) return
+      closed = true
+      await boss.stop({ graceful: true, timeout: env.HUB_SHUTDOWN_GRACE_MS, close: true })
+      await pool.end()
+      await embedded?.stop()
+    }
+  }
+}
+
+/**
+ * HUB_ADMIN_KEY, when set, is the 'bootstrap' key with every scope. On the embedded default with
+ * no key at all, generate one, keep it in the data directory and show it once.
+ */
+async function bootstrapAdminKey (env: Env, pool: Pool, log: Logger, announce?: (line: string) => void): Promise<void> {
+  if (env.HUB_ADMIN_KEY) {
+    await putAdminKey(pool, 'bootstrap', env.HUB_ADMIN_KEY)
+    return
+  }
+  if (await countAdminKeys(pool) > 0) return
+  if (!announce) {
+    log.warn('no admin key exists: set HUB_ADMIN_KEY to use the admin API')
+    return
+  }
+  const key = generateKey()
+  const file = join(resolve(env.HUB_DATA_DIR), 'admin-key')
+  await mkdir(env.HUB_DATA_DIR, { recursive: true })
+  await writeFile(file, key + '\n', { mode: 0o600 })
+  await putAdminKey(pool, 'bootstrap', key)
+  announce(`Generated an admin API key (shown once, saved in ${file}):\n  ${key}\n`)
+}

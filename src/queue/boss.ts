@@ -1,0 +1,35 @@
+import { PgBoss } from 'pg-boss'
+import type { Queue } from 'pg-boss'
+import type { Logger } from 'pino'
+
+/** A queue the hub uses, with the options it is created with. */
+export type QueueDefinition = Queue
+
+// Filled by the pipeline modules that own each queue (see src/queue/queues.ts).
+export async function createBoss (connectionString: string, log: Logger, max = 10): Promise<PgBoss> {
+  const boss = new PgBoss({
+    connectionString,
+    max,
+    application_name: 'hub-queue',
+    // Workers wake on NOTIFY in ~2 ms instead of waiting for the next poll.
+    useListenNotify: true
+  })
+  boss.on('error', err => log.error({ err }, 'queue error'))
+  boss.on('warning', warning => log.warn({ warning }, 'queue warning'))
+  await boss.start()
+  return boss
+}
+
+/** Create or update every queue the hub uses; safe to run from several processes at once. */
+export async function ensureQueues (boss: PgBoss, queues: QueueDefinition[]): Promise<void> {
+  for (const { name, ...options } of queues) {
+    const existing = await boss.getQueue(name)
+    if (existing) continue
+    try {
+      await boss.createQueue(name, options)
+    } catch (err) {
+      // Another process created it between our check and our create.
+      if (!(await boss.getQueue(name))) throw err
+    }
+  }
+}

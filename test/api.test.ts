@@ -1,0 +1,74 @@
+import t from 'tap'
+import { buildTestHub } from './helpers/hub.ts'
+
+t.test('health, readiness and the API document', async t => {
+  const { app } = await buildTestHub(t, { workers: false })
+  const health = await app.inject({ url: '/health' })
+  t.equal(health.statusCode, 200)
+  t.same(health.json(), { status: 'ok' })
+  const ready = await app.inject({ url: '/ready' })
+  t.equal(ready.statusCode, 200)
+  const doc = await app.inject({ url: '/docs/json' })
+  t.equal(doc.statusCode, 200)
+  t.ok(doc.json().paths['/v1/admin-keys/'], 'routes are described from their zod schemas')
+  const ui = await app.inject({ url: '/docs/' })
+  t.equal(ui.statusCode, 200)
+  t.match(ui.headers['content-type'], /text\/html/)
+})
+
+t.test('/ready answers 503 once the hub has closed its database', async t => {
+  const { app, hub } = await buildTestHub(t, { workers: false })
+  await hub.close()
+  const ready = await app.inject({ url: '/ready' })
+  t.equal(ready.statusCode, 503)
+  t.same(ready.json(), { status: 'unavailable' })
+})
+
+t.test('every error uses one envelope', async t => {
+  const { app, auth } = await buildTestHub(t, { workers: false })
+  const missing = await app.inject({ url: '/v1/nothing-here' })
+  t.equal(missing.statusCode, 404)
+  t.same(missing.json(), { error: { code: 'not_found', message: 'no route GET /v1/nothing-here' } })
+
+  const malformed = await app.inject({ method: 'POST', url: '/v1/admin-keys', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"name": ' })
+  t.equal(malformed.statusCode, 400)
+  t.equal(malformed.json().error.code, 'invalid_json')
+
+  const invalid = await app.inject({ method: 'POST', url: '/v1/admin-keys', headers: auth, payload: { name: 'ci', scopes: ['read', 'admin'] } })
+  t.equal(invalid.statusCode, 400)
+  t.equal(invalid.json().error.code, 'validation_failed')
+  t.match(invalid.json().error.message, /^scopes\[1\]: /, 'the failing field is named')
+  t.match(invalid.json().error.details, [{ path: 'scopes[1]' }])
+})
+
+t.test('admin keys: 401 without or with a wrong key, 403 without the scope', async t => {
+  const { app, auth } = await buildTestHub(t, { workers: false })
+  const none = await app.inject({ url: '/v1/admin-keys' })
+  t.equal(none.statusCode, 401)
+  t.equal(none.json().error.code, 'unauthorized')
+  const wrong = await app.inject({ url: '/v1/admin-keys', headers: { authorization: 'Bearer not-a-key' } })
+  t.equal(wrong.statusCode, 401)
+
+  const created = await app.inject({ method: 'POST', url: '/v1/admin-keys', headers: auth, payload: { name: 'reader', scopes: ['read'] } })
+  t.equal(created.statusCode, 201)
+  const readerKey = created.json().key as string
+  t.match(readerKey, /^hub_/)
+  const reader = { authorization: `Bearer ${readerKey}` }
+
+  const listed = await app.inject({ url: '/v1/admin-keys', headers: reader })
+  t.equal(listed.statusCode, 200)
+  t.same(listed.json().keys.map((k: { name: string }) => k.name), ['bootstrap', 'reader'])
+  t.notMatch(listed.body, readerKey, 'keys are never returned after creation')
+
+  const denied = await app.inject({ method: 'POST', url: '/v1/admin-keys', headers: reader, payload: { name: 'x', scopes: ['read'] } })
+  t.equal(denied.statusCode, 403)
+  t.same(denied.json(), { error: { code: 'forbidden', message: "this key lacks the 'write' scope" } })
+
+  const duplicate = await app.inject({ method: 'POST', url: '/v1/admin-keys', headers: auth, payload: { name: 'reader', scopes: ['read'] } })
+  t.equal(duplicate.statusCode, 409)
+
+  const revoked = await app.inject({ method: 'DELETE', url: '/v1/admin-keys/reader', headers: auth })
+  t.equal(revoked.statusCode, 204)
+  const after = await app.inject({ url: '/v1/admin-keys', headers: reader })
+  t.equal(after.statusCode, 401, 'a revoked key no longer works')
+})

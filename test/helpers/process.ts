@@ -1,0 +1,52 @@
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+export interface HubProcess {
+  child: ChildProcess
+  url: string
+  stdout: () => string
+  stderr: () => string
+  /** SIGTERM, resolving with the exit code. */
+  stop (): Promise<number | null>
+}
+
+/** Run `node src/server.ts` as its own process (as a user would) and wait until it listens. */
+export async function startHubProcess (t: Test, env: Record<string, string>): Promise<HubProcess> {
+  const child = spawn(process.execPath, ['src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', d => { out += d })
+  child.stderr.on('data', d => { err += d })
+  const exited = new Promise<number | null>(resolve => child.on('exit', code => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`hub did not start:\n${out}\n${err}`)), 60_000)
+    child.stdout.on('data', () => {
+      const m = /"address":"(http:[^"]+)"/.exec(out)
+      if (m) { clearTimeout(timer); resolve(m[1]) }
+    })
+    exited.then(code => { clearTimeout(timer); reject(new Error(`hub exited with ${code}:\n${out}\n${err}`)) })
+  })
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM')
+    return await exited
+  }
+  t.teardown(stop)
+  return { child, url, stdout: () => out, stderr: () => err, stop }
+}
+
+/** Run the server with an environment expected to be rejected; resolves with exit code and stderr. */
+export async function runHubExpectingExit (env: Record<string, string>): Promise<{ code: number | null, stderr: string }> {
+  const child = spawn(process.execPath, ['src/server.ts'], { cwd: root, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', d => { stderr += d })
+  const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
+  return { code, stderr }
+}

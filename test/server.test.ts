@@ -1,0 +1,63 @@
+import { mkdtemp, readdir, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { testDatabase } from './helpers/db.ts'
+import { runHubExpectingExit, startHubProcess } from './helpers/process.ts'
+
+t.test('an invalid environment stops the process with one line naming the variable', async t => {
+  const { code, stderr } = await runHubExpectingExit({ HUB_ROLE: 'everything' })
+  t.not(code, 0)
+  t.equal(stderr.trim().split('\n').length, 1, 'exactly one line')
+  t.match(stderr, /^invalid environment variable HUB_ROLE: /)
+})
+
+t.test('the embedded default: ready, generated admin key, data kept across restarts', async t => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'hub-data-'))
+  const first = await startHubProcess(t, { HUB_DATA_DIR: dataDir })
+  const ready = await fetch(first.url + '/ready')
+  t.equal(ready.status, 200)
+  t.match(first.stdout(), /DATABASE_URL is not set: using the embedded PostgreSQL/)
+  const key = (await readFile(join(dataDir, 'admin-key'), 'utf8')).trim()
+  t.match(first.stderr(), key, 'the generated key is shown once')
+  t.notMatch(first.stdout(), key, 'and never logged')
+  const created = await fetch(first.url + '/v1/admin-keys', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'kept', scopes: ['read'] })
+  })
+  t.equal(created.status, 201)
+  t.equal(await first.stop(), 0, 'SIGTERM shuts down cleanly')
+
+  const second = await startHubProcess(t, { HUB_DATA_DIR: dataDir })
+  t.notMatch(second.stderr(), /Generated an admin API key/, 'no second key is generated')
+  const listed = await fetch(second.url + '/v1/admin-keys', { headers: { authorization: `Bearer ${key}` } })
+  t.equal(listed.status, 200)
+  t.same((await listed.json()).keys.map((k: { name: string }) => k.name), ['bootstrap', 'kept'], 'data survived the restart')
+  t.equal(await second.stop(), 0)
+})
+
+t.test('with DATABASE_URL set no embedded cluster is created', async t => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'hub-data-'))
+  const hub = await startHubProcess(t, { HUB_DATA_DIR: dataDir, DATABASE_URL: await testDatabase(t), HUB_ADMIN_KEY: 'an-admin-key-for-tests' })
+  t.equal((await fetch(hub.url + '/ready')).status, 200)
+  t.same(await readdir(dataDir), [], 'the data directory is untouched')
+  t.notMatch(hub.stdout(), /embedded/)
+  t.equal(await hub.stop(), 0)
+})
+
+t.test('api and worker roles run as two processes against one database', async t => {
+  const databaseUrl = await testDatabase(t)
+  const env = { DATABASE_URL: databaseUrl, HUB_ADMIN_KEY: 'an-admin-key-for-tests' }
+  const [api, worker] = await Promise.all([
+    startHubProcess(t, { ...env, HUB_ROLE: 'api' }),
+    startHubProcess(t, { ...env, HUB_ROLE: 'worker' })
+  ])
+  t.equal((await fetch(api.url + '/ready')).status, 200)
+  t.equal((await fetch(worker.url + '/ready')).status, 200)
+  const auth = { authorization: 'Bearer an-admin-key-for-tests' }
+  t.equal((await fetch(api.url + '/v1/admin-keys', { headers: auth })).status, 200, 'the api serves the API')
+  t.equal((await fetch(worker.url + '/v1/admin-keys', { headers: auth })).status, 404, 'the worker serves only health')
+  t.equal(await api.stop(), 0)
+  t.equal(await worker.stop(), 0)
+})
