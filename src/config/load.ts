@@ -1,0 +1,131 @@
+import { readFile } from 'node:fs/promises'
+import { extname } from 'node:path'
+import YAML from 'yaml'
+import type { z } from 'zod'
+import { check, formatPath } from '../models/index.ts'
+import type { Issue } from '../models/index.ts'
+import { configFileSchema, systemSchema } from './systems.ts'
+import type { SystemConfig } from './systems.ts'
+
+export type Env = Record<string, string | undefined>
+export type Parsed<T> = { ok: true } & T | { ok: false, errors: string[] }
+
+/** A config file that cannot be used; the message has one `file: path: problem` line per issue. */
+export class ConfigError extends Error {
+  file: string
+  errors: string[]
+  constructor (file: string, errors: string[]) {
+    super(errors.map((e) => `${file}: ${e}`).join('\n'))
+    this.name = 'ConfigError'
+    this.file = file
+    this.errors = errors
+  }
+}
+
+const formatIssue = (issue: Issue) => issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`
+
+// `$${NAME}` stays literal `${NAME}`, for the rare JSONata or URL text that needs it.
+const VARIABLE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+
+function substitute (value: unknown, env: Env, path: PropertyKey[], issues: Issue[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(VARIABLE, (whole, escaped: string, name: string) => {
+      if (escaped) return whole.slice(1)
+      const found = env[name]
+      // An empty variable is treated as unset (as in env.ts): an empty secret is a mistake.
+      if (found === undefined || found === '') {
+        issues.push({ path: formatPath(path), message: `environment variable ${name} is not set` })
+        return whole
+      }
+      return found
+    })
+  }
+  if (Array.isArray(value)) return value.map((v, i) => substitute(v, env, [...path, i], issues))
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, env, [...path, k], issues)]))
+  }
+  return value
+}
+
+/**
+ * Replace `${NAME}` in every string (whole or part) with the environment variable. Missing
+ * variables are reported as `path: environment variable NAME is not set` and left as written.
+ */
+export function substituteEnv (value: unknown, env: Env = process.env): { value: unknown, errors: string[] } {
+  const issues: Issue[] = []
+  const out = substitute(value, env, [], issues)
+  return { value: out, errors: issues.map(formatIssue) }
+}
+
+function parseWith<S extends z.ZodType> (schema: S, raw: unknown, env: Env): { ok: true, value: z.output<S> } | { ok: false, errors: string[] } {
+  const envIssues: Issue[] = []
+  const substituted = substitute(raw, env, [], envIssues)
+  const result = check(schema, substituted)
+  if (result.ok && envIssues.length === 0) return { ok: true, value: result.value }
+  // A placeholder left in place would also fail its own validation; report only the cause.
+  const envPaths = new Set(envIssues.map((i) => i.path))
+  const schemaIssues = result.ok ? [] : result.issues.filter((i) => !envPaths.has(i.path))
+  return { ok: false, errors: [...envIssues, ...schemaIssues].map(formatIssue) }
+}
+
+/** Validate a whole config document `{ systems: [...] }`. */
+export function parseSystems (raw: unknown, env: Env = process.env): Parsed<{ systems: SystemConfig[] }> {
+  const r = parseWith(configFileSchema, raw, env)
+  return r.ok ? { ok: true, systems: r.value.systems } : r
+}
+
+/** Validate one system document (as sent to PUT /v1/systems/:id); paths have no `systems[n].` prefix. */
+export function parseSystem (raw: unknown, env: Env = process.env): Parsed<{ system: SystemConfig }> {
+  const r = parseWith(systemSchema, raw, env)
+  return r.ok ? { ok: true, system: r.value } : r
+}
+
+/** Read and validate a .json, .yaml or .yml file; anything else is read as YAML (a JSON superset). */
+export async function loadSystemsFile (file: string, env: Env = process.env): Promise<SystemConfig[]> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read: ${(err as Error).message}`])
+  }
+  const json = extname(file).toLowerCase() === '.json'
+  let raw: unknown
+  try {
+    raw = json ? JSON.parse(text) : YAML.parse(text, { merge: true })
+  } catch (err) {
+    throw new ConfigError(file, [`not valid ${json ? 'JSON' : 'YAML'}: ${(err as Error).message}`])
+  }
+  if (raw == null) throw new ConfigError(file, ['is empty'])
+  const result = parseSystems(raw, env)
+  if (!result.ok) throw new ConfigError(file, result.errors)
+  return result.systems
+}
+
+const SECRET = '***'
+
+/** A copy safe for API responses and logs; secret lists keep their length so users can count keys. */
+export function redactSystem (system: SystemConfig): SystemConfig {
+  const auth = system.auth
+  return {
+    ...system,
+    baseUrl: redactUrl(system.baseUrl),
+    auth: auth.kind === 'bearer'
+      ? { ...auth, token: SECRET }
+      : auth.kind === 'basic'
+        ? { ...auth, password: SECRET }
+        : auth.kind === 'header' ? { ...auth, value: SECRET } : { ...auth },
+    webhooks: {
+      ...system.webhooks,
+      keys: system.webhooks.keys.map(() => SECRET),
+      signingSecrets: system.webhooks.signingSecrets.map(() => SECRET)
+    }
+  }
+}
+
+// Credentials can also be written into the base URL (https://user:pass@host).
+function redactUrl (raw: string): string {
+  const url = URL.parse(raw)
+  if (!url?.password) return raw
+  url.password = SECRET
+  return url.href.replace(/\/+$/, '')
+}

@@ -1,0 +1,250 @@
+import { z } from 'zod'
+import { dataTypes } from '../models/index.ts'
+import type { DataType } from '../models/index.ts'
+import { compile } from '../mapping/jsonata.ts'
+import { parsePath } from '../mapping/map.ts'
+
+// The contract between a config file (or PUT /v1/systems/:id) and the rest of the hub.
+// Config objects are strict, unlike canonical records: a misspelt key (baseURL,
+// signingSecret) must fail loudly rather than be ignored.
+
+export const actions = ['create', 'update', 'delete'] as const
+export type Action = typeof actions[number]
+export const directions = ['inbound', 'outbound'] as const
+export const httpMethods = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
+export type HttpMethod = typeof httpMethods[number]
+
+/** JSONata source text; compiling it here also warms the cache the mapper uses. */
+const expression = z.string().min(1).superRefine((source, ctx) => {
+  try {
+    compile(source)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `invalid JSONata: ${(err as Error).message}` })
+  }
+})
+
+/** A dot/[n] path as understood by getPath/setPath. */
+const dotPath = z.string().min(1).superRefine((path, ctx) => {
+  try {
+    parsePath(path)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message })
+  }
+})
+
+// YAML turns `limit: 50` into a number; query and body values are text on the wire anyway.
+const text = z.union([z.string(), z.number(), z.boolean()]).transform(String)
+
+const PLACEHOLDER = /\{([^{}]*)\}/g
+
+/** Placeholder names used in an endpoint's path and query values ('{id}', '{email}'). */
+export function placeholdersOf (endpoint: { path: string, query?: Record<string, string> }): string[] {
+  const texts = [endpoint.path, ...Object.values(endpoint.query ?? {})]
+  return texts.flatMap((t) => [...t.matchAll(PLACEHOLDER)].map((m) => m[1]))
+}
+
+const endpointFields = (method: HttpMethod) => ({
+  method: z.enum(httpMethods).default(method),
+  path: z.string().regex(/^\//, "must start with '/'").superRefine((path, ctx) => {
+    for (const m of path.matchAll(PLACEHOLDER)) {
+      if (m[1] === '') ctx.addIssue({ code: 'custom', message: 'empty placeholder {}' })
+    }
+  }),
+  query: z.record(z.string(), text).optional()
+})
+
+const endpoint = (method: HttpMethod) => z.strictObject(endpointFields(method))
+
+const endpointSchema = endpoint('GET')
+
+const followUpCall = z.strictObject({
+  ...endpointFields('POST'),
+  // Values may hold {field} placeholders filled from the mapped payload.
+  body: z.record(z.string(), text).optional()
+})
+
+const followUpSchema = z.strictObject({
+  field: dotPath,
+  statePath: dotPath,
+  whenTrue: followUpCall,
+  whenFalse: followUpCall
+})
+
+const typeEndpointsSchema = z.strictObject({
+  get: endpoint('GET').optional(),
+  create: z.strictObject({ ...endpointFields('POST'), idPath: dotPath.default('id') }).optional(),
+  update: endpoint('PUT').optional(),
+  delete: endpoint('DELETE').optional(),
+  lookup: z.strictObject({
+    ...endpointFields('GET'),
+    field: z.string().min(1),
+    resultPath: dotPath.optional(),
+    idPath: dotPath.default('id')
+  }).optional(),
+  // Polling is not designed yet, so extra keys pass through for it to pick up.
+  list: z.looseObject({
+    ...endpointFields('GET'),
+    itemsPath: dotPath,
+    cursorPath: dotPath.optional(),
+    idPath: dotPath.default('id'),
+    modifiedPath: dotPath.optional()
+  }).optional(),
+  recordPath: dotPath.optional(),
+  followUps: z.array(followUpSchema).default([])
+})
+
+const types = z.strictObject({
+  customer: typeEndpointsSchema.optional(),
+  product: typeEndpointsSchema.optional(),
+  order: typeEndpointsSchema.optional()
+} satisfies Record<DataType, unknown>, {
+  error: (iss) => iss.code === 'unrecognized_keys' ? `unknown data type (expected ${dataTypes.join(', ')})` : undefined
+})
+
+const target = dotPath
+
+const mappingSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('field'), from: dotPath, to: target }),
+  z.strictObject({ kind: z.literal('static'), value: z.json(), to: target }),
+  z.strictObject({ kind: z.literal('expression'), expression, to: target })
+])
+
+const flowSchema = z.strictObject({
+  type: z.enum(dataTypes),
+  direction: z.enum(directions),
+  actions: z.array(z.enum(actions)).min(1).default([...actions]).superRefine((list, ctx) => {
+    list.forEach((a, i) => {
+      if (list.indexOf(a) !== i) ctx.addIssue({ code: 'custom', path: [i], message: `duplicate action ${a}` })
+    })
+  }),
+  enabled: z.boolean().default(true),
+  filter: expression.optional(),
+  mappings: z.array(mappingSchema).default([]),
+  required: z.array(dotPath).default([]),
+  collision: z.strictObject({
+    method: z.enum(['error', 'link', 'update-and-link']).default('error'),
+    // The mapped-payload field matched on; defaults to the lookup's field.
+    field: dotPath.optional()
+  }).optional()
+})
+
+const authSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('none') }),
+  z.strictObject({ kind: z.literal('bearer'), token: z.string().min(1) }),
+  z.strictObject({ kind: z.literal('basic'), username: z.string().min(1), password: z.string() }),
+  z.strictObject({
+    kind: z.literal('header'),
+    name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid HTTP header name'),
+    value: z.string().min(1)
+  })
+])
+
+const signingSecret = z.string().refine((s) => {
+  const m = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(s)
+  const bytes = m ? Buffer.from(m[1], 'base64').length : 0
+  return bytes >= 24 && bytes <= 64
+}, 'must be whsec_ followed by base64 of 24 to 64 random bytes (Standard Webhooks)')
+
+const webhooksSchema = z.strictObject({
+  // Bearer keys guard the ingest endpoint; short ones are guessable.
+  keys: z.array(z.string().min(16, 'must be at least 16 characters')).default([]),
+  signingSecrets: z.array(signingSecret).default([]),
+  extract: expression.optional()
+})
+
+const systemObject = z.strictObject({
+  id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be 1-63 of a-z, 0-9, _ and -, starting with a letter or digit'),
+  name: z.string().min(1).optional(),
+  connector: z.enum(['http']).default('http'),
+  // Stored without a trailing slash so callers can join it with an endpoint path.
+  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).transform((u) => u.replace(/\/+$/, '')),
+  auth: authSchema.default({ kind: 'none' }),
+  webhooks: webhooksSchema.prefault({}),
+  throttle: z.strictObject({
+    maxConcurrent: z.int().min(1).max(100).default(4),
+    perSecond: z.number().positive().optional()
+  }).prefault({}),
+  timeoutMs: z.int().min(100).max(120_000).default(10_000),
+  maxResponseBytes: z.int().positive().default(5 * 1024 * 1024),
+  types: types.default({}),
+  flows: z.array(flowSchema).default([])
+})
+
+type SystemObject = z.output<typeof systemObject>
+
+/** Rules that need more than one field; paths are relative to the system. */
+function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
+  const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message })
+
+  for (const [type, te] of Object.entries(s.types) as [DataType, TypeEndpoints | undefined][]) {
+    if (!te) continue
+    for (const op of ['get', 'update', 'delete'] as const) {
+      const ep = te[op]
+      if (ep && !placeholdersOf(ep).includes('id')) issue(['types', type, op, 'path'], 'must contain {id} (in the path or a query value)')
+    }
+    if (te.lookup && !placeholdersOf(te.lookup).includes(te.lookup.field)) {
+      issue(['types', type, 'lookup', 'path'], `must contain {${te.lookup.field}} (in the path or a query value)`)
+    }
+  }
+
+  s.flows.forEach((flow, i) => {
+    const at = (...rest: PropertyKey[]) => ['flows', i, ...rest]
+    const te = s.types[flow.type]
+    if (!te) {
+      issue(at('type'), `types.${flow.type} is not configured`)
+      return
+    }
+    if (flow.direction === 'inbound') {
+      if (!te.get) issue(at('direction'), `inbound needs types.${flow.type}.get`)
+      if (flow.collision) issue(at('collision'), 'only outbound flows handle collisions')
+    } else {
+      for (const action of flow.actions) {
+        if (!te[action]) issue(at('actions'), `${action} needs types.${flow.type}.${action}`)
+      }
+      if (flow.collision && flow.collision.method !== 'error' && !te.lookup) {
+        issue(at('collision', 'method'), `${flow.collision.method} needs types.${flow.type}.lookup`)
+      }
+    }
+    if (flow.mappings.length === 0 && flow.actions.some((a) => a !== 'delete')) {
+      issue(at('mappings'), 'needs at least one mapping unless the flow only deletes')
+    }
+    // One flow per (type, direction, action): the pipeline must never have to choose.
+    for (let j = 0; j < i; j++) {
+      const other = s.flows[j]
+      if (other.type !== flow.type || other.direction !== flow.direction) continue
+      for (const action of flow.actions) {
+        if (other.actions.includes(action)) issue(at('actions'), `${flow.direction} ${flow.type} ${action} is already handled by flows[${j}]`)
+      }
+    }
+  })
+}
+
+export const systemSchema = systemObject
+  .superRefine(checkSystem)
+  .transform((s) => ({ ...s, name: s.name ?? s.id }))
+
+// Top-level `x-...` keys are ignored (as in docker compose) so YAML anchors have a home;
+// any other unknown key is still a mistake.
+export const configFileSchema = z.looseObject({
+  systems: z.array(systemSchema)
+}).superRefine((file, ctx) => {
+  for (const key of Object.keys(file)) {
+    if (key !== 'systems' && !key.startsWith('x-')) ctx.addIssue({ code: 'custom', path: [key], message: 'unknown key' })
+  }
+  const seen = new Map<string, number>()
+  file.systems.forEach((s, i) => {
+    const first = seen.get(s.id)
+    if (first === undefined) seen.set(s.id, i)
+    else ctx.addIssue({ code: 'custom', path: ['systems', i, 'id'], message: `duplicate id ${s.id} (also systems[${first}])` })
+  })
+})
+
+export type SystemConfig = z.output<typeof systemSchema>
+export type SystemInput = z.input<typeof systemSchema>
+export type TypeEndpoints = z.output<typeof typeEndpointsSchema>
+export type Endpoint = z.output<typeof endpointSchema>
+export type FollowUp = z.output<typeof followUpSchema>
+export type FollowUpCall = z.output<typeof followUpCall>
+export type Flow = z.output<typeof flowSchema>
+export type Mapping = z.output<typeof mappingSchema>
+export type Auth = z.output<typeof authSchema>

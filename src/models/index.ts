@@ -1,0 +1,78 @@
+import { z } from 'zod'
+import { customerSchema } from './customer.ts'
+import { productSchema } from './product.ts'
+import { orderSchema } from './order.ts'
+import type { Customer } from './customer.ts'
+import type { Product } from './product.ts'
+import type { Order } from './order.ts'
+
+export { customerSchema, addressSchema, customFieldSchema, externalIdSchema } from './customer.ts'
+export type { Customer, Address, CustomField, ExternalId } from './customer.ts'
+export { productSchema } from './product.ts'
+export type { Product } from './product.ts'
+export { orderSchema, orderStatuses } from './order.ts'
+export type { Order } from './order.ts'
+
+export const dataTypes = ['customer', 'product', 'order'] as const
+export type DataType = typeof dataTypes[number]
+
+export const canonicalSchemas: Record<DataType, z.ZodType> = {
+  customer: customerSchema,
+  product: productSchema,
+  order: orderSchema
+}
+
+export interface Issue { path: string, message: string }
+
+/** `['addresses', 0, 'city']` → `addresses[0].city`; the root is ''. */
+export function formatPath (path: readonly PropertyKey[]): string {
+  let out = ''
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`
+    else out += (out === '' ? '' : '.') + String(key)
+  }
+  return out
+}
+
+// Zod's defaults ("Invalid input: expected string, received undefined") are noisy for the
+// most common mistake, a missing key; every parse in the hub reports that as 'required'.
+const parseOptions = {
+  error (iss: z.core.$ZodRawIssue): string | undefined {
+    if (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'invalid_union')) return 'required'
+    if (iss.code === 'invalid_union' && typeof iss.discriminator === 'string') {
+      const input = iss.input as Record<string, unknown> | undefined
+      if (input?.[iss.discriminator] === undefined) return 'required'
+      const options = (iss.options as unknown[] | undefined) ?? []
+      return `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}`
+    }
+    return undefined
+  }
+}
+
+/** Flatten zod issues to dotted paths; an unknown key becomes an issue at that key. */
+export function toIssues (error: z.ZodError): Issue[] {
+  const out: Issue[] = []
+  for (const iss of error.issues) {
+    if (iss.code === 'unrecognized_keys') {
+      const message = iss.message.startsWith('Unrecognized key') ? 'unknown key' : iss.message
+      for (const key of iss.keys) out.push({ path: formatPath([...iss.path, key]), message })
+    } else {
+      out.push({ path: formatPath(iss.path), message: iss.message })
+    }
+  }
+  return out
+}
+
+export type Checked<T> = { ok: true, value: T } | { ok: false, issues: Issue[] }
+
+/** safeParse with the hub's error wording. */
+export function check<S extends z.ZodType> (schema: S, value: unknown): Checked<z.output<S>> {
+  const result = schema.safeParse(value, parseOptions)
+  return result.success ? { ok: true, value: result.data } : { ok: false, issues: toIssues(result.error) }
+}
+
+export interface CanonicalRecords { customer: Customer, product: Product, order: Order }
+
+export function validateCanonical<T extends DataType> (type: T, value: unknown): Checked<CanonicalRecords[T]> {
+  return check(canonicalSchemas[type], value) as Checked<CanonicalRecords[T]>
+}
