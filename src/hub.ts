@@ -14,6 +14,9 @@ import type { Pool } from './db/pool.ts'
 import { loggerOptions } from './logger.ts'
 import { createBoss, ensureQueues } from './queue/boss.ts'
 import { queueDefinitions } from './queue/queues.ts'
+import { readSystemsFile } from './config/load.ts'
+import { systemRegistry } from './stores/systems.ts'
+import type { SystemRegistry } from './stores/systems.ts'
 
 /** Everything a running hub process holds: shared by routes and job handlers. */
 export interface Hub {
@@ -21,6 +24,7 @@ export interface Hub {
   log: Logger
   pool: Pool
   boss: PgBoss
+  systems: SystemRegistry
   databaseUrl: string
   ready (): Promise<boolean>
   close (): Promise<void>
@@ -30,6 +34,8 @@ export interface StartOptions {
   log?: Logger
   /** Print a generated admin key to this stream (the entry point passes stderr). */
   announce?: (line: string) => void
+  /** Where ${NAME} in the systems config is looked up (default: process.env). */
+  configEnv?: Record<string, string | undefined>
 }
 
 export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub> {
@@ -51,7 +57,14 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
     boss = await createBoss(databaseUrl, log)
     await ensureQueues(boss, queueDefinitions)
     await bootstrapAdminKey(env, pool, log, !embedded ? undefined : opts.announce)
-    return hubContext(env, log, pool, boss, databaseUrl, migrations, embedded)
+    const configEnv = opts.configEnv ?? process.env
+    const systems = systemRegistry(pool, configEnv, log)
+    if (env.HUB_CONFIG) {
+      const file = await readSystemsFile(env.HUB_CONFIG, configEnv)
+      await systems.replaceFileSystems(file.documents)
+      log.info({ file: env.HUB_CONFIG, systems: file.systems.map(s => s.id) }, 'systems loaded')
+    }
+    return hubContext(env, log, pool, boss, systems, databaseUrl, migrations, embedded)
   } catch (err) {
     await boss?.stop({ graceful: false }).catch(() => {})
     await pool.end().catch(() => {})
@@ -60,13 +73,14 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
   }
 }
 
-function hubContext (env: Env, log: Logger, pool: Pool, boss: PgBoss, databaseUrl: string, migrations: Migration[], embedded?: EmbeddedPostgres): Hub {
+function hubContext (env: Env, log: Logger, pool: Pool, boss: PgBoss, systems: SystemRegistry, databaseUrl: string, migrations: Migration[], embedded?: EmbeddedPostgres): Hub {
   let closed = false
   return {
     env,
     log,
     pool,
     boss,
+    systems,
     databaseUrl,
     async ready () {
       if (closed) return false

@@ -4,6 +4,7 @@ import Fastify from 'fastify'
 import pino from 'pino'
 import { app } from './app.ts'
 import { EnvError, parseEnv } from './config/env.ts'
+import { ConfigError } from './config/load.ts'
 import type { Env } from './config/env.ts'
 import { startHub } from './hub.ts'
 import { loggerOptions } from './logger.ts'
@@ -38,6 +39,11 @@ try {
   const address = await fastify.listen({ port: env.PORT, host: env.HOST })
   log.info({ address, role: env.HUB_ROLE }, 'hub started')
 } catch (err) {
+  // A bad config file is the user's to fix: say exactly where, without a stack trace.
+  if (err instanceof ConfigError) {
+    process.stderr.write(`invalid systems config:\n${err.message}\n`)
+    process.exit(2)
+  }
   log.fatal({ err }, 'hub failed to start')
   process.exit(1)
 }

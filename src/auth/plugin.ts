@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { forbidden, unauthorized } from '../errors.ts'
 import { findAdminKey } from './admin-keys.ts'
@@ -12,8 +13,8 @@ declare module 'fastify' {
   interface FastifyRequest { adminKey?: AdminKey }
 }
 
-export function bearerToken (request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization
+export function bearerToken (headers: IncomingHttpHeaders): string | undefined {
+  const header = headers.authorization
   if (!header) return undefined
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
   return match?.[1]
@@ -22,7 +23,7 @@ export function bearerToken (request: FastifyRequest): string | undefined {
 export const adminAuth = fp(async (fastify: FastifyInstance) => {
   fastify.decorate('requireScope', (scope: AdminScope): preHandlerAsyncHookHandler => {
     return async function (request) {
-      const token = bearerToken(request)
+      const token = bearerToken(request.headers)
       if (!token) throw unauthorized('missing admin key: send Authorization: Bearer <key>')
       const key = await findAdminKey(fastify.hub.pool, token)
       if (!key) throw unauthorized('invalid admin key')

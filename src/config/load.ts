@@ -80,8 +80,12 @@ export function parseSystem (raw: unknown, env: Env = process.env): Parsed<{ sys
   return r.ok ? { ok: true, system: r.value } : r
 }
 
-/** Read and validate a .json, .yaml or .yml file; anything else is read as YAML (a JSON superset). */
-export async function loadSystemsFile (file: string, env: Env = process.env): Promise<SystemConfig[]> {
+/**
+ * Read and validate a .json, .yaml or .yml file (anything else is read as YAML, a JSON
+ * superset). Returns the validated systems and the documents as written, ${ENV} references
+ * intact, for storing.
+ */
+export async function readSystemsFile (file: string, env: Env = process.env): Promise<{ systems: SystemConfig[], documents: Array<{ id: string }> }> {
   let text: string
   try {
     text = await readFile(file, 'utf8')
@@ -98,7 +102,11 @@ export async function loadSystemsFile (file: string, env: Env = process.env): Pr
   if (raw == null) throw new ConfigError(file, ['is empty'])
   const result = parseSystems(raw, env)
   if (!result.ok) throw new ConfigError(file, result.errors)
-  return result.systems
+  return { systems: result.systems, documents: (raw as { systems: Array<{ id: string }> }).systems }
+}
+
+export async function loadSystemsFile (file: string, env: Env = process.env): Promise<SystemConfig[]> {
+  return (await readSystemsFile(file, env)).systems
 }
 
 const SECRET = '***'

@@ -1,5 +1,5 @@
 import Fastify from 'fastify'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pino from 'pino'
 import type { Test } from 'tap'
 import { app } from '../../src/app.ts'
@@ -29,6 +29,8 @@ export interface TestHubOptions {
   listen?: boolean
   /** Reuse a database (e.g. a second process on the same data); default: a fresh one. */
   databaseUrl?: string
+  /** Variables for ${NAME} in the systems config. */
+  configEnv?: Record<string, string>
 }
 
 /** A hub on its own database, the way src/server.ts assembles one, closed when the test ends. */
@@ -36,8 +38,8 @@ export async function buildTestHub (t: Test, opts: TestHubOptions = {}): Promise
   const databaseUrl = opts.databaseUrl ?? await testDatabase(t)
   const env = parseEnv({ DATABASE_URL: databaseUrl, HUB_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', HUB_SHUTDOWN_GRACE_MS: '2000', ...opts.env })
   const log = pino({ level: env.LOG_LEVEL })
-  const hub = await startHub(env, { log })
-  const fastify = Fastify({ loggerInstance: log })
+  const hub = await startHub(env, { log, configEnv: opts.configEnv })
+  const fastify = Fastify({ loggerInstance: log as FastifyBaseLogger })
   await fastify.register(app, { hub })
   const workers = opts.workers === false ? undefined : await startWorkers(hub)
   const url = opts.listen ? await fastify.listen({ port: 0, host: '127.0.0.1' }) : ''

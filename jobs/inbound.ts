@@ -1,0 +1,85 @@
+import { ConnectorError } from '../src/connectors/errors.ts'
+import { callSystem, endpointPath } from '../src/connectors/http.ts'
+import { inTransaction } from '../src/db/pool.ts'
+import { applyMappings, checkRequired, getPath, passesFilter } from '../src/mapping/map.ts'
+import { validateCanonical } from '../src/models/index.ts'
+import type { PipelineContext } from '../src/pipeline/context.ts'
+import { PermanentError } from '../src/pipeline/failures.ts'
+import { fanOut } from '../src/pipeline/fan-out.ts'
+import type { InboundJob } from '../src/pipeline/jobs.ts'
+import type { JobRun, JobSpec } from '../src/pipeline/run-job.ts'
+import { INBOUND } from '../src/queue/queues.ts'
+import { addHistory } from '../src/stores/history.ts'
+import { findLink, softDelete, upsertFromSource } from '../src/stores/records.ts'
+import { findFlow } from '../src/stores/systems.ts'
+
+// Fetch the full record from its source, map it, store it through its link and, when it
+// changed, fan the change out in the same transaction.
+async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<object> {
+  const { data, trace } = run
+  const scope = `${data.type}/${data.action}`
+  const system = await ctx.systems.get(data.system)
+  if (!system) throw new PermanentError(`system ${data.system} is not configured`)
+  const flow = findFlow(system, data.type, 'inbound', data.action)
+  if (!flow) throw new PermanentError(`${data.system} has no enabled inbound flow for ${scope}`)
+  const history = { type: data.type, systemId: system.id, direction: 'inbound' as const, action: data.action, externalId: data.id, jobId: run.id }
+  const skip = async (reason: string, recordId?: string) => {
+    await addHistory(ctx.pool, { ...history, recordId, outcome: 'skipped', reason })
+    trace?.add('skipped', { reason })
+    return { outcome: 'skipped', reason }
+  }
+
+  if (data.action === 'delete') {
+    const recordId = await findLink(ctx.pool, system.id, data.type, data.id)
+    if (!recordId) return await skip(`${data.type} ${data.id} of ${system.id} is not linked to a hub record`)
+    return await inTransaction(ctx.pool, async tx => {
+      const deleted = await softDelete(tx, recordId)
+      await addHistory(tx, { ...history, recordId, outcome: deleted ? 'deleted' : 'unchanged', reason: deleted ? null : 'already deleted' })
+      const outbound = deleted ? await fanOut(ctx, tx, { recordId, type: data.type, action: 'delete', origin: system.id, debug: data.debug, batchId: data.batchId }) : []
+      return { outcome: deleted ? 'deleted' : 'unchanged', recordId, outbound }
+    })
+  }
+
+  const endpoints = system.types[data.type]
+  if (!endpoints?.get) throw new PermanentError(`${system.id} has no get endpoint for ${data.type}`)
+  let body: unknown
+  try {
+    body = (await callSystem(system, { method: endpoints.get.method, path: endpointPath(endpoints.get, { id: data.id }), step: 'fetch' }, trace, ctx.pace)).body
+  } catch (err) {
+    // Gone at the source (deleted since the webhook, or a wrong id): nothing to retry.
+    if (err instanceof ConnectorError && err.status === 404) return await skip(`not found in ${system.id} (404)`)
+    throw err
+  }
+  const source = endpoints.recordPath ? getPath(body, endpoints.recordPath) : body
+  if (!source || typeof source !== 'object') throw new PermanentError(`${system.id} returned no ${data.type} record${endpoints.recordPath ? ` at ${endpoints.recordPath}` : ''}`)
+  if (!await passesFilter(flow, source)) return await skip('filtered out by the inbound flow')
+  const mapped = await applyMappings(flow.mappings, source)
+  trace?.add('map', { input: source, output: mapped })
+  const missing = checkRequired(flow.required, mapped)
+  if (missing.length) throw new PermanentError(`required field missing after mapping: ${missing.join(', ')}`)
+
+  return await inTransaction(ctx.pool, async tx => {
+    const { recordId, outcome } = await upsertFromSource(tx, system.id, data.type, data.id, mapped, record => {
+      const checked = validateCanonical(data.type, record)
+      if (!checked.ok) {
+        const first = checked.issues[0]
+        throw new PermanentError(`invalid ${data.type}: ${first.path || '(record)'}: ${first.message}`)
+      }
+      return checked.value as Record<string, unknown>
+    })
+    await addHistory(tx, { ...history, recordId, outcome })
+    trace?.add('store', { recordId, outcome })
+    // Unchanged content stops here: no outbound work, which also ends echo loops.
+    const outbound = outcome === 'unchanged'
+      ? []
+      : await fanOut(ctx, tx, { recordId, type: data.type, action: outcome === 'created' ? 'create' : 'update', origin: system.id, debug: data.debug, batchId: data.batchId })
+    return { outcome, recordId, outbound }
+  })
+}
+
+export const inbound: JobSpec<InboundJob> = {
+  queue: INBOUND,
+  direction: 'inbound',
+  handle,
+  ids: data => ({ externalId: data.id })
+}

@@ -1,0 +1,56 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { notFound } from '../../src/errors.ts'
+import { readEvents } from '../../src/ingest/events.ts'
+import { groupCommit } from '../../src/ingest/group-commit.ts'
+import { authenticateWebhook } from '../../src/ingest/webhook-auth.ts'
+import { inboundRow } from '../../src/pipeline/jobs.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest { rawBody?: string }
+}
+
+const BODY_LIMIT = 1024 * 1024
+
+const hooks: FastifyPluginAsyncZod = async (fastify) => {
+  const { hub } = fastify
+  const ingest = groupCommit(hub.pool, hub.boss)
+
+  // Signatures are over the exact bytes received, so keep them next to the parsed body.
+  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (request, body, done) => {
+    request.rawBody = body as string
+    try {
+      done(null, JSON.parse(body as string))
+    } catch (err) {
+      done(err as Error, undefined)
+    }
+  })
+
+  fastify.post('/:system', {
+    bodyLimit: BODY_LIMIT,
+    schema: {
+      tags: ['hooks'],
+      summary: 'A system tells the hub that records changed',
+      description: 'Body: `{scope, id, debug?}`, an array of up to 1,000 of them, or the system\'s own payload when it has an `extract` expression. ' +
+        'Authenticated by one of the system\'s webhook keys (`Authorization: Bearer`) or a Standard Webhooks signature. ' +
+        'Redeliveries with the same `webhook-id` or `Idempotency-Key` are counted as duplicates. Answers once the jobs are committed.',
+      security: [{ webhookKey: [] }],
+      params: z.object({ system: z.string() }),
+      response: { 202: z.object({ accepted: z.number(), coalesced: z.number(), duplicates: z.number() }) }
+    }
+  }, async (request, reply) => {
+    const system = await hub.systems.get(request.params.system)
+    if (!system) throw notFound(`no system '${request.params.system}'`)
+    authenticateWebhook(system, request.headers, request.rawBody ?? '')
+    const jobs = await readEvents(system, request.body)
+    const eventId = request.headers['webhook-id'] ?? request.headers['idempotency-key']
+    const receipt = await ingest.submit({
+      systemId: system.id,
+      eventId: typeof eventId === 'string' && eventId ? eventId : undefined,
+      rows: jobs.map(job => inboundRow(job, system))
+    })
+    return reply.code(202).send(receipt)
+  })
+}
+
+export default hooks

@@ -1,0 +1,49 @@
+import { z } from 'zod'
+import type { SystemConfig } from '../config/systems.ts'
+import { badRequest } from '../errors.ts'
+import { describeJsonataError, evaluate } from '../mapping/jsonata.ts'
+import { check } from '../models/index.ts'
+import type { InboundJob } from '../pipeline/jobs.ts'
+import { parseScope } from '../pipeline/scope.ts'
+import { inboundScopes } from '../stores/systems.ts'
+
+export const MAX_ITEMS = 1_000
+
+const item = z.object({
+  scope: z.string().min(1),
+  id: z.union([z.string().trim().min(1).max(255), z.number()]).transform(String),
+  debug: z.boolean().optional()
+})
+const items = z.array(item).min(1).max(MAX_ITEMS, `at most ${MAX_ITEMS} items per request`)
+
+/**
+ * A webhook body as inbound jobs: `{scope, id, debug?}`, an array of them, or the system's own
+ * payload reduced to those by its `extract` expression. Every scope must be one of the
+ * system's inbound flows; one bad item rejects the whole request, so nothing half-arrives.
+ */
+export async function readEvents (system: SystemConfig, body: unknown): Promise<InboundJob[]> {
+  let value = body
+  if (system.webhooks.extract) {
+    try {
+      value = await evaluate(system.webhooks.extract, body)
+    } catch (err) {
+      throw badRequest(`the payload does not fit ${system.id}'s extract expression: ${describeJsonataError(err)}`)
+    }
+  }
+  const parsed = Array.isArray(value) ? check(items, value) : check(item, value)
+  if (!parsed.ok) {
+    const first = parsed.issues[0]
+    throw badRequest(`${first.path ? first.path + ': ' : ''}${first.message}`, parsed.issues)
+  }
+  const list = Array.isArray(parsed.value) ? parsed.value : [parsed.value]
+  const accepted = inboundScopes(system)
+  const wrong = list.findIndex(e => !accepted.includes(e.scope))
+  if (wrong >= 0) {
+    const where = Array.isArray(value) ? `[${wrong}].scope` : 'scope'
+    throw badRequest(`${where}: '${list[wrong].scope}' is not a scope ${system.id} may send; accepted: ${accepted.join(', ') || 'none (no inbound flows)'}`, { acceptedScopes: accepted })
+  }
+  return list.map(e => {
+    const { type, action } = parseScope(e.scope)!
+    return { system: system.id, type, action: action as InboundJob['action'], id: e.id, ...(e.debug ? { debug: true } : {}) }
+  })
+}

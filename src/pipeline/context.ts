@@ -1,0 +1,15 @@
+import type { PgBoss } from 'pg-boss'
+import type { Logger } from 'pino'
+import type { Pace } from '../connectors/pace.ts'
+import type { Pool } from '../db/pool.ts'
+import type { SystemRegistry } from '../stores/systems.ts'
+
+/** What job handlers work with. */
+export interface PipelineContext {
+  pool: Pool
+  boss: PgBoss
+  systems: SystemRegistry
+  log: Logger
+  /** Waits for the system's requests-per-second slot. */
+  pace: Pace
+}

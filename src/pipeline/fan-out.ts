@@ -1,0 +1,40 @@
+import type { Queryable } from '../db/queryable.ts'
+import type { DataType } from '../models/index.ts'
+import { OUTBOUND } from '../queue/queues.ts'
+import { addHistory } from '../stores/history.ts'
+import { externalIdOf } from '../stores/records.ts'
+import { findFlow } from '../stores/systems.ts'
+import type { Action } from '../stores/systems.ts'
+import type { PipelineContext } from './context.ts'
+import { insertJobs, outboundRow } from './jobs.ts'
+
+export interface Change {
+  recordId: string
+  type: DataType
+  action: Action
+  /** The system the change came from: never sent back there. */
+  origin: string
+  debug?: boolean
+  batchId?: string
+}
+
+/**
+ * Enqueue one outbound job per system with an enabled outbound flow for this type and action,
+ * on `db` (the transaction that wrote the record, so the record and its fan-out commit together).
+ * A delete that a linked destination cannot take is recorded as skipped right here.
+ */
+export async function fanOut (ctx: PipelineContext, db: Queryable, change: Change): Promise<string[]> {
+  const rows = []
+  for (const system of await ctx.systems.all()) {
+    if (system.id === change.origin) continue
+    if (findFlow(system, change.type, 'outbound', change.action)) {
+      rows.push(outboundRow({ system: system.id, type: change.type, action: change.action, recordId: change.recordId, origin: change.origin, debug: change.debug, batchId: change.batchId }, system))
+    } else if (change.action === 'delete' && findFlow(system, change.type, 'outbound')) {
+      const externalId = await externalIdOf(db, system.id, change.type, change.recordId)
+      if (externalId) {
+        await addHistory(db, { recordId: change.recordId, type: change.type, systemId: system.id, direction: 'outbound', action: 'delete', outcome: 'skipped', reason: `delete not supported by ${system.id}`, externalId })
+      }
+    }
+  }
+  return [...await insertJobs(ctx.boss, OUTBOUND, rows, db)]
+}

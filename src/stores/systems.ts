@@ -1,0 +1,87 @@
+import type { Logger } from 'pino'
+import { parseSystem } from '../config/load.ts'
+import type { Env } from '../config/load.ts'
+import type { Flow, SystemConfig } from '../config/systems.ts'
+import { inTransaction } from '../db/pool.ts'
+import type { Pool } from '../db/pool.ts'
+import type { DataType } from '../models/index.ts'
+
+export type Action = 'create' | 'update' | 'delete'
+
+const UPSERT = `INSERT INTO hub.systems (id, document, source) VALUES ($1, $2, $3)
+  ON CONFLICT (id) DO UPDATE SET document = excluded.document, source = excluded.source, updated_at = now()`
+
+// Workers in other processes see a change to a system within this long.
+const CACHE_MS = 2_000
+
+export interface SystemRegistry {
+  get (id: string): Promise<SystemConfig | undefined>
+  all (): Promise<SystemConfig[]>
+  /** Store a validated document as written (with its ${ENV} references). */
+  put (id: string, document: unknown, source: 'file' | 'api'): Promise<void>
+  remove (id: string): Promise<boolean>
+  /** Make the config file's systems the 'file' systems: upsert them, drop ones no longer in it. */
+  replaceFileSystems (documents: Array<{ id: string }>): Promise<void>
+}
+
+/**
+ * The environment a document sent over the API may reference: only HUB_SECRET_* variables, so
+ * an admin key cannot read DATABASE_URL or anything else of the process through ${NAME}.
+ */
+export function apiEnv (env: Env): Env {
+  return Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('HUB_SECRET_')))
+}
+
+export function systemRegistry (pool: Pool, env: Env, log: Logger): SystemRegistry {
+  let cache: Map<string, SystemConfig> | undefined
+  let loadedAt = 0
+
+  async function load (): Promise<Map<string, SystemConfig>> {
+    if (cache && Date.now() - loadedAt < CACHE_MS) return cache
+    const { rows } = await pool.query<{ id: string, document: unknown, source: string }>('SELECT id, document, source FROM hub.systems ORDER BY id')
+    const next = new Map<string, SystemConfig>()
+    for (const row of rows) {
+      const parsed = parseSystem(row.document, row.source === 'file' ? env : apiEnv(env))
+      // A document valid where it was stored can still miss an ${ENV} in this process.
+      if (parsed.ok) next.set(row.id, parsed.system)
+      else log.error({ system: row.id, errors: parsed.errors }, 'system config unusable in this process; skipped')
+    }
+    cache = next
+    loadedAt = Date.now()
+    return next
+  }
+  const invalidate = () => { cache = undefined }
+
+  return {
+    async get (id) { return (await load()).get(id) },
+    async all () { return [...(await load()).values()] },
+    async put (id, document, source) {
+      await pool.query(UPSERT, [id, JSON.stringify(document), source])
+      invalidate()
+    },
+    async remove (id) {
+      const { rowCount } = await pool.query('DELETE FROM hub.systems WHERE id = $1', [id])
+      invalidate()
+      return (rowCount ?? 0) > 0
+    },
+    async replaceFileSystems (documents) {
+      await inTransaction(pool, async client => {
+        await client.query("DELETE FROM hub.systems WHERE source = 'file' AND NOT (id = ANY($1))", [documents.map(d => d.id)])
+        for (const doc of documents) {
+          await client.query(UPSERT, [doc.id, JSON.stringify(doc), 'file'])
+        }
+      })
+      invalidate()
+    }
+  }
+}
+
+/** The enabled flow of a system for a type, direction and (when given) action. */
+export function findFlow (system: SystemConfig, type: DataType, direction: Flow['direction'], action?: Action): Flow | undefined {
+  return system.flows.find(f => f.enabled && f.type === type && f.direction === direction && (!action || f.actions.includes(action)))
+}
+
+/** Scopes a system may post to the hub: `<type>/<action>` of its enabled inbound flows. */
+export function inboundScopes (system: SystemConfig): string[] {
+  return system.flows.filter(f => f.enabled && f.direction === 'inbound').flatMap(f => f.actions.map(a => `${f.type}/${a}`))
+}

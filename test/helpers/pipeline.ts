@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
+import { startSandbox } from '../../sandbox/index.ts'
+import type { Hub } from '../../src/hub.ts'
+import { buildTestHub } from './hub.ts'
+import type { TestHubOptions } from './hub.ts'
+
+export const exampleConfig = fileURLToPath(new URL('../../examples/hub.config.yaml', import.meta.url))
+
+/** Poll `check` until it returns a truthy value (or throw after `ms`). */
+export async function waitFor<T> (check: () => Promise<T> | T, ms = 20_000, what = 'condition'): Promise<T> {
+  const until = Date.now() + ms
+  for (;;) {
+    const value = await check()
+    if (value) return value
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+}
+
+/** Jobs of the pipeline queues not yet finished (queued, retrying or running). */
+export async function pendingJobs (hub: Hub): Promise<number> {
+  const { rows } = await hub.pool.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM pgboss.job WHERE name IN ('inbound', 'outbound') AND state < 'completed'")
+  return rows[0].n
+}
+
+/** Wait until the pipeline has nothing left to do. */
+export const settled = (hub: Hub, ms?: number) => waitFor(async () => await pendingJobs(hub) === 0, ms, 'the pipeline to settle')
+
+/**
+ * The sandbox shop, CRM and ERP on loopback, and a listening hub configured with
+ * examples/hub.config.yaml; the shop posts its changes to the hub's webhook endpoint.
+ */
+export async function startPipeline (t: Test, opts: TestHubOptions = {}) {
+  const sandbox = await startSandbox()
+  const configEnv = {
+    SHOP_URL: sandbox.shop.url,
+    SHOP_TOKEN: 'shop-token',
+    SHOP_WEBHOOK_KEY: 'shop-webhook-key-0123456789',
+    SHOP_WEBHOOK_SECRET: 'whsec_' + randomBytes(32).toString('base64'),
+    CRM_URL: sandbox.crm.url,
+    CRM_API_KEY: 'crm-key',
+    ERP_URL: sandbox.erp.url,
+    ERP_USER: 'erp',
+    ERP_PASSWORD: 'erp-pass',
+    ...opts.configEnv
+  }
+  const test = await buildTestHub(t, { listen: true, ...opts, env: { HUB_CONFIG: exampleConfig, ...opts.env }, configEnv })
+  t.teardown(() => sandbox.close())
+  sandbox.shop.emitTo({ url: `${test.url}/v1/hooks/shop`, key: configEnv.SHOP_WEBHOOK_KEY })
+  return { ...test, ...sandbox, configEnv, settled: (ms?: number) => settled(test.hub, ms) }
+}
