@@ -16,7 +16,10 @@ const workOptions = {
   perJobResults: true,
   includeMetadata: true,
   groupConcurrency,
-  pollingIntervalSeconds: 0.5
+  pollingIntervalSeconds: 0.5,
+  // NOTIFY wakes workers for new jobs at once, but nothing wakes them when a deferred retry
+  // falls due: poll for those every second.
+  notifyPollingIntervalSeconds: 1
 } as const
 
 /** Register every job handler on this process. */

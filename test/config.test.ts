@@ -98,7 +98,7 @@ t.test('the example mappings carry a shop customer to the CRM and the ERP', asyn
   const mapped = await applyMappings(shop.flows[0].mappings, shopCustomer)
   t.notOk('customer_number' in mapped, 'the hub assigns customer numbers itself')
   // As the hub stores it, with its own number.
-  const canonical = { ...mapped, customer_number: '42' }
+  const canonical: Record<string, any> = { ...mapped, customer_number: '42' }
   const valid = validateCanonical('customer', canonical)
   t.ok(valid.ok, valid.ok ? 'canonical customer' : JSON.stringify(valid.issues))
   t.same(canonical.categories, [{ name: 'vip' }])

@@ -38,3 +38,215 @@ t.test('a customer created in the shop reaches the CRM and the ERP, mapped and l
   t.ok(record.history.some((h: { systemId: string, outcome: string }) => h.systemId === 'crm' && h.outcome === 'created'))
   t.ok(record.history.some((h: { systemId: string, outcome: string }) => h.systemId === 'erp' && h.outcome === 'created'))
 })
+
+const history = async (p: Awaited<ReturnType<typeof startPipeline>>, shopId: string) => {
+  const res = await p.app.inject({ url: `/v1/records/customer/by-link/shop/${shopId}`, headers: p.auth })
+  return res.json() as { id: string, data: Record<string, unknown>, history: Array<{ systemId: string, direction: string, action: string, outcome: string, reason: string | null }> }
+}
+
+t.test('updates update (never duplicate) and send only the mapped fields', async t => {
+  const p = await startPipeline(t)
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  p.crm.resetCalls()
+  p.erp.resetCalls()
+
+  p.shop.patch('customer', created.id, { first_name: 'Augusta' })
+  await p.shop.flushWebhooks()
+  await p.settled()
+  p.shop.patch('customer', created.id, { note: 'Countess' })
+  await p.shop.flushWebhooks()
+  await p.settled()
+
+  t.equal(p.crm.all('customer').length, 1, 'one CRM customer')
+  t.equal(p.erp.all('customer').length, 1, 'one ERP customer')
+  t.match(p.crm.all('customer')[0], { firstName: 'Augusta', notes: 'Countess' })
+  t.equal(p.erp.all('customer')[0].name, 'Augusta Lovelace')
+  const puts = p.crm.calls({ method: 'PUT' })
+  t.equal(puts.length, 2, 'two updates, no creates')
+  t.equal(p.crm.calls({ method: 'POST', pathPrefix: '/customers' }).length, 0)
+  for (const call of puts) {
+    t.same(Object.keys(call.body as object).sort(), ['email', 'externalId', 'firstName', 'lastName', 'notes'],
+      'only mapped fields are sent (the subscription goes through its follow-up call)')
+  }
+})
+
+t.test('a CRM customer with the same email before the first sync is linked, not duplicated', async t => {
+  const p = await startPipeline(t)
+  const existing = p.crm.put('customer', { email: 'ada@example.com', firstName: 'A.', subscribed: true })
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  t.equal(p.crm.all('customer').length, 1, 'still one CRM customer')
+  t.equal(p.crm.calls({ method: 'POST', pathPrefix: '/customers' }).length, 0, 'no create was sent')
+  const record = await history(p, created.id)
+  t.ok(record.history.some(h => h.systemId === 'crm' && h.outcome === 'linked'), 'history says linked')
+  const res = await p.app.inject({ url: `/v1/records/customer/by-link/crm/${existing.id}`, headers: p.auth })
+  t.equal(res.json().id, record.id, 'the existing CRM customer is linked to the hub record')
+})
+
+t.test('a delete reaches the ERP; the CRM is skipped with the reason in the history', async t => {
+  const p = await startPipeline(t)
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  t.equal(p.erp.all('customer').length, 1)
+  p.shop.remove('customer', created.id)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  t.equal(p.erp.all('customer').length, 0, 'deleted in the ERP')
+  t.equal(p.crm.all('customer').length, 1, 'the CRM keeps it (no delete there)')
+  t.equal(p.crm.calls({ method: 'DELETE' }).length, 0, 'no delete was attempted')
+  const record = await history(p, created.id)
+  t.ok(record.history.some(h => h.systemId === 'crm' && h.action === 'delete' && h.outcome === 'skipped' && /delete not supported/.test(h.reason ?? '')))
+  t.ok(record.history.some(h => h.systemId === 'erp' && h.action === 'delete' && h.outcome === 'deleted'))
+  const res = await p.app.inject({ url: `/v1/records/customer/${record.id}`, headers: p.auth })
+  t.ok(res.json().deletedAt, 'soft deleted in the hub')
+})
+
+t.test('the subscribe follow-up is called only when the state differs', async t => {
+  const p = await startPipeline(t)
+  const subscribeCalls = () => p.crm.calls({ pathPrefix: '/subscriptions/subscribe' }).length
+  const unsubscribeCalls = () => p.crm.calls({ pathPrefix: '/subscriptions/unsubscribe' }).length
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  t.equal(subscribeCalls(), 1, 'subscribed on create (the CRM starts unsubscribed)')
+  t.equal(p.crm.all('customer')[0].subscribed, true)
+
+  p.shop.patch('customer', created.id, { note: 'changed, still subscribed' })
+  await p.shop.flushWebhooks()
+  await p.settled()
+  t.equal(subscribeCalls(), 1, 'no call when the state already matches')
+
+  p.shop.patch('customer', created.id, { accepts_marketing: false })
+  await p.shop.flushWebhooks()
+  await p.settled()
+  t.equal(unsubscribeCalls(), 1, 'unsubscribed when it flips')
+  t.equal(p.crm.all('customer')[0].subscribed, false)
+  t.equal(subscribeCalls(), 1)
+})
+
+const postHook = (p: Awaited<ReturnType<typeof startPipeline>>, body: unknown) => fetch(`${p.url}/v1/hooks/shop`, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${p.configEnv.SHOP_WEBHOOK_KEY}`, 'content-type': 'application/json' },
+  body: JSON.stringify(body)
+})
+
+const outboundJobs = async (p: Awaited<ReturnType<typeof startPipeline>>) =>
+  (await p.hub.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'outbound'")).rows[0].n as number
+
+t.test('50 concurrent webhooks for one record cause at most two fetches', async t => {
+  const p = await startPipeline(t)
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  p.shop.resetCalls()
+  p.shop.patch('customer', created.id, { note: 'busy day' })
+  const answers = await Promise.all(Array.from({ length: 50 }, () => postHook(p, { scope: 'customer/update', id: created.id })))
+  t.same([...new Set(answers.map(a => a.status))], [202])
+  await p.settled()
+  const fetches = p.shop.calls({ method: 'GET', pathPrefix: `/customers/${created.id}` }).length
+  t.ok(fetches >= 1 && fetches <= 2, `fetched ${fetches} time(s)`)
+  t.equal(p.crm.all('customer')[0].notes, 'busy day', 'the change arrived')
+})
+
+t.test('re-posting an unchanged record causes no outbound job', async t => {
+  const p = await startPipeline(t)
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  const before = await outboundJobs(p)
+  p.crm.resetCalls()
+  t.equal((await postHook(p, { scope: 'customer/update', id: created.id })).status, 202)
+  await p.settled()
+  t.equal(await outboundJobs(p), before, 'no outbound job was enqueued')
+  t.equal(p.crm.calls().length, 0, 'the CRM heard nothing')
+  const record = await history(p, created.id)
+  t.equal(record.history.filter(h => h.direction === 'inbound').at(-1)?.outcome, 'unchanged')
+})
+
+t.test('a two-way change does not bounce back to its origin, and echoes stop', async t => {
+  const p = await startPipeline(t)
+  const erpKey = 'erp-webhook-key-0123456789'
+  await p.putSystem('erp', doc => {
+    doc.webhooks = { keys: [erpKey] }
+    doc.flows.push({ type: 'customer', direction: 'inbound', actions: ['create', 'update'], mappings: [{ kind: 'field', from: 'email', to: 'email_address' }] })
+  })
+  // The ERP notifies the hub of every write, including the hub's own: the echo case.
+  p.erp.emitTo({ url: `${p.url}/v1/hooks/erp`, key: erpKey })
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  await p.erp.flushWebhooks()
+  await p.settled()
+  t.ok(p.erp.emitted >= 1, 'the ERP echoed our write back')
+  const afterEcho = await history(p, created.id)
+  t.ok(afterEcho.history.some(h => h.systemId === 'erp' && h.direction === 'inbound' && h.outcome === 'unchanged'), 'the echo changed nothing')
+  t.equal(p.erp.calls({ method: 'PUT' }).length, 0, 'and caused no write back to the ERP')
+
+  p.crm.resetCalls()
+  p.erp.resetCalls()
+  const [erpCustomer] = p.erp.all('customer')
+  p.erp.patch('customer', erpCustomer.id, { email: 'ada@lovelace.example' })
+  await p.erp.flushWebhooks()
+  await p.settled()
+  t.equal(p.crm.all('customer')[0].email, 'ada@lovelace.example', 'the change reached the CRM')
+  t.equal(p.erp.calls({ method: 'PUT' }).length + p.erp.calls({ method: 'POST' }).length, 0, 'nothing was sent back to the ERP')
+  const record = await history(p, created.id)
+  t.equal(record.data.email_address, 'ada@lovelace.example')
+  t.equal(record.data.first_name, 'Ada', 'fields the ERP does not map are kept')
+})
+
+t.test('a destination answering 503 twice, then 200, gets the record; Retry-After is honoured', async t => {
+  const p = await startPipeline(t)
+  p.crm.failNext(2, 503, { method: 'GET', pathPrefix: '/customers', retryAfterSeconds: 2 })
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  t.equal(p.crm.all('customer').length, 1, 'delivered after the retries')
+  const record = await history(p, created.id)
+  const retries = record.history.filter(h => h.systemId === 'crm' && h.outcome === 'retrying')
+  t.equal(retries.length, 2)
+  t.match(retries[0].reason, /answered 503.*next in 2 s/, 'waited as long as Retry-After asked')
+  const errors = await p.app.inject({ url: '/v1/errors', headers: p.auth })
+  t.same(errors.json().errors, [], 'no final failure')
+})
+
+t.test('a 422 fails at once with its message in the error log', async t => {
+  const p = await startPipeline(t)
+  p.crm.failNext(1, 422, { method: 'POST', pathPrefix: '/customers', body: { error: 'email domain is blocked' } })
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  t.equal(p.crm.calls({ method: 'POST', pathPrefix: '/customers' }).length, 1, 'not retried')
+  const errors = (await p.app.inject({ url: '/v1/errors?system=crm', headers: p.auth })).json().errors
+  t.equal(errors.length, 1)
+  t.match(errors[0], { systemId: 'crm', type: 'customer', direction: 'outbound', scope: 'customer/create', httpStatus: 422, message: /email domain is blocked/ })
+  t.equal(p.erp.all('customer').length, 1, 'the other destination is unaffected')
+  const record = await history(p, created.id)
+  t.ok(record.history.some(h => h.systemId === 'crm' && h.outcome === 'failed'))
+})
+
+t.test('a hanging destination times out and is retried', async t => {
+  const p = await startPipeline(t)
+  await p.putSystem('crm', doc => { doc.timeoutMs = 300 })
+  p.crm.hangNext(1, 2_000, { method: 'GET', pathPrefix: '/customers' })
+  const created = p.shop.put('customer', customer)
+  await p.shop.flushWebhooks()
+  await p.settled()
+  t.equal(p.crm.all('customer').length, 1, 'delivered on the retry')
+  const record = await history(p, created.id)
+  t.match(record.history.find(h => h.systemId === 'crm' && h.outcome === 'retrying')?.reason, /timed out after 300 ms/)
+})
+
+t.test('a record gone from the source (404) is recorded and skipped, not retried', async t => {
+  const p = await startPipeline(t)
+  t.equal((await postHook(p, { scope: 'customer/update', id: '999999' })).status, 202)
+  await p.settled()
+  t.equal(p.shop.calls({ method: 'GET', pathPrefix: '/customers/999999' }).length, 1, 'fetched once')
+  const { rows } = await p.hub.pool.query("SELECT outcome, reason FROM hub.history WHERE system_id = 'shop' AND external_id = '999999'")
+  t.match(rows, [{ outcome: 'skipped', reason: /not found in shop \(404\)/ }])
+  t.equal((await p.app.inject({ url: '/v1/errors', headers: p.auth })).json().errors.length, 0)
+})

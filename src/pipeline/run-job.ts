@@ -13,6 +13,7 @@ type PipelineJob = InboundJob | OutboundJob
 export interface JobRun<T extends PipelineJob> {
   id: string
   data: T
+  createdOn: Date
   /** Present when the job is flagged debug. */
   trace?: Trace
 }
@@ -38,7 +39,7 @@ export function batchHandler<T extends PipelineJob> (ctx: PipelineContext, spec:
 
 async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpec<T>, job: JobWithMetadata<T>): Promise<JobResult> {
   const trace = job.data.debug ? new Trace() : undefined
-  const run = { id: job.id, data: job.data, trace }
+  const run = { id: job.id, data: job.data, createdOn: job.createdOn, trace }
   try {
     const output = await spec.handle(ctx, run)
     return { id: job.id, status: 'completed', output }

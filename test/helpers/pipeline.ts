@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
+import YAML from 'yaml'
 import { startSandbox } from '../../sandbox/index.ts'
+import { substituteEnv } from '../../src/config/load.ts'
 import type { Hub } from '../../src/hub.ts'
 import { buildTestHub } from './hub.ts'
 import type { TestHubOptions } from './hub.ts'
@@ -30,6 +33,17 @@ export async function pendingJobs (hub: Hub): Promise<number> {
 export const settled = (hub: Hub, ms?: number) => waitFor(async () => await pendingJobs(hub) === 0, ms, 'the pipeline to settle')
 
 /**
+ * A system of the example config as a document for PUT /v1/systems/:id, with its ${NAME}
+ * references filled in (API documents may not reference the process environment).
+ */
+export async function exampleSystem (id: string, env: Record<string, string>): Promise<Record<string, any>> {
+  const raw = YAML.parse(await readFile(exampleConfig, 'utf8'), { merge: true }) as { systems: Array<{ id: string }> }
+  const doc = raw.systems.find(s => s.id === id)
+  if (!doc) throw new Error(`no system ${id} in the example config`)
+  return substituteEnv(doc, env).value as Record<string, any>
+}
+
+/**
  * The sandbox shop, CRM and ERP on loopback, and a listening hub configured with
  * examples/hub.config.yaml; the shop posts its changes to the hub's webhook endpoint.
  */
@@ -50,5 +64,12 @@ export async function startPipeline (t: Test, opts: TestHubOptions = {}) {
   const test = await buildTestHub(t, { listen: true, ...opts, env: { HUB_CONFIG: exampleConfig, ...opts.env }, configEnv })
   t.teardown(() => sandbox.close())
   sandbox.shop.emitTo({ url: `${test.url}/v1/hooks/shop`, key: configEnv.SHOP_WEBHOOK_KEY })
-  return { ...test, ...sandbox, configEnv, settled: (ms?: number) => settled(test.hub, ms) }
+  /** Replace a system of the example config over the API, changed by `edit`. */
+  const putSystem = async (id: string, edit: (doc: Record<string, any>) => void) => {
+    const doc = await exampleSystem(id, configEnv)
+    edit(doc)
+    const res = await test.app.inject({ method: 'PUT', url: `/v1/systems/${id}`, headers: test.auth, payload: doc })
+    if (res.statusCode >= 300) throw new Error(`PUT /v1/systems/${id}: ${res.body}`)
+  }
+  return { ...test, ...sandbox, configEnv, putSystem, settled: (ms?: number) => settled(test.hub, ms) }
 }
