@@ -16,14 +16,12 @@ import { findFlow } from '../src/stores/systems.ts'
 // A live change is fetched once it is this old. Webhooks for the same record arriving meanwhile
 // coalesce into the one queued job (stately queue), so a burst costs at most two fetches: this
 // one and one after it. Under load jobs are older than this when they start, and never wait.
-export const COALESCE_MS = 150
+const COALESCE_MS = 150
 
 // Fetch the full record from its source, map it, store it through its link and, when it
 // changed, fan the change out in the same transaction.
 async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<object> {
   const { data, trace } = run
-  const wait = run.createdOn.getTime() + COALESCE_MS - Date.now()
-  if (wait > 0 && !data.debug && !data.batchId && data.action !== 'delete') await new Promise(resolve => setTimeout(resolve, wait))
   const scope = `${data.type}/${data.action}`
   const system = await ctx.systems.get(data.system)
   if (!system) throw new PermanentError(`system ${data.system} is not configured`)
@@ -88,5 +86,6 @@ export const inbound: JobSpec<InboundJob> = {
   queue: INBOUND,
   direction: 'inbound',
   handle,
+  minAgeMs: data => data.debug || data.batchId || data.action === 'delete' ? 0 : COALESCE_MS,
   ids: data => ({ externalId: data.id })
 }

@@ -81,6 +81,7 @@ export interface FakeSystem {
   emitTo(target: EmitTarget | null): void
   flushWebhooks(): Promise<void>
   readonly emitted: number // webhook requests sent (batched posts count once per request)
+  readonly maxInFlight: number // most requests being handled at once since start (throttle tests)
   readonly emitErrors: number // webhook requests that failed (network error or non-2xx)
 }
 
@@ -246,6 +247,8 @@ const MAX_BATCH = 1000
 export async function startFakeSystem(def: SystemDefinition, opts: StartOptions = {}): Promise<FakeSystem> {
   const store = new Store(def.newId)
   const log: CallRecord[] = []
+  let inFlight = 0
+  let maxInFlight = 0
   const failRules: FaultRule[] = []
   const hangRules: FaultRule[] = []
   let constantLatency = 0
@@ -366,6 +369,7 @@ export async function startFakeSystem(def: SystemDefinition, opts: StartOptions 
     }
     log.push(call)
     callOf.set(req, call)
+    maxInFlight = Math.max(maxInFlight, ++inFlight)
 
     await sleeper.sleep(constantLatency)
     const hang = takeRule(hangRules, call)
@@ -385,7 +389,10 @@ export async function startFakeSystem(def: SystemDefinition, opts: StartOptions 
 
   app.addHook('onResponse', async (req, reply) => {
     const call = callOf.get(req)
-    if (call) call.status = reply.statusCode
+    if (call) {
+      call.status = reply.statusCode
+      inFlight--
+    }
   })
 
   app.setNotFoundHandler((_req, reply) => {
@@ -462,6 +469,9 @@ export async function startFakeSystem(def: SystemDefinition, opts: StartOptions 
       target = t
     },
     flushWebhooks,
+    get maxInFlight() {
+      return maxInFlight
+    },
     get emitted() {
       return emitted
     },

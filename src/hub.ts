@@ -50,6 +50,7 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
   }
   const pool = createPool(databaseUrl)
   let boss: PgBoss | undefined
+  let systems: SystemRegistry | undefined
   try {
     const migrations = await readMigrations()
     const applied = await migrate(pool, migrations)
@@ -58,7 +59,7 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
     await ensureQueues(boss, queueDefinitions)
     await bootstrapAdminKey(env, pool, log, !embedded ? undefined : opts.announce)
     const configEnv = opts.configEnv ?? process.env
-    const systems = systemRegistry(pool, configEnv, log)
+    systems = await systemRegistry(pool, configEnv, log)
     if (env.HUB_CONFIG) {
       const file = await readSystemsFile(env.HUB_CONFIG, configEnv)
       await systems.replaceFileSystems(file.documents)
@@ -67,6 +68,7 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
     return hubContext(env, log, pool, boss, systems, databaseUrl, migrations, embedded)
   } catch (err) {
     await boss?.stop({ graceful: false }).catch(() => {})
+    await systems?.close()
     await pool.end().catch(() => {})
     await embedded?.stop()
     throw err
@@ -95,6 +97,7 @@ function hubContext (env: Env, log: Logger, pool: Pool, boss: PgBoss, systems: S
       if (closed) return
       closed = true
       await boss.stop({ graceful: true, timeout: env.HUB_SHUTDOWN_GRACE_MS, close: true })
+      await systems.close()
       await pool.end()
       await embedded?.stop()
     }

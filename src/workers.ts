@@ -1,6 +1,7 @@
 import { inbound } from '../jobs/inbound.ts'
 import { outbound } from '../jobs/outbound.ts'
 import { pacer } from './connectors/pace.ts'
+import { slotLeaser } from './connectors/slots.ts'
 import type { Hub } from './hub.ts'
 import { batchHandler } from './pipeline/run-job.ts'
 import type { JobSpec } from './pipeline/run-job.ts'
@@ -24,7 +25,7 @@ const workOptions = {
 
 /** Register every job handler on this process. */
 export async function startWorkers (hub: Hub): Promise<Workers> {
-  const ctx = { pool: hub.pool, boss: hub.boss, systems: hub.systems, log: hub.log, pace: pacer(hub.pool) }
+  const ctx = { pool: hub.pool, boss: hub.boss, systems: hub.systems, log: hub.log, pace: pacer(hub.pool), withSlot: slotLeaser(hub.pool) }
   const specs: JobSpec<any>[] = [inbound, outbound]
   const registered: { name: string, id: string }[] = []
   for (const spec of specs) {

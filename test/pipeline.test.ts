@@ -1,5 +1,6 @@
 import t from 'tap'
-import { startPipeline } from './helpers/pipeline.ts'
+import { buildTestHub } from './helpers/hub.ts'
+import { exampleConfig, startPipeline, waitFor } from './helpers/pipeline.ts'
 
 const customer = {
   email: 'ada@example.com',
@@ -249,4 +250,19 @@ t.test('a record gone from the source (404) is recorded and skipped, not retried
   const { rows } = await p.hub.pool.query("SELECT outcome, reason FROM hub.history WHERE system_id = 'shop' AND external_id = '999999'")
   t.match(rows, [{ outcome: 'skipped', reason: /not found in shop \(404\)/ }])
   t.equal((await p.app.inject({ url: '/v1/errors', headers: p.auth })).json().errors.length, 0)
+})
+
+t.test("a system's maxConcurrent holds across two worker processes, and a slow system starves no other", async t => {
+  const p = await startPipeline(t)
+  // A second hub on the same database: its workers compete for the same jobs.
+  await buildTestHub(t, { databaseUrl: p.databaseUrl, configEnv: p.configEnv, env: { HUB_CONFIG: exampleConfig } })
+  await p.putSystem('crm', doc => { doc.throttle = { maxConcurrent: 1 } })
+  p.crm.latency(50)
+  for (let i = 0; i < 12; i++) p.shop.put('customer', { ...customer, email: `c${i}@example.com` })
+  await p.shop.flushWebhooks()
+  await waitFor(() => p.erp.all('customer').length === 12, 20_000, 'the ERP to have every customer')
+  t.ok(p.crm.all('customer').length < 12, 'the ERP finished while the slow CRM was still working')
+  await p.settled(30_000)
+  t.equal(p.crm.all('customer').length, 12)
+  t.equal(p.crm.maxInFlight, 1, 'never more than one call at a time to the CRM')
 })

@@ -1,6 +1,7 @@
 import type { PgBoss } from 'pg-boss'
 import type { Logger } from 'pino'
 import type { Pace } from '../connectors/pace.ts'
+import type { WithSlot } from '../connectors/slots.ts'
 import type { Pool } from '../db/pool.ts'
 import type { SystemRegistry } from '../stores/systems.ts'
 
@@ -12,4 +13,6 @@ export interface PipelineContext {
   log: Logger
   /** Waits for the system's requests-per-second slot. */
   pace: Pace
+  /** Holds one of a system's maxConcurrent slots while a job talks to it. */
+  withSlot: WithSlot
 }

@@ -13,7 +13,6 @@ type PipelineJob = InboundJob | OutboundJob
 export interface JobRun<T extends PipelineJob> {
   id: string
   data: T
-  createdOn: Date
   /** Present when the job is flagged debug. */
   trace?: Trace
 }
@@ -22,6 +21,8 @@ export interface JobSpec<T extends PipelineJob> {
   queue: string
   direction: 'inbound' | 'outbound'
   handle (ctx: PipelineContext, run: JobRun<T>): Promise<object>
+  /** How old a job must be before it runs (waited for before taking a concurrency slot). */
+  minAgeMs?: (data: T) => number
   /** The record id and external id a failure is logged against. */
   ids (data: T): { recordId?: string, externalId?: string }
 }
@@ -39,9 +40,13 @@ export function batchHandler<T extends PipelineJob> (ctx: PipelineContext, spec:
 
 async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpec<T>, job: JobWithMetadata<T>): Promise<JobResult> {
   const trace = job.data.debug ? new Trace() : undefined
-  const run = { id: job.id, data: job.data, createdOn: job.createdOn, trace }
+  const run = { id: job.id, data: job.data, trace }
   try {
-    const output = await spec.handle(ctx, run)
+    const wait = job.createdOn.getTime() + (spec.minAgeMs?.(job.data) ?? 0) - Date.now()
+    if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
+    // The job's group tier carries its system's maxConcurrent (see queues.ts).
+    const max = Number(job.groupTier?.slice(1)) || 4
+    const output = await ctx.withSlot(job.data.system, max, job.id, Math.max(60, job.expireInSeconds), () => spec.handle(ctx, run))
     return { id: job.id, status: 'completed', output }
   } catch (err) {
     const failure = classify(err)

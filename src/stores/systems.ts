@@ -10,9 +10,12 @@ export type Action = 'create' | 'update' | 'delete'
 
 const UPSERT = `INSERT INTO hub.systems (id, document, source) VALUES ($1, $2, $3)
   ON CONFLICT (id) DO UPDATE SET document = excluded.document, source = excluded.source, updated_at = now()`
+// Every process LISTENs on this channel and drops its cache when a system changes.
+const CHANNEL = 'hub_systems'
+const NOTIFY = `SELECT pg_notify('${CHANNEL}', '')`
 
-// Workers in other processes see a change to a system within this long.
-const CACHE_MS = 2_000
+// Should a notification be missed (listener reconnecting), a change still shows within this long.
+const CACHE_MS = 10_000
 
 export interface SystemRegistry {
   get (id: string): Promise<SystemConfig | undefined>
@@ -22,6 +25,7 @@ export interface SystemRegistry {
   remove (id: string): Promise<boolean>
   /** Make the config file's systems the 'file' systems: upsert them, drop ones no longer in it. */
   replaceFileSystems (documents: Array<{ id: string }>): Promise<void>
+  close (): Promise<void>
 }
 
 /**
@@ -32,9 +36,15 @@ export function apiEnv (env: Env): Env {
   return Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('HUB_SECRET_')))
 }
 
-export function systemRegistry (pool: Pool, env: Env, log: Logger): SystemRegistry {
+export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promise<SystemRegistry> {
   let cache: Map<string, SystemConfig> | undefined
   let loadedAt = 0
+  const invalidate = () => { cache = undefined }
+  const listener = await pool.connect()
+  listener.on('notification', invalidate)
+  // A lost listener leaves the cache to its expiry; the pool replaces the connection.
+  listener.on('error', err => log.warn({ err }, 'systems change listener lost'))
+  await listener.query(`LISTEN ${CHANNEL}`)
 
   async function load (): Promise<Map<string, SystemConfig>> {
     if (cache && Date.now() - loadedAt < CACHE_MS) return cache
@@ -50,17 +60,17 @@ export function systemRegistry (pool: Pool, env: Env, log: Logger): SystemRegist
     loadedAt = Date.now()
     return next
   }
-  const invalidate = () => { cache = undefined }
-
   return {
     async get (id) { return (await load()).get(id) },
     async all () { return [...(await load()).values()] },
     async put (id, document, source) {
       await pool.query(UPSERT, [id, JSON.stringify(document), source])
+      await pool.query(NOTIFY)
       invalidate()
     },
     async remove (id) {
       const { rowCount } = await pool.query('DELETE FROM hub.systems WHERE id = $1', [id])
+      await pool.query(NOTIFY)
       invalidate()
       return (rowCount ?? 0) > 0
     },
@@ -70,8 +80,13 @@ export function systemRegistry (pool: Pool, env: Env, log: Logger): SystemRegist
         for (const doc of documents) {
           await client.query(UPSERT, [doc.id, JSON.stringify(doc), 'file'])
         }
+        await client.query(NOTIFY)
       })
       invalidate()
+    },
+    async close () {
+      await listener.query(`UNLISTEN ${CHANNEL}`).catch(() => {})
+      listener.release()
     }
   }
 }
