@@ -1,8 +1,10 @@
-import { mkdtemp, readdir, readFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { startSandbox } from '../sandbox/index.ts'
 import { testDatabase } from './helpers/db.ts'
+import { exampleConfig, waitFor } from './helpers/pipeline.ts'
 import { runHubExpectingExit, startHubProcess } from './helpers/process.ts'
 
 t.test('an invalid environment stops the process with one line naming the variable', async t => {
@@ -47,8 +49,23 @@ t.test('with DATABASE_URL set no embedded cluster is created', async t => {
 })
 
 t.test('api and worker roles run as two processes against one database', async t => {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
   const databaseUrl = await testDatabase(t)
-  const env = { DATABASE_URL: databaseUrl, HUB_ADMIN_KEY: 'an-admin-key-for-tests' }
+  const env = {
+    DATABASE_URL: databaseUrl,
+    HUB_ADMIN_KEY: 'an-admin-key-for-tests',
+    HUB_CONFIG: exampleConfig,
+    SHOP_URL: sandbox.shop.url,
+    SHOP_TOKEN: 'shop-token',
+    SHOP_WEBHOOK_KEY: 'shop-webhook-key-0123456789',
+    SHOP_WEBHOOK_SECRET: 'whsec_' + Buffer.alloc(32, 7).toString('base64'),
+    CRM_URL: sandbox.crm.url,
+    CRM_API_KEY: 'crm-key',
+    ERP_URL: sandbox.erp.url,
+    ERP_USER: 'erp',
+    ERP_PASSWORD: 'erp-pass'
+  }
   const [api, worker] = await Promise.all([
     startHubProcess(t, { ...env, HUB_ROLE: 'api' }),
     startHubProcess(t, { ...env, HUB_ROLE: 'worker' })
@@ -58,6 +75,30 @@ t.test('api and worker roles run as two processes against one database', async t
   const auth = { authorization: 'Bearer an-admin-key-for-tests' }
   t.equal((await fetch(api.url + '/v1/admin-keys', { headers: auth })).status, 200, 'the api serves the API')
   t.equal((await fetch(worker.url + '/v1/admin-keys', { headers: auth })).status, 404, 'the worker serves only health')
+
+  sandbox.shop.emitTo({ url: api.url + '/v1/hooks/shop', key: env.SHOP_WEBHOOK_KEY })
+  sandbox.shop.put('customer', { email: 'grace@example.com', first_name: 'Grace', last_name: 'Hopper' })
+  await sandbox.shop.flushWebhooks()
+  await waitFor(() => sandbox.crm.all('customer').length === 1, 20_000, 'the worker to deliver to the CRM')
+  t.match(sandbox.crm.all('customer')[0], { email: 'grace@example.com', firstName: 'Grace' }, 'accepted by the api, delivered by the worker')
   t.equal(await api.stop(), 0)
   t.equal(await worker.stop(), 0)
+})
+
+t.test('a bad systems config file stops the process with the path of the mistake', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'hub-config-'))
+  const file = join(dir, 'hub.config.yaml')
+  await writeFile(file, [
+    'systems:',
+    '  - id: shop',
+    '    baseUrl: http://127.0.0.1:1',
+    '    types:',
+    '      customer:',
+    '        get: {}',
+    '    flows: []'
+  ].join('\n'))
+  const { code, stderr } = await runHubExpectingExit({ DATABASE_URL: await testDatabase(t), HUB_CONFIG: file, HUB_ADMIN_KEY: 'an-admin-key-for-tests' })
+  t.equal(code, 2)
+  t.match(stderr, `${file}: systems[0].types.customer.get.path: required`)
+  t.notMatch(stderr, /at .*\.ts:\d+/, 'no stack trace')
 })
