@@ -38,3 +38,4 @@ export async function startSandbox(opts: { shop?: ShopOptions; crm?: CrmOptions;
     },
   }
 }
+export { exampleEnv } from './example-env.ts'

@@ -61,7 +61,7 @@ t.test('the example config parses, with defaults applied', async (t) => {
     whenTrue: { method: 'POST', path: '/subscriptions/subscribe', body: { email: '{email}' } },
     whenFalse: { method: 'POST', path: '/subscriptions/unsubscribe', body: { email: '{email}' } }
   }])
-  t.same(crm.flows[0].collision, { method: 'link', field: 'email' })
+  t.same(crm.flows[0].collision, { method: 'update-and-link', field: 'email' })
   t.same(crm.flows[0].actions, ['create', 'update'])
   t.same(crm.webhooks, { keys: [], signingSecrets: [] })
   t.same(crm.throttle, { maxConcurrent: 2 })

@@ -81,6 +81,7 @@ t.test('a CRM customer with the same email before the first sync is linked, not 
   await p.settled()
   t.equal(p.crm.all('customer').length, 1, 'still one CRM customer')
   t.equal(p.crm.calls({ method: 'POST', pathPrefix: '/customers' }).length, 0, 'no create was sent')
+  t.match(p.crm.get('customer', existing.id), { firstName: 'Ada', lastName: 'Lovelace' }, 'update-and-link: updated with the mapped fields')
   const record = await history(p, created.id)
   t.ok(record.history.some(h => h.systemId === 'crm' && h.outcome === 'linked'), 'history says linked')
   const res = await p.app.inject({ url: `/v1/records/customer/by-link/crm/${existing.id}`, headers: p.auth })

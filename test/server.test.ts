@@ -2,7 +2,7 @@ import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { startSandbox } from '../sandbox/index.ts'
+import { exampleEnv, startSandbox } from '../sandbox/index.ts'
 import { testDatabase } from './helpers/db.ts'
 import { exampleConfig, waitFor } from './helpers/pipeline.ts'
 import { runHubExpectingExit, startHubProcess } from './helpers/process.ts'
@@ -52,19 +52,11 @@ t.test('api and worker roles run as two processes against one database', async t
   const sandbox = await startSandbox()
   t.teardown(() => sandbox.close())
   const databaseUrl = await testDatabase(t)
-  const env = {
+  const env: Record<string, string> = {
     DATABASE_URL: databaseUrl,
     HUB_ADMIN_KEY: 'an-admin-key-for-tests',
     HUB_CONFIG: exampleConfig,
-    SHOP_URL: sandbox.shop.url,
-    SHOP_TOKEN: 'shop-token',
-    SHOP_WEBHOOK_KEY: 'shop-webhook-key-0123456789',
-    SHOP_WEBHOOK_SECRET: 'whsec_' + Buffer.alloc(32, 7).toString('base64'),
-    CRM_URL: sandbox.crm.url,
-    CRM_API_KEY: 'crm-key',
-    ERP_URL: sandbox.erp.url,
-    ERP_USER: 'erp',
-    ERP_PASSWORD: 'erp-pass'
+    ...exampleEnv(sandbox)
   }
   const [api, worker] = await Promise.all([
     startHubProcess(t, { ...env, HUB_ROLE: 'api' }),

@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import YAML from 'yaml'
-import { startSandbox } from '../../sandbox/index.ts'
+import { exampleEnv, startSandbox } from '../../sandbox/index.ts'
 import { substituteEnv } from '../../src/config/load.ts'
 import type { Hub } from '../../src/hub.ts'
 import { buildTestHub } from './hub.ts'
@@ -49,18 +48,7 @@ export async function exampleSystem (id: string, env: Record<string, string>): P
  */
 export async function startPipeline (t: Test, opts: TestHubOptions = {}) {
   const sandbox = await startSandbox()
-  const configEnv = {
-    SHOP_URL: sandbox.shop.url,
-    SHOP_TOKEN: 'shop-token',
-    SHOP_WEBHOOK_KEY: 'shop-webhook-key-0123456789',
-    SHOP_WEBHOOK_SECRET: 'whsec_' + randomBytes(32).toString('base64'),
-    CRM_URL: sandbox.crm.url,
-    CRM_API_KEY: 'crm-key',
-    ERP_URL: sandbox.erp.url,
-    ERP_USER: 'erp',
-    ERP_PASSWORD: 'erp-pass',
-    ...opts.configEnv
-  }
+  const configEnv = { ...exampleEnv(sandbox), ...opts.configEnv }
   const test = await buildTestHub(t, { listen: true, ...opts, env: { HUB_CONFIG: exampleConfig, ...opts.env }, configEnv })
   t.teardown(() => sandbox.close())
   sandbox.shop.emitTo({ url: `${test.url}/v1/hooks/shop`, key: configEnv.SHOP_WEBHOOK_KEY })
