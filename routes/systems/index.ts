@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { parseSystem, redactSystem } from '../../src/config/load.ts'
+import { redactDocument } from '../../src/config/load.ts'
 import { badRequest, notFound } from '../../src/errors.ts'
-import { apiEnv } from '../../src/stores/systems.ts'
+import type { StoredSystem } from '../../src/stores/systems.ts'
 
 const idParam = z.object({ id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, _ and -, at most 63') })
 const systemDoc = z.record(z.string(), z.unknown()).describe('A system document, as in the config file (see README: Systems and flows)')
@@ -12,18 +12,21 @@ const systemDoc = z.record(z.string(), z.unknown()).describe('A system document,
 const systems: FastifyPluginAsyncZod = async (fastify) => {
   const { hub } = fastify
 
+  // Documents are shown as stored: ${ENV} references as written, literal secrets as '***'.
+  const shown = (s: StoredSystem) => ({ ...redactDocument(s.document) as object, source: s.source })
+
   fastify.get('/', {
     preHandler: fastify.requireScope('read'),
     schema: { tags: ['systems'], summary: 'List systems (secrets redacted)', security: [{ adminKey: [] }] }
-  }, async () => ({ systems: (await hub.systems.all()).map(redactSystem) }))
+  }, async () => ({ systems: (await hub.systems.documents()).map(shown) }))
 
   fastify.get('/:id', {
     preHandler: fastify.requireScope('read'),
     schema: { tags: ['systems'], summary: 'One system (secrets redacted)', security: [{ adminKey: [] }], params: idParam }
   }, async (request) => {
-    const system = await hub.systems.get(request.params.id)
-    if (!system) throw notFound(`no system '${request.params.id}'`)
-    return redactSystem(system)
+    const stored = (await hub.systems.documents()).find(s => s.id === request.params.id)
+    if (!stored) throw notFound(`no system '${request.params.id}'`)
+    return shown(stored)
   })
 
   fastify.put('/:id', {
@@ -32,11 +35,11 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
   }, async (request, reply) => {
     const document = { ...request.body, id: request.body.id ?? request.params.id }
     if (document.id !== request.params.id) throw badRequest(`id: '${String(document.id)}' does not match the URL's '${request.params.id}'`)
-    const parsed = parseSystem(document, apiEnv(process.env))
+    const parsed = hub.systems.check(document)
     if (!parsed.ok) throw badRequest(parsed.errors[0], parsed.errors)
-    const existed = await hub.systems.get(request.params.id)
+    const existed = (await hub.systems.documents()).some(s => s.id === request.params.id)
     await hub.systems.put(request.params.id, document, 'api')
-    return reply.code(existed ? 200 : 201).send(redactSystem(parsed.system))
+    return reply.code(existed ? 200 : 201).send(shown({ id: request.params.id, document, source: 'api' }))
   })
 
   fastify.delete('/:id', {

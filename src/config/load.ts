@@ -110,28 +110,36 @@ export async function loadSystemsFile (file: string, env: Env = process.env): Pr
 }
 
 const SECRET = '***'
+// Keys whose literal values are secrets wherever they appear (auth fields, query parameters …).
+const SECRET_KEY = /pass(word)?|secret|token|api[-_]?key|authorization|^keys$/i
+// An ${ENV} reference names a secret without revealing it, so it is shown as written.
+const REFERENCE = /^\$\{[A-Za-z_][A-Za-z0-9_]*\}$/
 
-/** A copy safe for API responses and logs; secret lists keep their length so users can count keys. */
-export function redactSystem (system: SystemConfig): SystemConfig {
-  const auth = system.auth
-  return {
-    ...system,
-    baseUrl: redactUrl(system.baseUrl),
-    auth: auth.kind === 'bearer'
-      ? { ...auth, token: SECRET }
-      : auth.kind === 'basic'
-        ? { ...auth, password: SECRET }
-        : auth.kind === 'header' ? { ...auth, value: SECRET } : { ...auth },
-    webhooks: {
-      ...system.webhooks,
-      keys: system.webhooks.keys.map(() => SECRET),
-      signingSecrets: system.webhooks.signingSecrets.map(() => SECRET)
-    }
-  }
+function mask (value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(mask)
+  if (typeof value === 'string') return REFERENCE.test(value) ? value : SECRET
+  return value
 }
 
-// Credentials can also be written into the base URL (https://user:pass@host).
+/**
+ * A system document as stored (with its ${ENV} references, never their values), safe for API
+ * responses and logs: literal values under secret-looking keys and passwords in URLs become
+ * '***'; lists keep their length so users can count their keys.
+ */
+export function redactDocument (document: unknown, parent = ''): unknown {
+  if (Array.isArray(document)) return document.map(d => redactDocument(d))
+  if (typeof document === 'string') return redactUrl(document)
+  if (document === null || typeof document !== 'object') return document
+  return Object.fromEntries(Object.entries(document).map(([k, v]) => {
+    // A header auth's value is its secret; elsewhere `value` is ordinary (static mappings).
+    const secret = SECRET_KEY.test(k) || (parent === 'auth' && k === 'value')
+    return [k, secret && (typeof v === 'string' || Array.isArray(v)) ? mask(v) : redactDocument(v, k)]
+  }))
+}
+
+// Credentials can also be written into a URL (https://user:pass@host).
 function redactUrl (raw: string): string {
+  if (!/^https?:\/\/[^/]*@/.test(raw)) return raw
   const url = URL.parse(raw)
   if (!url?.password) return raw
   url.password = SECRET

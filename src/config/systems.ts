@@ -157,7 +157,7 @@ const systemObject = z.strictObject({
   name: z.string().min(1).optional(),
   connector: z.enum(['http']).default('http'),
   // Stored without a trailing slash so callers can join it with an endpoint path.
-  baseUrl: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).transform((u) => u.replace(/\/+$/, '')),
+  baseUrl: z.url({ protocol: /^https?$/, error: iss => iss.input === undefined ? 'required' : 'must be an http:// or https:// URL' }).transform((u) => u.replace(/\/+$/, '')),
   auth: authSchema.default({ kind: 'none' }),
   webhooks: webhooksSchema.prefault({}),
   throttle: z.strictObject({

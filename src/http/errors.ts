@@ -35,9 +35,9 @@ function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
     const first = issues[0]
     return { status: 400, body: { error: { code: 'validation_failed', message: `${first.path}: ${first.message}`, details: issues } } }
   }
-  const status = err.statusCode ?? 500
+  const isJson = err instanceof SyntaxError
+  const status = err.statusCode ?? (isJson ? 400 : 500)
   if (status < 500) {
-    const isJson = err instanceof SyntaxError
     const code = isJson ? 'invalid_json' : fastifyCodes[err.code] ?? (status === 404 ? 'not_found' : 'bad_request')
     const message = isJson ? `malformed JSON: ${err.message}` : err.message
     return { status, body: { error: { code, message } } }

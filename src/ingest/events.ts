@@ -16,14 +16,18 @@ const item = z.object({
 })
 const items = z.array(item).min(1).max(MAX_ITEMS, `at most ${MAX_ITEMS} items per request`)
 
+/** Already in the hub's own form: an object with a scope, or an array (of such objects). */
+const isStandard = (body: unknown) => Array.isArray(body) || (typeof body === 'object' && body !== null && 'scope' in body)
+
 /**
  * A webhook body as inbound jobs: `{scope, id, debug?}`, an array of them, or the system's own
- * payload reduced to those by its `extract` expression. Every scope must be one of the
- * system's inbound flows; one bad item rejects the whole request, so nothing half-arrives.
+ * payload reduced to those by its `extract` expression (applied only to bodies not already in
+ * the hub's form). Every scope must be one of the system's inbound flows; one bad item rejects
+ * the whole request, so nothing half-arrives.
  */
 export async function readEvents (system: SystemConfig, body: unknown): Promise<InboundJob[]> {
   let value = body
-  if (system.webhooks.extract) {
+  if (system.webhooks.extract && !isStandard(body)) {
     try {
       value = await evaluate(system.webhooks.extract, body)
     } catch (err) {

@@ -68,6 +68,6 @@ export const onClient = (db: Queryable) => ({ executeSql: (text: string, values?
 /** Insert rows in one statement; returns the ids actually inserted (coalesced ones are absent). */
 export async function insertJobs (boss: PgBoss, queue: typeof INBOUND | typeof OUTBOUND, rows: JobInsert[], db?: Queryable): Promise<Set<string>> {
   if (!rows.length) return new Set()
-  const ids = await boss.insert(queue, rows, db ? { db: onClient(db) } : undefined)
+  const ids = await boss.insert(queue, rows, { returnId: true, ...(db ? { db: onClient(db) } : {}) })
   return new Set(ids ?? [])
 }

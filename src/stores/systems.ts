@@ -17,9 +17,15 @@ const NOTIFY = `SELECT pg_notify('${CHANNEL}', '')`
 // Should a notification be missed (listener reconnecting), a change still shows within this long.
 const CACHE_MS = 10_000
 
+export interface StoredSystem { id: string, document: unknown, source: 'file' | 'api' }
+
 export interface SystemRegistry {
   get (id: string): Promise<SystemConfig | undefined>
   all (): Promise<SystemConfig[]>
+  /** The documents as stored, ${ENV} references intact (for the API, after redaction). */
+  documents (): Promise<StoredSystem[]>
+  /** Validate a document sent over the API, with the variables API documents may use. */
+  check (document: unknown): ReturnType<typeof parseSystem>
   /** Store a validated document as written (with its ${ENV} references). */
   put (id: string, document: unknown, source: 'file' | 'api'): Promise<void>
   remove (id: string): Promise<boolean>
@@ -37,7 +43,7 @@ export function apiEnv (env: Env): Env {
 }
 
 export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promise<SystemRegistry> {
-  let cache: Map<string, SystemConfig> | undefined
+  let cache: { systems: Map<string, SystemConfig>, stored: StoredSystem[] } | undefined
   let loadedAt = 0
   const invalidate = () => { cache = undefined }
   const listener = await pool.connect()
@@ -46,23 +52,25 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
   listener.on('error', err => log.warn({ err }, 'systems change listener lost'))
   await listener.query(`LISTEN ${CHANNEL}`)
 
-  async function load (): Promise<Map<string, SystemConfig>> {
+  async function load (): Promise<NonNullable<typeof cache>> {
     if (cache && Date.now() - loadedAt < CACHE_MS) return cache
-    const { rows } = await pool.query<{ id: string, document: unknown, source: string }>('SELECT id, document, source FROM hub.systems ORDER BY id')
-    const next = new Map<string, SystemConfig>()
+    const { rows } = await pool.query<StoredSystem>('SELECT id, document, source FROM hub.systems ORDER BY id')
+    const systems = new Map<string, SystemConfig>()
     for (const row of rows) {
       const parsed = parseSystem(row.document, row.source === 'file' ? env : apiEnv(env))
       // A document valid where it was stored can still miss an ${ENV} in this process.
-      if (parsed.ok) next.set(row.id, parsed.system)
+      if (parsed.ok) systems.set(row.id, parsed.system)
       else log.error({ system: row.id, errors: parsed.errors }, 'system config unusable in this process; skipped')
     }
-    cache = next
+    cache = { systems, stored: rows }
     loadedAt = Date.now()
-    return next
+    return cache
   }
   return {
-    async get (id) { return (await load()).get(id) },
-    async all () { return [...(await load()).values()] },
+    async get (id) { return (await load()).systems.get(id) },
+    async all () { return [...(await load()).systems.values()] },
+    async documents () { return (await load()).stored },
+    check: document => parseSystem(document, apiEnv(env)),
     async put (id, document, source) {
       await pool.query(UPSERT, [id, JSON.stringify(document), source])
       await pool.query(NOTIFY)
