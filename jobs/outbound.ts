@@ -3,6 +3,8 @@ import { ConnectorError } from '../src/connectors/errors.ts'
 import { callSystem, endpointPath, fillTemplate } from '../src/connectors/http.ts'
 import type { CallRequest, CallResponse } from '../src/connectors/http.ts'
 import { applyMappings, checkRequired, getPath, parsePath, passesFilter } from '../src/mapping/map.ts'
+import { inTransaction } from '../src/db/pool.ts'
+import type { DataType } from '../src/models/index.ts'
 import type { PipelineContext } from '../src/pipeline/context.ts'
 import { PermanentError } from '../src/pipeline/failures.ts'
 import type { OutboundJob } from '../src/pipeline/jobs.ts'
@@ -65,7 +67,7 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
   } else {
     const match = await findExisting(call, system, endpoints, flow.collision, mapped)
     if (match !== undefined) {
-      if (!await addLink(ctx.pool, system.id, data.type, match, record.id)) {
+      if (!await durableLink(ctx, system.id, data.type, match, record.id)) {
         throw new PermanentError(`${system.id} ${data.type} ${match} matches by ${collisionField(endpoints, flow.collision)} but is already linked to another hub record`)
       }
       externalId = match
@@ -77,7 +79,7 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
       const id = getPath(response, endpoints.create.idPath)
       if (id === undefined || id === null || id === '') throw new PermanentError(`${system.id} create response has no id at ${endpoints.create.idPath}`)
       externalId = String(id)
-      if (!await addLink(ctx.pool, system.id, data.type, externalId, record.id)) {
+      if (!await durableLink(ctx, system.id, data.type, externalId!, record.id)) {
         throw new PermanentError(`${system.id} returned ${data.type} ${externalId}, which is already linked to another hub record`)
       }
       outcome = 'created'
@@ -86,6 +88,11 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
   const followed = await reconcile(call, endpoints, followUps, mapped, externalId, response)
   return { ...await done(outcome, followed.length ? `follow-up: ${followed.join(', ')}` : undefined) }
 }
+
+// The destination now has the record: the link must survive a crash, or a re-run would create
+// it there a second time.
+const durableLink = (ctx: PipelineContext, systemId: string, type: DataType, externalId: string, recordId: string) =>
+  inTransaction(ctx.pool, tx => addLink(tx, systemId, type, externalId, recordId), { durable: true })
 
 async function update (call: Call, system: SystemConfig, endpoints: TypeEndpoints, externalId: string, body: Payload): Promise<unknown> {
   if (!endpoints.update) throw new PermanentError(`${system.id} has no update endpoint`)

@@ -1,6 +1,7 @@
 import { inbound } from '../jobs/inbound.ts'
 import { outbound } from '../jobs/outbound.ts'
 import { pacer } from './connectors/pace.ts'
+import { createPool } from './db/pool.ts'
 import { slotLeaser } from './connectors/slots.ts'
 import type { Hub } from './hub.ts'
 import { batchHandler } from './pipeline/run-job.ts'
@@ -18,6 +19,8 @@ const workOptions = {
   includeMetadata: true,
   groupConcurrency,
   pollingIntervalSeconds: 0.5,
+  // While fetches come back full there is more: fetch again at once.
+  burstWhenBatchFull: true,
   // NOTIFY wakes workers for new jobs at once, but nothing wakes them when a deferred retry
   // falls due: poll for those every second.
   notifyPollingIntervalSeconds: 1
@@ -25,16 +28,30 @@ const workOptions = {
 
 /** Register every job handler on this process. */
 export async function startWorkers (hub: Hub): Promise<Workers> {
-  const ctx = { pool: hub.pool, boss: hub.boss, systems: hub.systems, log: hub.log, pace: pacer(hub.pool), withSlot: slotLeaser(hub.pool) }
+  // Job handlers' own pool, with asynchronous commits (see createPool).
+  const pool = createPool(hub.databaseUrl, 40, { synchronousCommit: false })
+  const ctx = { pool, boss: hub.boss, systems: hub.systems, log: hub.log, pace: pacer(pool), withSlot: slotLeaser(pool) }
   const specs: JobSpec<any>[] = [inbound, outbound]
   const registered: { name: string, id: string }[] = []
   for (const spec of specs) {
-    const id = await hub.boss.work(spec.queue, workOptions, batchHandler(ctx, spec))
+    const handler = batchHandler(ctx, spec)
+    let loops: string[] = []
+    // A finished batch frees group capacity that a short fetch may have found full; wake the
+    // queue's fetch loops rather than let them sleep until the next poll.
+    const id = await hub.boss.work(spec.queue, workOptions, async jobs => {
+      try {
+        return await handler(jobs)
+      } finally {
+        setImmediate(() => loops.forEach(loop => hub.boss.notifyWorker(loop)))
+      }
+    })
+    loops = hub.boss.getWipData().filter(w => w.workId === id).map(w => w.id)
     registered.push({ name: spec.queue, id })
   }
-  return {
-    async stop () {
-      await Promise.all(registered.map(w => hub.boss.offWork(w.name, { id: w.id, wait: true })))
-    }
+  let stopping: Promise<void> | undefined
+  const stop = async () => {
+    await Promise.all(registered.map(w => hub.boss.offWork(w.name, { id: w.id, wait: true })))
+    await pool.end()
   }
+  return { stop: () => (stopping ??= stop()) }
 }

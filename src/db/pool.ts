@@ -6,18 +6,32 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v: string) => Number(v))
 export type Pool = pg.Pool
 export type PoolClient = pg.PoolClient
 
-export function createPool (connectionString: string, max = 20): pg.Pool {
-  const pool = new pg.Pool({ connectionString, max, application_name: 'hub' })
+/**
+ * `synchronousCommit: false` is for job handlers only: a commit lost in a crash takes every
+ * later commit with it (WAL is flushed in order), including the job's completion, so the job
+ * simply runs again. What a client was told is stored (ingest, manual sync) stays synchronous.
+ */
+export function createPool (connectionString: string, max = 20, opts: { synchronousCommit?: boolean } = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    application_name: 'hub',
+    ...(opts.synchronousCommit === false ? { options: '-c synchronous_commit=off' } : {})
+  })
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {})
   return pool
 }
 
-/** Run `fn` in a transaction on one client, committing on success and rolling back on error. */
-export async function inTransaction<T> (pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+/**
+ * Run `fn` in a transaction on one client, committing on success and rolling back on error.
+ * `durable` forces a synchronous commit on a pool that has it off (a write that must survive a
+ * crash even though the job's completion might not, like a link to a record just created).
+ */
+export async function inTransaction<T> (pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {
   const client = await pool.connect()
   try {
-    await client.query('BEGIN')
+    await client.query(opts.durable ? 'BEGIN; SET LOCAL synchronous_commit TO on' : 'BEGIN')
     const result = await fn(client)
     await client.query('COMMIT')
     return result

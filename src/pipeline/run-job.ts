@@ -5,6 +5,7 @@ import { logError } from '../stores/error-log.ts'
 import { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
 import { classify, MAX_ATTEMPTS, retryDelayMs } from './failures.ts'
+import { insertJobs } from './jobs.ts'
 import type { InboundJob, OutboundJob } from './jobs.ts'
 
 type PipelineJob = InboundJob | OutboundJob
@@ -44,9 +45,12 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
   try {
     const wait = job.createdOn.getTime() + (spec.minAgeMs?.(job.data) ?? 0) - Date.now()
     if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
-    // The job's group tier carries its system's maxConcurrent (see queues.ts).
+    // The job's group tier carries its system's maxConcurrent (see queues.ts). A debug job does
+    // not queue for a slot behind the jobs it jumped: it is one extra call at most.
     const max = Number(job.groupTier?.slice(1)) || 4
-    const output = await ctx.withSlot(job.data.system, max, job.id, Math.max(60, job.expireInSeconds), () => spec.handle(ctx, run))
+    const output = job.data.debug
+      ? await spec.handle(ctx, run)
+      : await ctx.withSlot(job.data.system, max, job.id, Math.max(60, job.expireInSeconds), () => spec.handle(ctx, run))
     return { id: job.id, status: 'completed', output }
   } catch (err) {
     const failure = classify(err)
@@ -67,7 +71,11 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
     trace?.add('failed', { error: failure.message, status: failure.status })
     return { id: job.id, status: 'deadletter', output: { error: failure.message, status: failure.status ?? null } }
   } finally {
-    if (trace) await saveTrace(ctx.pool, job.id, spec.queue, trace)
+    if (trace) {
+      await saveTrace(ctx.pool, job.id, spec.queue, trace)
+      // A debug job is logged whatever LOG_LEVEL is; the steps are already redacted.
+      ctx.log.child({ jobId: job.id, queue: spec.queue }, { level: 'info' }).info({ steps: trace.steps }, 'debug trace')
+    }
   }
 }
 
@@ -80,7 +88,7 @@ async function resend (ctx: PipelineContext, queue: string, job: JobWithMetadata
     singletonKey: job.singletonKey ?? undefined,
     group: job.groupId ? { id: job.groupId, tier: job.groupTier ?? undefined } : undefined
   }
-  await ctx.boss.insert(queue, [row])
+  await insertJobs(ctx.boss, queue, [row], ctx.pool)
 }
 
 async function saveTrace (db: Queryable, jobId: string, queue: string, trace: Trace): Promise<void> {

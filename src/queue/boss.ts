@@ -11,6 +11,9 @@ export async function createBoss (connectionString: string, log: Logger, max = 1
     connectionString,
     max,
     application_name: 'hub-queue',
+    // pg-boss's own connections fetch and complete jobs: a completion lost in a crash only means
+    // the job runs again. Inserts that clients are told about go through our pool instead.
+    options: '-c synchronous_commit=off',
     // Workers wake on NOTIFY in ~2 ms instead of waiting for the next poll.
     useListenNotify: true
   })

@@ -1,0 +1,109 @@
+import type { Readable } from 'node:stream'
+import { parse } from 'csv-parse'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { badRequest, HubError, notFound } from '../../src/errors.ts'
+import { check, dataTypes } from '../../src/models/index.ts'
+import { enqueueBatch } from '../../src/sync/enqueue.ts'
+import type { Line } from '../../src/sync/enqueue.ts'
+import { planSync } from '../../src/sync/plan.ts'
+import type { SyncParams } from '../../src/sync/plan.ts'
+import { batchStatus } from '../../src/sync/status.ts'
+
+const params = {
+  system: z.string().optional().describe('inbound: the system to fetch from; outbound: the system whose external ids are given (else hub ids)'),
+  type: z.enum(dataTypes).optional(),
+  scope: z.string().optional().describe('<type>/<action>, e.g. customer/update; the default for lines without one'),
+  action: z.enum(['create', 'update', 'delete', 'poll']).optional(),
+  direction: z.enum(['inbound', 'outbound']).optional().describe('inbound (default): fetch from the system; outbound: push hub records to target only'),
+  target: z.string().optional()
+}
+const query = z.object({ ...params, debug: z.stringbool().optional() })
+const jsonBody = z.object({
+  ...params,
+  debug: z.boolean().optional(),
+  ids: z.array(z.union([z.string(), z.number()]).transform(String)).min(1)
+})
+
+const CSV_HELP = "a header row with an 'id' column (and optionally 'scope')"
+
+/** The rows of a CSV upload after its header, with their line numbers. */
+async function * csvLines (rows: AsyncIterator<{ record: string[], info: { lines: number } }>, idAt: number, scopeAt: number): AsyncGenerator<Line> {
+  for (;;) {
+    const next = await rows.next()
+    if (next.done) return
+    const { record, info } = next.value
+    yield { line: info.lines, id: record[idAt] ?? '', ...(scopeAt >= 0 && record[scopeAt] ? { scope: record[scopeAt] } : {}) }
+  }
+}
+
+// Manual sync at any scale: the ids stream into jobs a chunk at a time.
+const sync: FastifyPluginAsyncZod = async (fastify) => {
+  const { hub } = fastify
+
+  fastify.addContentTypeParser('text/csv', (_request, payload, done) => done(null, payload))
+
+  fastify.post('/', {
+    preHandler: fastify.requireScope('write'),
+    bodyLimit: 64 * 1024 * 1024,
+    schema: {
+      tags: ['sync'],
+      summary: 'Queue a manual sync of any number of ids',
+      description: 'JSON `{system, type, scope|action, ids[], debug?, direction?, target?}`, or a CSV body (`Content-Type: text/csv`, ' +
+        CSV_HELP + ') with the other fields as query parameters. Answers `202 {batchId, queued, coalesced, rejected: [{line, id, reason}], rejectedCount}`.',
+      security: [{ adminKey: [] }],
+      querystring: query
+    }
+  }, async (request, reply) => {
+    const csv = (request.headers['content-type'] ?? '').startsWith('text/csv')
+    let options: SyncParams
+    let lines: AsyncIterable<Line> | Iterable<Line>
+    if (csv) {
+      options = request.query
+      const rows = (request.body as Readable).pipe(parse({ bom: true, skip_empty_lines: true, relax_column_count: true, info: true }))[Symbol.asyncIterator]()
+      let header: string[]
+      try {
+        const first = await rows.next()
+        header = first.done ? [] : (first.value.record as string[]).map(h => h.trim().toLowerCase())
+      } catch (err) {
+        throw badRequest(`the CSV could not be read: ${(err as Error).message}`)
+      }
+      const idAt = header.indexOf('id')
+      if (idAt < 0) throw badRequest(`the CSV needs ${CSV_HELP}; found ${header.length ? header.map(h => `'${h}'`).join(', ') : 'no header'}`)
+      lines = csvLines(rows, idAt, header.indexOf('scope'))
+    } else {
+      const parsed = check(jsonBody, request.body)
+      if (!parsed.ok) throw badRequest(`${parsed.issues[0].path}: ${parsed.issues[0].message}`, parsed.issues)
+      const { ids, ...rest } = parsed.value
+      options = { ...request.query, ...rest }
+      lines = ids.map((id, i) => ({ line: i + 1, id }))
+    }
+    const plan = await planSync(hub.systems, options)
+    try {
+      return reply.code(202).send(await enqueueBatch(hub, plan, lines))
+    } catch (err) {
+      // Whatever was queued before the upload broke stays queued, under this batch.
+      const batch = (err as { batch?: { batchId: string, queued: number } }).batch
+      if (batch && !(err instanceof HubError)) {
+        throw badRequest(`the upload stopped at an error after ${batch.queued} ids were queued: ${(err as Error).message}`, batch)
+      }
+      throw err
+    }
+  })
+
+  fastify.get('/:batchId', {
+    preHandler: fastify.requireScope('read'),
+    schema: {
+      tags: ['sync'],
+      summary: 'Where a batch stands: counts by state, first failures, finished or not',
+      security: [{ adminKey: [] }],
+      params: z.object({ batchId: z.uuid('must be a batch id (a UUID)') })
+    }
+  }, async (request) => {
+    const status = await batchStatus(hub.pool, request.params.batchId)
+    if (!status) throw notFound(`no batch ${request.params.batchId}`)
+    return status
+  })
+}
+
+export default sync

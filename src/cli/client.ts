@@ -1,0 +1,142 @@
+// The CLI's HTTP client for the hub's sync API: one method per call, every failure turned into
+// a CliError whose message is the one line the user sees.
+import { createReadStream } from 'node:fs'
+import { stat } from 'node:fs/promises'
+import { request } from 'undici'
+
+/** An error the CLI reports as one line on stderr, exiting with `exitCode`. */
+export class CliError extends Error {
+  exitCode: number
+  constructor (message: string, exitCode = 2) {
+    super(message)
+    this.exitCode = exitCode
+  }
+}
+
+export interface Counts { queued: number, active: number, completed: number, skipped: number, failed: number }
+export interface Rejection { line: number, id: string, reason: string }
+export interface Receipt { batchId: string, queued: number, coalesced: number, rejected: Rejection[], rejectedCount: number }
+export interface Failure { jobId: string, system: string, externalId: string | null, recordId: string | null, message: string, httpStatus: number | null }
+export interface BatchStatus {
+  batchId: string
+  direction: string
+  system: string | null
+  target: string | null
+  scope: string
+  state: string
+  createdAt: string
+  received: { queued: number, coalesced: number, rejected: number }
+  counts: Counts
+  deliveries?: Counts
+  finished: boolean
+  failures: Failure[]
+  debugJobs?: string[]
+}
+
+export interface SyncQuery {
+  system?: string
+  type?: string
+  scope?: string
+  direction?: string
+  target?: string
+  debug?: boolean
+}
+
+type Method = 'GET' | 'POST'
+type Body = AsyncIterable<Buffer>
+
+export class HubClient {
+  readonly url: string
+  readonly #key?: string
+
+  constructor (url: string, key?: string) {
+    this.url = url.replace(/\/+$/, '')
+    this.#key = key
+  }
+
+  /**
+   * Stream `file` as the CSV body of POST /v1/sync; `onSent` hears the bytes handed to the
+   * connection so far. The file is read a chunk at a time, never whole.
+   */
+  async sync (query: SyncQuery, file: string, onSent: (bytes: number, size: number) => void): Promise<Receipt> {
+    const size = await fileSize(file)
+    const params = new URLSearchParams()
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== false) params.set(name, String(value))
+    }
+    let readError: Error | undefined
+    async function * counted (): Body {
+      let sent = 0
+      try {
+        for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+          sent += chunk.length
+          yield chunk
+          onSent(sent, size)
+        }
+      } catch (err) {
+        throw (readError = err as Error)
+      }
+    }
+    onSent(0, size)
+    try {
+      // The hub answers once the last id is queued, so a big upload may take a while: no
+      // timeout on the answer (a dead connection still ends the request).
+      return await this.#call<Receipt>('POST', `/v1/sync?${params}`, {
+        body: counted(),
+        headers: { 'content-type': 'text/csv', 'content-length': String(size) },
+        headersTimeout: 0
+      })
+    } catch (err) {
+      throw readError ? new CliError(`cannot read ${file}: ${readError.message}`) : err
+    }
+  }
+
+  async status (batchId: string): Promise<BatchStatus> {
+    return await this.#call<BatchStatus>('GET', `/v1/sync/${encodeURIComponent(batchId)}`)
+  }
+
+  async #call<T> (method: Method, path: string, opts: { body?: Body, headers?: Record<string, string>, headersTimeout?: number } = {}): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json', ...opts.headers }
+    if (this.#key) headers.authorization = `Bearer ${this.#key}`
+    let res
+    try {
+      res = await request(`${this.url}${path}`, { method, headers, body: opts.body, headersTimeout: opts.headersTimeout })
+    } catch (err) {
+      if (err instanceof CliError) throw err
+      throw new CliError(`cannot reach the hub at ${this.url}: ${reason(err)}`)
+    }
+    const text = await res.body.text()
+    let json: any
+    try {
+      json = JSON.parse(text)
+    } catch {
+      throw new CliError(`the hub at ${this.url} answered ${method} ${path.split('?')[0]} with ${res.statusCode} and no JSON (is this the hub?)`)
+    }
+    if (res.statusCode < 300) return json as T
+    const message: string = json?.error?.message ?? `HTTP ${res.statusCode}`
+    if (res.statusCode === 401) throw new CliError(`the hub rejected the admin key (401): ${message}; pass --key or set HUB_ADMIN_KEY`)
+    if (res.statusCode === 403) throw new CliError(`the hub refused the admin key (403): ${message}`)
+    const batchId = json?.error?.details?.batchId
+    throw new CliError(`the hub answered ${res.statusCode}: ${message}${batchId ? ` (batch ${batchId})` : ''}`)
+  }
+}
+
+async function fileSize (file: string): Promise<number> {
+  try {
+    const s = await stat(file)
+    if (!s.isFile()) throw new CliError(`cannot read ${file}: not a file`)
+    return s.size
+  } catch (err) {
+    if (err instanceof CliError) throw err
+    const code = (err as NodeJS.ErrnoException).code
+    throw new CliError(`cannot read ${file}: ${code === 'ENOENT' ? 'no such file' : (err as Error).message}`)
+  }
+}
+
+/** The most telling part of a connection error (fetch-style errors hide it in `cause`). */
+function reason (err: unknown): string {
+  let e = err as { message?: string, code?: string, cause?: unknown, errors?: unknown[] }
+  while (e?.cause) e = e.cause as typeof e
+  if (!e?.message && e?.errors?.length) e = e.errors[0] as typeof e
+  return e?.message || e?.code || String(err)
+}

@@ -1,0 +1,55 @@
+import type { SystemConfig } from '../config/systems.ts'
+import { badRequest, unprocessable } from '../errors.ts'
+import type { DataType } from '../models/index.ts'
+import { parseScope } from '../pipeline/scope.ts'
+import type { Action, SystemRegistry } from '../stores/systems.ts'
+import { findFlow, inboundScopes } from '../stores/systems.ts'
+
+/** What a manual sync asks for, as sent (JSON body or CSV query parameters). */
+export interface SyncParams {
+  system?: string
+  type?: DataType
+  scope?: string
+  action?: Action | 'poll'
+  direction?: 'inbound' | 'outbound'
+  target?: string
+  debug?: boolean
+}
+
+/** A checked manual sync: where ids come from and where their jobs go. */
+export interface SyncPlan {
+  direction: 'inbound' | 'outbound'
+  type: DataType
+  action: Action
+  /** Inbound: the source. Outbound: the system whose external ids are given (else hub ids). */
+  system?: SystemConfig
+  target?: SystemConfig
+  debug: boolean
+}
+
+/** Resolve and check the request as a whole; per-line problems are handled while reading ids. */
+export async function planSync (systems: SystemRegistry, p: SyncParams): Promise<SyncPlan> {
+  const fromScope = p.scope ? parseScope(p.scope) : undefined
+  if (p.scope && !fromScope) throw badRequest(`scope: '${p.scope}' is not <type>/<create|update|delete|poll>`)
+  if (fromScope && p.type && fromScope.type !== p.type) throw badRequest(`scope: '${p.scope}' does not match type '${p.type}'`)
+  const type = fromScope?.type ?? p.type
+  if (!type) throw badRequest('type: required (or give a scope such as customer/update)')
+  const action = fromScope?.action ?? p.action ?? 'update'
+  const direction = p.direction ?? 'inbound'
+  const system = p.system ? await systems.get(p.system) : undefined
+  if (p.system && !system) throw badRequest(`system: no system '${p.system}'`)
+  if (action === 'poll') throw unprocessable(`${type}/poll: polling is not available in this version of the hub; sync the ids instead`)
+  if (direction === 'inbound') {
+    if (!system) throw badRequest('system: required for an inbound sync (the system to fetch the records from)')
+    if (p.target) throw badRequest('target: only for direction outbound')
+    const scope = `${type}/${action}`
+    const accepted = inboundScopes(system)
+    if (!accepted.includes(scope)) throw badRequest(`scope: ${system.id} has no inbound flow for ${scope}; accepted: ${accepted.join(', ') || 'none'}`, { acceptedScopes: accepted })
+    return { direction, type, action, system, debug: !!p.debug }
+  }
+  if (!p.target) throw badRequest('target: required for direction outbound (the one system to push to)')
+  const target = await systems.get(p.target)
+  if (!target) throw badRequest(`target: no system '${p.target}'`)
+  if (!findFlow(target, type, 'outbound', action)) throw badRequest(`target: ${target.id} has no enabled outbound flow for ${type}/${action}`)
+  return { direction, type, action, system, target, debug: !!p.debug }
+}

@@ -1,0 +1,75 @@
+import type { Queryable } from '../db/queryable.ts'
+import { INBOUND, OUTBOUND } from '../queue/queues.ts'
+
+export interface Counts { queued: number, active: number, completed: number, skipped: number, failed: number }
+
+export interface BatchStatus {
+  batchId: string
+  direction: string
+  system: string | null
+  target: string | null
+  scope: string
+  state: string
+  createdAt: string
+  /** Ids turned into jobs, coalesced into jobs already waiting, and rejected at upload. */
+  received: { queued: number, coalesced: number, rejected: number }
+  /** The batch's own jobs (fetches for inbound, deliveries for outbound) by state. */
+  counts: Counts
+  /** For inbound batches: the deliveries the fetched records fanned out to. */
+  deliveries?: Counts
+  finished: boolean
+  failures: Array<{ jobId: string, system: string, externalId: string | null, recordId: string | null, message: string, httpStatus: number | null }>
+  /** Debug batches: the jobs whose traces GET /v1/jobs/:id returns. */
+  debugJobs?: string[]
+}
+
+const empty = (): Counts => ({ queued: 0, active: 0, completed: 0, skipped: 0, failed: 0 })
+const MAX_LISTED = 20
+
+/** Where a batch stands, from its jobs (a job re-sent for a retry is counted once, as its latest attempt). */
+export async function batchStatus (db: Queryable, batchId: string): Promise<BatchStatus | undefined> {
+  const { rows: [batch] } = await db.query(
+    `SELECT id, direction, system_id, target_id, type, action, state, queued, coalesced, rejected, debug,
+            to_json(created_at)#>>'{}' AS created_at, created_at AS since FROM hub.sync_batches WHERE id = $1`, [batchId])
+  if (!batch) return undefined
+  const { rows } = await db.query<{ name: string, state: string, outcome: string | null, retried: boolean, n: number }>(
+    `SELECT name, state::text AS state, output->>'outcome' AS outcome, coalesce(output ? 'retrying', false) AS retried, count(*)::int AS n
+     FROM pgboss.job WHERE name = ANY($2) AND created_on >= $3 AND data->>'batchId' = $1
+     GROUP BY 1, 2, 3, 4`, [batchId, [INBOUND, OUTBOUND], batch.since])
+  const byQueue: Record<string, Counts> = { [INBOUND]: empty(), [OUTBOUND]: empty() }
+  for (const r of rows) {
+    const c = byQueue[r.name]
+    if (r.state === 'created' || r.state === 'retry') c.queued += r.n
+    else if (r.state === 'active') c.active += r.n
+    else if (r.state === 'completed' && r.retried) continue
+    else if (r.state === 'completed') c[r.outcome === 'skipped' ? 'skipped' : 'completed'] += r.n
+    else c.failed += r.n
+  }
+  const own = batch.direction === 'inbound' ? byQueue[INBOUND] : byQueue[OUTBOUND]
+  const deliveries = batch.direction === 'inbound' ? byQueue[OUTBOUND] : undefined
+  const { rows: failures } = await db.query(
+    `SELECT job_id AS "jobId", system_id AS system, external_id AS "externalId", record_id AS "recordId", message, http_status AS "httpStatus"
+     FROM hub.errors WHERE at >= $2 AND job_data->>'batchId' = $1 ORDER BY id LIMIT ${MAX_LISTED}`, [batchId, batch.since])
+  const busy = (c?: Counts) => c ? c.queued + c.active : 0
+  const status: BatchStatus = {
+    batchId,
+    direction: batch.direction,
+    system: batch.system_id,
+    target: batch.target_id,
+    scope: `${batch.type}/${batch.action}`,
+    state: batch.state,
+    createdAt: batch.created_at,
+    received: { queued: batch.queued, coalesced: batch.coalesced, rejected: batch.rejected },
+    counts: own,
+    ...(deliveries ? { deliveries } : {}),
+    finished: batch.state !== 'enqueuing' && busy(own) + busy(deliveries) === 0,
+    failures
+  }
+  if (batch.debug) {
+    const { rows: jobs } = await db.query<{ id: string }>(
+      `SELECT id FROM pgboss.job WHERE name = $2 AND created_on >= $3 AND data->>'batchId' = $1 ORDER BY created_on LIMIT ${MAX_LISTED}`,
+      [batchId, batch.direction === 'inbound' ? INBOUND : OUTBOUND, batch.since])
+    status.debugJobs = jobs.map(j => j.id)
+  }
+  return status
+}

@@ -1,0 +1,138 @@
+import t from 'tap'
+import { startWorkers } from '../src/workers.ts'
+import { startPipeline, waitFor } from './helpers/pipeline.ts'
+
+type Pipeline = Awaited<ReturnType<typeof startPipeline>>
+
+const csvPost = (p: Pipeline, query: string, csv: string) => p.app.inject({
+  method: 'POST', url: `/v1/sync?${query}`, headers: { ...p.auth, 'content-type': 'text/csv' }, payload: csv
+})
+const jsonPost = (p: Pipeline, body: object) => p.app.inject({ method: 'POST', url: '/v1/sync', headers: p.auth, payload: body })
+const status = async (p: Pipeline, batchId: string) => (await p.app.inject({ url: `/v1/sync/${batchId}`, headers: p.auth })).json()
+const finished = (p: Pipeline, batchId: string, ms = 120_000) => waitFor(async () => {
+  const s = await status(p, batchId)
+  return s.finished ? s : undefined
+}, ms, `batch ${batchId} to finish`)
+
+t.test('a 10,000-id CSV finishes as a batch and every record reaches its destinations', async t => {
+  const p = await startPipeline(t)
+  // Sandbox systems are fast: let the hub use them fully.
+  for (const id of ['shop', 'crm', 'erp']) await p.putSystem(id, doc => { doc.throttle = { maxConcurrent: 16 } })
+  p.shop.emitTo(null)
+  const ids = []
+  for (let i = 0; i < 10_000; i++) ids.push(p.shop.put('customer', { email: `c${i}@example.com`, first_name: `C${i}` }).id)
+  const res = await csvPost(p, 'system=shop&scope=customer/create', 'id\n' + ids.join('\n') + '\n')
+  t.equal(res.statusCode, 202)
+  const receipt = res.json()
+  t.match(receipt, { queued: 10_000, coalesced: 0, rejected: [], rejectedCount: 0 })
+  const done = await finished(p, receipt.batchId, 240_000)
+  t.match(done, { counts: { queued: 0, active: 0, completed: 10_000, failed: 0 }, deliveries: { completed: 20_000, failed: 0 }, failures: [] })
+  t.equal(p.crm.all('customer').length, 10_000, 'every customer reached the CRM')
+  t.equal(p.erp.all('customer').length, 10_000, 'and the ERP')
+})
+
+t.test('a debug job sent behind 20,000 queued jobs runs before them, with a redacted trace', async t => {
+  const p = await startPipeline(t, { workers: false })
+  const bulk = await jsonPost(p, { system: 'shop', scope: 'customer/update', ids: Array.from({ length: 20_000 }, (_, i) => `missing-${i}`) })
+  t.equal(bulk.json().queued, 20_000)
+  const customer = p.shop.put('customer', { email: 'debug@example.com', first_name: 'Dee', last_name: 'Bug', accepts_marketing: true })
+  const debug = await jsonPost(p, { system: 'shop', scope: 'customer/create', ids: [customer.id], debug: true })
+  t.equal(debug.statusCode, 202)
+  const workers = await startWorkers(p.hub)
+  t.teardown(() => workers.stop())
+  const done = await finished(p, debug.json().batchId, 60_000)
+  const [jobId] = done.debugJobs
+  const { rows: [{ n }] } = await p.hub.pool.query(
+    `SELECT count(*)::int AS n FROM pgboss.job WHERE data->>'batchId' = $1
+     AND started_on < (SELECT started_on FROM pgboss.job WHERE id = $2)`, [bulk.json().batchId, jobId])
+  t.ok(n < 200, `only ${n} of the 20,000 earlier jobs started before the debug job`)
+  await workers.stop()
+
+  const job = (await p.app.inject({ url: `/v1/jobs/${jobId}`, headers: p.auth })).json()
+  t.equal(job.state, 'completed')
+  const steps = job.trace.map((s: { step: string }) => s.step)
+  t.match(steps, ['fetch', 'map', 'store'])
+  t.match(job.trace[0], { request: { method: 'GET', headers: { authorization: '[redacted]' } }, status: 200, body: { email: 'debug@example.com' } })
+  t.match(job.trace[1], { input: { email: 'debug@example.com' }, output: { email_address: 'debug@example.com' } })
+  t.equal(job.deliveries.length, 2, 'the deliveries it fanned out are linked')
+  for (const delivery of job.deliveries) {
+    t.equal(delivery.state, 'completed')
+    t.ok(delivery.trace.some((s: { step: string }) => s.step === 'create'), `${delivery.data.system}: the delivery request is traced`)
+  }
+  const crmTrace = job.deliveries.find((d: { data: { system: string } }) => d.data.system === 'crm').trace
+  t.match(crmTrace.find((s: { step: string }) => s.step === 'create'), { request: { headers: { 'x-api-key': '[redacted]' }, body: { email: 'debug@example.com' } }, status: 201 })
+  const text = JSON.stringify(job)
+  for (const secret of ['shop-token', 'crm-key', Buffer.from('erp:erp-pass').toString('base64')]) t.notOk(text.includes(secret), 'no secret in the trace')
+})
+
+t.test('outbound direction pushes hub records to the named target only', async t => {
+  const p = await startPipeline(t)
+  const a = p.shop.put('customer', { email: 'a@example.com', first_name: 'A' })
+  const b = p.shop.put('customer', { email: 'b@example.com', first_name: 'B' })
+  await p.shop.flushWebhooks()
+  await p.settled()
+  const record = (await p.app.inject({ url: `/v1/records/customer/by-link/shop/${a.id}`, headers: p.auth })).json()
+  p.crm.resetCalls()
+  p.erp.resetCalls()
+
+  const byHubId = await jsonPost(p, { direction: 'outbound', target: 'erp', type: 'customer', action: 'update', ids: [record.id, '00000000-0000-0000-0000-000000000000', 'not-a-uuid'] })
+  t.equal(byHubId.statusCode, 202)
+  t.match(byHubId.json(), { queued: 1, rejectedCount: 2, rejected: [{ line: 2, reason: /no hub customer/ }, { line: 3, id: 'not-a-uuid' }] })
+  const byShopId = await jsonPost(p, { direction: 'outbound', target: 'erp', system: 'shop', scope: 'customer/update', ids: [b.id] })
+  t.match(byShopId.json(), { queued: 1, rejectedCount: 0 })
+  await finished(p, byHubId.json().batchId)
+  await finished(p, byShopId.json().batchId)
+  t.equal(p.erp.calls({ method: 'PUT' }).length, 2, 'both records were pushed to the ERP')
+  t.equal(p.crm.calls().length, 0, 'the CRM heard nothing')
+})
+
+t.test('bad requests are refused clearly, and bad lines are rejected while the rest proceed', async t => {
+  const p = await startPipeline(t, { workers: false })
+  const queued = async () => (await p.hub.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name IN ('inbound', 'outbound')")).rows[0].n
+
+  const noHeader = await csvPost(p, 'system=shop&scope=customer/update', 'sku\n1\n')
+  t.equal(noHeader.statusCode, 400)
+  t.match(noHeader.json().error.message, /an 'id' column.*found 'sku'/)
+  const cases: Array<[object, number, RegExp]> = [
+    [{ system: 'nope', scope: 'customer/update', ids: ['1'] }, 400, /^system: no system 'nope'/],
+    [{ system: 'shop', type: 'invoice', ids: ['1'] }, 400, /^type: /],
+    [{ system: 'shop', scope: 'customer/explode', ids: ['1'] }, 400, /^scope: /],
+    [{ system: 'crm', scope: 'customer/update', ids: ['1'] }, 400, /crm has no inbound flow for customer\/update/],
+    [{ direction: 'outbound', scope: 'customer/update', ids: ['1'] }, 400, /^target: required/],
+    [{ direction: 'outbound', target: 'shop', scope: 'customer/update', ids: ['1'] }, 400, /shop has no enabled outbound flow/],
+    [{ system: 'shop', scope: 'customer/update', ids: [] }, 400, /^ids: /],
+    [{ system: 'shop', scope: 'customer/poll', ids: ['1'] }, 422, /polling is not available/]
+  ]
+  for (const [body, code, message] of cases) {
+    const res = await jsonPost(p, body)
+    t.equal(res.statusCode, code, JSON.stringify(body))
+    t.match(res.json().error.message, message)
+  }
+  t.equal(await queued(), 0, 'nothing was enqueued by a refused request')
+
+  const long = 'x'.repeat(300)
+  const csv = ['id,scope', '1,customer/update', ',customer/update', '1,customer/update', `${long},customer/update`, '2,customer/delete', '3,order/update', '4,'].join('\n')
+  const res = await csvPost(p, 'system=shop&scope=customer/update', csv)
+  t.equal(res.statusCode, 202)
+  t.match(res.json(), {
+    queued: 3,
+    rejectedCount: 4,
+    rejected: [
+      { line: 3, id: '', reason: 'blank id' },
+      { line: 4, id: '1', reason: 'duplicate of line 2' },
+      { line: 5, reason: 'id longer than 255 characters' },
+      { line: 7, id: '3', reason: /scope 'order\/update' is not customer/ }
+    ]
+  })
+  t.equal(await queued(), 3, 'the good lines were queued')
+  const { rows } = await p.hub.pool.query("SELECT data->>'id' AS id, data->>'action' AS action FROM pgboss.job WHERE name = 'inbound' ORDER BY 1")
+  t.same(rows, [{ id: '1', action: 'update' }, { id: '2', action: 'delete' }, { id: '4', action: 'update' }], 'a line without a scope takes the default')
+
+  const unknown = await p.app.inject({ url: '/v1/sync/00000000-0000-0000-0000-000000000000', headers: p.auth })
+  t.equal(unknown.statusCode, 404)
+  const s = await status(p, res.json().batchId)
+  t.match(s, { direction: 'inbound', system: 'shop', scope: 'customer/update', state: 'enqueued', received: { queued: 3, rejected: 4 }, counts: { queued: 3 }, finished: false })
+  const readOnly = await p.app.inject({ method: 'POST', url: '/v1/admin-keys', headers: p.auth, payload: { name: 'ro', scopes: ['read'] } })
+  const denied = await p.app.inject({ method: 'POST', url: '/v1/sync', headers: { authorization: `Bearer ${readOnly.json().key}` }, payload: { system: 'shop', scope: 'customer/update', ids: ['1'] } })
+  t.equal(denied.statusCode, 403, 'a sync needs the write scope')
+})
