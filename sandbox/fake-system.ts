@@ -25,6 +25,7 @@ export interface CallRecord {
   body: unknown
   headers: Record<string, string | string[] | undefined>
   status?: number // set once the response has been sent
+  at: number // Date.now() when the request arrived (benchmarks measure delivery latency)
 }
 
 export interface CallFilter {
@@ -366,6 +367,7 @@ export async function startFakeSystem(def: SystemDefinition, opts: StartOptions 
       query: { ...(req.query as Record<string, unknown>) },
       body: req.body === undefined ? null : clone(req.body),
       headers: { ...req.headers },
+      at: Date.now(),
     }
     log.push(call)
     callOf.set(req, call)

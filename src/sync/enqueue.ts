@@ -12,7 +12,7 @@ export interface BatchReceipt { batchId: string, queued: number, coalesced: numb
 
 type Queues = Pick<PipelineContext, 'pool' | 'boss'>
 
-const CHUNK = 2_000
+const CHUNK = 5_000
 const MAX_ID = 255
 // The answer lists this many rejections; the count covers them all.
 const MAX_LISTED = 1_000
@@ -38,10 +38,10 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
 
   const flush = async () => {
     const rows = plan.direction === 'inbound' ? inboundRows(plan, batchId, chunk) : await outboundRows(ctx, plan, batchId, chunk, reject)
+    chunk = []
     const inserted = await insertJobs(ctx.boss, plan.direction === 'inbound' ? INBOUND : OUTBOUND, rows, ctx.pool)
     receipt.queued += inserted.size
     receipt.coalesced += rows.length - inserted.size
-    chunk = []
   }
 
   try {

@@ -59,5 +59,10 @@ export async function startPipeline (t: Test, opts: TestHubOptions = {}) {
     const res = await test.app.inject({ method: 'PUT', url: `/v1/systems/${id}`, headers: test.auth, payload: doc })
     if (res.statusCode >= 300) throw new Error(`PUT /v1/systems/${id}: ${res.body}`)
   }
-  return { ...test, ...sandbox, configEnv, putSystem, settled: (ms?: number) => settled(test.hub, ms) }
+  /** Every webhook the shop sent has been answered, and the pipeline has nothing left to do. */
+  const synced = async () => {
+    await sandbox.shop.flushWebhooks()
+    await settled(test.hub)
+  }
+  return { ...test, ...sandbox, configEnv, putSystem, synced, settled: (ms?: number) => settled(test.hub, ms) }
 }

@@ -1,0 +1,115 @@
+// Shared pieces of the benchmarks: an embedded PostgreSQL, a hub process, the sandbox.
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import pg from 'pg'
+import YAML from 'yaml'
+import { exampleEnv, startSandbox } from '../sandbox/index.ts'
+import type { Sandbox } from '../sandbox/index.ts'
+import { startEmbeddedPostgres } from '../src/db/embedded.ts'
+
+export const root = fileURLToPath(new URL('../', import.meta.url))
+export const ADMIN_KEY = 'bench-admin-key-0123456789'
+export const auth = { authorization: `Bearer ${ADMIN_KEY}` }
+
+export async function freePort (): Promise<number> {
+  return await new Promise(resolve => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number }
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+export async function until (what: string, check: () => Promise<boolean> | boolean, ms = 300_000, every = 50): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`)
+    await sleep(every)
+  }
+}
+
+export function percentile (values: number[], p: number): number {
+  if (!values.length) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p / 100 * sorted.length) - 1)]
+}
+
+/** A fresh embedded PostgreSQL for one benchmark run; one database per scenario. */
+export async function startDatabase () {
+  const dir = await mkdtemp(join(tmpdir(), 'hub-bench-'))
+  const server = await startEmbeddedPostgres(dir)
+  let n = 0
+  return {
+    async database (): Promise<string> {
+      const name = `bench_${process.pid}_${n++}`
+      const client = new pg.Client(server.url)
+      await client.connect()
+      await client.query(`CREATE DATABASE ${name}`)
+      await client.end()
+      const url = new URL(server.url)
+      url.pathname = '/' + name
+      return url.toString()
+    },
+    async stop () {
+      await server.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+/**
+ * The example config with throttles opened up: the sandbox answers in microseconds, so the
+ * benchmarks measure the hub rather than the example's polite limits.
+ */
+export async function benchConfig (): Promise<string> {
+  const doc = YAML.parse(await readFile(join(root, 'examples/hub.config.yaml'), 'utf8'), { merge: true })
+  for (const system of doc.systems) system.throttle = { maxConcurrent: 32 }
+  const file = join(await mkdtemp(join(tmpdir(), 'hub-bench-config-')), 'hub.yaml')
+  await writeFile(file, YAML.stringify(doc))
+  return file
+}
+
+export interface HubProcess {
+  url: string
+  child: ChildProcess
+  /** Resident memory now, and its peak so far (VmHWM), in MB. */
+  memory (): Promise<{ rss: number, peak: number }>
+  stop (): Promise<void>
+}
+
+export async function startHub (env: Record<string, string>): Promise<HubProcess> {
+  const port = await freePort()
+  const child = spawn(process.execPath, ['src/server.ts'], {
+    cwd: root,
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', HUB_ADMIN_KEY: ADMIN_KEY, PORT: String(port), ...env }
+  })
+  const url = `http://127.0.0.1:${port}`
+  await until('the hub to be ready', async () => (await fetch(url + '/ready').catch(() => undefined))?.status === 200, 60_000, 100)
+  return {
+    url,
+    child,
+    async memory () {
+      const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
+      const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
+      return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
+    },
+    async stop () {
+      child.kill('SIGTERM')
+      await new Promise(resolve => child.once('exit', resolve))
+    }
+  }
+}
+
+/** Sandbox plus the environment the example config needs. */
+export async function sandboxFor (): Promise<{ sandbox: Sandbox, env: Record<string, string> }> {
+  const sandbox = await startSandbox()
+  return { sandbox, env: exampleEnv(sandbox) }
+}
