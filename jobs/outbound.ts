@@ -11,7 +11,7 @@ import type { OutboundJob } from '../src/pipeline/jobs.ts'
 import type { JobRun, JobSpec } from '../src/pipeline/run-job.ts'
 import { OUTBOUND } from '../src/queue/queues.ts'
 import { addHistory } from '../src/stores/history.ts'
-import { addLink, externalIdOf, getRecord, removeLink } from '../src/stores/records.ts'
+import { addLink, getRecordFor, removeLink } from '../src/stores/records.ts'
 import { findFlow } from '../src/stores/systems.ts'
 
 type Payload = Record<string, unknown>
@@ -23,11 +23,12 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
   const { data, trace } = run
   const system = await ctx.systems.get(data.system)
   if (!system) throw new PermanentError(`system ${data.system} is not configured`)
-  const record = await getRecord(ctx.pool, data.recordId)
+  const found = await getRecordFor(ctx.pool, data.recordId, system.id)
+  const record = found.record
   if (!record) throw new PermanentError(`hub ${data.type} ${data.recordId} does not exist`)
   const endpoints = system.types[data.type] ?? {} as TypeEndpoints
   const flow = findFlow(system, data.type, 'outbound', data.action)
-  let externalId = await externalIdOf(ctx.pool, system.id, data.type, record.id)
+  let externalId = found.externalId
   const call: Call = req => callSystem(system, req, trace, ctx.pace)
   const done = async (outcome: string, reason?: string) => {
     await addHistory(ctx.pool, { recordId: record.id, type: data.type, systemId: system.id, direction: 'outbound', action: data.action, outcome, reason, externalId, jobId: run.id })

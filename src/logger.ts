@@ -1,14 +1,14 @@
 import type { LoggerOptions } from 'pino'
 
 // Paths pino censors in every log line: credentials in request headers and any secret-looking
-// property one or two levels down in logged objects.
+// property at the top or one level down in logged objects.
 const secretKeys = ['password', 'token', 'secret', 'apiKey', 'api_key', 'key', 'authorization', 'signingSecrets', 'keys']
 export const redactPaths = [
   'req.headers.authorization',
   'req.headers["x-api-key"]',
   'req.headers["webhook-signature"]',
   'req.headers.cookie',
-  ...secretKeys.flatMap(k => [k, `*.${k}`, `*.*.${k}`])
+  ...secretKeys.flatMap(k => [k, `*.${k}`])
 ]
 
 export function loggerOptions (level: string): LoggerOptions {

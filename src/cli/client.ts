@@ -2,6 +2,7 @@
 // a CliError whose message is the one line the user sees.
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { Readable } from 'node:stream'
 import { request } from 'undici'
 
 /** An error the CLI reports as one line on stderr, exiting with `exitCode`. */
@@ -43,13 +44,13 @@ export interface SyncQuery {
 }
 
 type Method = 'GET' | 'POST'
-type Body = AsyncIterable<Buffer>
 
 export class HubClient {
   readonly url: string
   readonly #key?: string
 
   constructor (url: string, key?: string) {
+    if (!URL.canParse(url) || !/^https?:$/.test(new URL(url).protocol)) throw new CliError(`--url: '${url}' is not an http(s) URL`)
     this.url = url.replace(/\/+$/, '')
     this.#key = key
   }
@@ -65,7 +66,7 @@ export class HubClient {
       if (value !== undefined && value !== false) params.set(name, String(value))
     }
     let readError: Error | undefined
-    async function * counted (): Body {
+    async function * counted (): AsyncGenerator<Buffer> {
       let sent = 0
       try {
         for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
@@ -82,7 +83,7 @@ export class HubClient {
       // The hub answers once the last id is queued, so a big upload may take a while: no
       // timeout on the answer (a dead connection still ends the request).
       return await this.#call<Receipt>('POST', `/v1/sync?${params}`, {
-        body: counted(),
+        body: Readable.from(counted()),
         headers: { 'content-type': 'text/csv', 'content-length': String(size) },
         headersTimeout: 0
       })
@@ -95,7 +96,7 @@ export class HubClient {
     return await this.#call<BatchStatus>('GET', `/v1/sync/${encodeURIComponent(batchId)}`)
   }
 
-  async #call<T> (method: Method, path: string, opts: { body?: Body, headers?: Record<string, string>, headersTimeout?: number } = {}): Promise<T> {
+  async #call<T> (method: Method, path: string, opts: { body?: Readable, headers?: Record<string, string>, headersTimeout?: number } = {}): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers }
     if (this.#key) headers.authorization = `Bearer ${this.#key}`
     let res

@@ -12,6 +12,8 @@ export interface ProgressOptions {
   /** Extra text after the counts: `{name}` is filled from the update's payload. */
   extra?: string
   bytes?: boolean
+  /** Said on Ctrl-C, which ends the process (exit 130) after restoring the terminal. */
+  interrupted?: string
   stream?: NodeJS.WriteStream
 }
 
@@ -19,32 +21,57 @@ export interface ProgressOptions {
  * A progress bar on a terminal. Elsewhere (a log, a pipe, a test) no bar is drawn: a plain
  * line says when the step starts and, on long runs, how far it got, at most every 10 s.
  */
-export function progress ({ label, extra = '', bytes = false, stream = process.stderr }: ProgressOptions): Progress {
+export function progress ({ label, extra = '', bytes = false, interrupted = 'interrupted', stream = process.stderr }: ProgressOptions): Progress {
   const show = (v: number) => bytes ? formatBytes(v) : String(v)
-  if (stream.isTTY) {
-    const bar = new cliProgress.SingleBar({
-      stream,
-      format: `${label.padEnd(10)} {bar} {percentage}% | {value}/{total}${extra}`,
-      formatValue: (v, _options, type) => type === 'value' || type === 'total' ? show(Number(v)) : String(v),
-      hideCursor: true,
-      barsize: 30
-    }, cliProgress.Presets.shades_classic)
-    let started = false
-    return {
-      update (value, total, payload = {}) {
-        if (!started) { bar.start(total, value, payload); started = true; return }
-        bar.setTotal(total)
-        bar.update(value, payload)
-      },
-      stop: () => { if (started) bar.stop() }
+  const draw = stream.isTTY ? bar(stream, label, extra, show) : plain(stream, label, extra, show)
+  let started = false
+  const onSigint = () => {
+    draw.stop()
+    stream.write(`\n${interrupted}\n`)
+    process.exit(130)
+  }
+  return {
+    update (value, total, payload = {}) {
+      if (!started) process.once('SIGINT', onSigint)
+      started = true
+      draw.update(value, total, payload)
+    },
+    stop () {
+      process.removeListener('SIGINT', onSigint)
+      if (started) draw.stop()
     }
   }
+}
+
+function bar (stream: NodeJS.WriteStream, label: string, extra: string, show: (v: number) => string): Progress {
+  const bar = new cliProgress.SingleBar({
+    stream,
+    format: `${label.padEnd(10)} {bar} {percentage}% | {value}/{total}${extra}`,
+    formatValue: (v, _options, type) => type === 'value' || type === 'total' ? show(Number(v)) : String(v),
+    hideCursor: true,
+    barsize: 30
+  }, cliProgress.Presets.shades_classic)
+  let started = false
+  return {
+    update (value, total, payload = {}) {
+      if (!started) { bar.start(total, value, payload); started = true; return }
+      bar.setTotal(total)
+      bar.update(value, payload)
+    },
+    stop: () => bar.stop()
+  }
+}
+
+function plain (stream: NodeJS.WriteStream, label: string, extra: string, show: (v: number) => string): Progress {
   let last = 0
   let lastLine = ''
+  let lastValue = -1
   return {
     update (value, total, payload = {}) {
       const now = Date.now()
-      if (last && now - last < 10_000) return
+      const reachedEnd = value >= total && lastValue < total
+      lastValue = value
+      if (last && now - last < 10_000 && !reachedEnd) return
       const line = `${label} ${show(value)}/${show(total)}${fill(extra, payload)}`
       if (line !== lastLine) stream.write(`${line}\n`)
       last = now
@@ -65,13 +92,14 @@ export function formatBytes (n: number): string {
 
 export const done = (c: Counts) => c.completed + c.skipped + c.failed
 const pending = (c: Counts) => c.queued + c.active
+export const total = (c: Counts) => done(c) + pending(c)
 
 /** Payload for the processing bar: failures so far and the deliveries fanned out. */
 export function processingPayload (s: BatchStatus): Record<string, string> {
   const failed = s.counts.failed + (s.deliveries?.failed ?? 0)
   return {
     failed: String(failed),
-    deliveries: s.deliveries ? ` | deliveries ${done(s.deliveries)}/${done(s.deliveries) + pending(s.deliveries)}` : ''
+    deliveries: s.deliveries ? ` | deliveries ${done(s.deliveries)}/${total(s.deliveries)}` : ''
   }
 }
 
@@ -120,8 +148,8 @@ export function summary (s: BatchStatus, receipt?: Receipt): string {
     }
   }
   if (s.debugJobs?.length) {
-    out.push('debug traces:')
-    for (const id of s.debugJobs) out.push(`  GET /v1/jobs/${id}`)
+    out.push('debug traces (GET /v1/jobs/<id>):')
+    for (const id of s.debugJobs) out.push(`  ${id}`)
   }
   return out.join('\n') + '\n'
 }

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import type { JobInsert, PgBoss } from 'pg-boss'
 import type { SystemConfig } from '../config/systems.ts'
 import type { Queryable } from '../db/queryable.ts'
@@ -62,8 +62,19 @@ export function outboundRow (job: OutboundJob, system: SystemConfig): JobInsert 
   }
 }
 
+// pg-boss builds the same insert statement for every call on a queue: prepare it once per
+// connection, so later calls send only their values (the text is several KB).
+const statementNames = new Map<string, string>()
+const statementName = (text: string) => {
+  let name = statementNames.get(text)
+  if (!name) statementNames.set(text, name = 'hub_boss_' + createHash('sha1').update(text).digest('hex').slice(0, 16))
+  return name
+}
+
 /** A pg-boss `db` running on our client, so jobs commit with the caller's transaction. */
-export const onClient = (db: Queryable) => ({ executeSql: (text: string, values?: unknown[]) => db.query(text, values as unknown[]) })
+export const onClient = (db: Queryable) => ({
+  executeSql: (text: string, values?: unknown[]) => db.query({ name: statementName(text), text, values: values as unknown[] })
+})
 
 /**
  * Insert rows in one statement on `db` (ours, never pg-boss's pool, whose commits are not

@@ -17,12 +17,24 @@ export interface CanonicalRecord {
 /** Content hash over key-sorted JSON, so key order in a source's payload never counts as a change. */
 export const contentHash = (data: unknown) => createHash('sha256').update(stringify(data) ?? '').digest('hex')
 
-const COLUMNS = `id, type, data, hash, version, to_json(created_at)#>>'{}' AS "createdAt",
-  to_json(updated_at)#>>'{}' AS "updatedAt", to_json(deleted_at)#>>'{}' AS "deletedAt"`
+const columns = (t = 'hub.records') => `${t}.id, ${t}.type, ${t}.data, ${t}.hash, ${t}.version,
+  to_json(${t}.created_at)#>>'{}' AS "createdAt", to_json(${t}.updated_at)#>>'{}' AS "updatedAt",
+  to_json(${t}.deleted_at)#>>'{}' AS "deletedAt"`
 
 export async function getRecord (db: Queryable, id: string, lock = false): Promise<CanonicalRecord | undefined> {
-  const { rows } = await db.query<CanonicalRecord>(`SELECT ${COLUMNS} FROM hub.records WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])
+  const { rows } = await db.query<CanonicalRecord>(`SELECT ${columns()} FROM hub.records WHERE id = $1${lock ? ' FOR UPDATE' : ''}`, [id])
   return rows[0]
+}
+
+/** A record and its external id in one system (one round trip: the outbound job's first read). */
+export async function getRecordFor (db: Queryable, id: string, systemId: string): Promise<{ record?: CanonicalRecord, externalId?: string }> {
+  const { rows } = await db.query<CanonicalRecord & { externalId: string | null }>(
+    `SELECT ${columns('r')}, l.external_id AS "externalId"
+     FROM hub.records r LEFT JOIN hub.links l ON l.record_id = r.id AND l.system_id = $2 AND l.type = r.type
+     WHERE r.id = $1`, [id, systemId])
+  if (!rows[0]) return {}
+  const { externalId, ...record } = rows[0]
+  return { record, externalId: externalId ?? undefined }
 }
 
 export async function findLink (db: Queryable, systemId: string, type: DataType, externalId: string, lock = false): Promise<string | undefined> {
@@ -90,13 +102,14 @@ export async function upsertFromSource (db: Queryable, systemId: string, type: D
     data = { ...data, customer_number: rows[0].n }
   }
   data = validate(data)
-  const { rows } = await db.query<{ id: string }>(
-    'INSERT INTO hub.records (type, data, hash) VALUES ($1, $2, $3) RETURNING id', [type, data, contentHash(data)])
-  if (!await addLink(db, systemId, type, externalId, rows[0].id)) {
-    // Another writer linked it between our check and insert; the caller's retry will update it.
-    throw new Error(`${systemId} ${type} ${externalId} was linked concurrently`)
-  }
-  return { recordId: rows[0].id, outcome: 'created' }
+  // Record and link in one statement (one round trip).
+  const { rows } = await db.query<{ record_id: string }>(
+    `WITH r AS (INSERT INTO hub.records (type, data, hash) VALUES ($1, $2, $3) RETURNING id)
+     INSERT INTO hub.links (system_id, type, external_id, record_id) SELECT $4, $1, $5, id FROM r
+     ON CONFLICT DO NOTHING RETURNING record_id`, [type, data, contentHash(data), systemId, externalId])
+  // Another writer linked it between our check and insert; the caller's retry will update it.
+  if (!rows[0]) throw new Error(`${systemId} ${type} ${externalId} was linked concurrently`)
+  return { recordId: rows[0].record_id, outcome: 'created' }
 }
 
 /** Soft delete; false when the record was already deleted. */

@@ -104,7 +104,11 @@ export function findFlow (system: SystemConfig, type: DataType, direction: Flow[
   return system.flows.find(f => f.enabled && f.type === type && f.direction === direction && (!action || f.actions.includes(action)))
 }
 
+const scopesOf = new WeakMap<SystemConfig, string[]>()
+
 /** Scopes a system may post to the hub: `<type>/<action>` of its enabled inbound flows. */
 export function inboundScopes (system: SystemConfig): string[] {
-  return system.flows.filter(f => f.enabled && f.direction === 'inbound').flatMap(f => f.actions.map(a => `${f.type}/${a}`))
+  let scopes = scopesOf.get(system)
+  if (!scopes) scopesOf.set(system, scopes = system.flows.filter(f => f.enabled && f.direction === 'inbound').flatMap(f => f.actions.map(a => `${f.type}/${a}`)))
+  return scopes
 }
