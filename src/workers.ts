@@ -6,15 +6,13 @@ import { slotLeaser } from './connectors/slots.ts'
 import type { Hub } from './hub.ts'
 import { batchHandler } from './pipeline/run-job.ts'
 import type { JobSpec } from './pipeline/run-job.ts'
-import { groupConcurrency } from './queue/queues.ts'
+import { groupConcurrency, PRIORITY } from './queue/queues.ts'
 
 export interface Workers { stop (): Promise<void> }
 
 // Jobs are fetched in batches and run concurrently; pg-boss enforces each system's
 // maxConcurrent across all processes through its group tier.
-const workOptions = {
-  batchSize: 16,
-  localConcurrency: 4,
+const common = {
   perJobResults: true,
   includeMetadata: true,
   groupConcurrency,
@@ -25,6 +23,15 @@ const workOptions = {
   // falls due: poll for those every second.
   notifyPollingIntervalSeconds: 1
 } as const
+
+// Lanes: the general loops take any job, highest priority first, but while they are busy with
+// a bulk batch a new live change or debug job would wait for one of them to finish its batch.
+// A live lane (live and debug jobs only) and a debug lane sit idle until NOTIFY wakes them.
+const lanes = [
+  { ...common, batchSize: 16, localConcurrency: 4 },
+  { ...common, batchSize: 16, localConcurrency: 1, minPriority: PRIORITY.live },
+  { ...common, batchSize: 1, localConcurrency: 1, minPriority: PRIORITY.debug }
+]
 
 /** Register every job handler on this process. */
 export async function startWorkers (hub: Hub): Promise<Workers> {
@@ -38,15 +45,16 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
     let loops: string[] = []
     // A finished batch frees group capacity that a short fetch may have found full; wake the
     // queue's fetch loops rather than let them sleep until the next poll.
-    const id = await hub.boss.work(spec.queue, workOptions, async jobs => {
+    const run = async (jobs: Parameters<typeof handler>[0]) => {
       try {
         return await handler(jobs)
       } finally {
         setImmediate(() => loops.forEach(loop => hub.boss.notifyWorker(loop)))
       }
-    })
-    loops = hub.boss.getWipData().filter(w => w.workId === id).map(w => w.id)
-    registered.push({ name: spec.queue, id })
+    }
+    for (const lane of lanes) registered.push({ name: spec.queue, id: await hub.boss.work(spec.queue, lane, run) })
+    const ids = new Set(registered.filter(r => r.name === spec.queue).map(r => r.id))
+    loops = hub.boss.getWipData().filter(w => ids.has(w.workId)).map(w => w.id)
   }
   let stopping: Promise<void> | undefined
   const stop = async () => {

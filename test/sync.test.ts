@@ -1,3 +1,4 @@
+import { connect } from 'node:net'
 import t from 'tap'
 import { startWorkers } from '../src/workers.ts'
 import { startPipeline, waitFor } from './helpers/pipeline.ts'
@@ -111,11 +112,11 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
   t.equal(await queued(), 0, 'nothing was enqueued by a refused request')
 
   const long = 'x'.repeat(300)
-  const csv = ['id,scope', '1,customer/update', ',customer/update', '1,customer/update', `${long},customer/update`, '2,customer/delete', '3,order/update', '4,'].join('\n')
+  const csv = ['id,scope', '1,customer/update', ',customer/update', '1,customer/update', `${long},customer/update`, '2,customer/delete', '3,order/update', '4,', '3,customer/create'].join('\n')
   const res = await csvPost(p, 'system=shop&scope=customer/update', csv)
   t.equal(res.statusCode, 202)
   t.match(res.json(), {
-    queued: 3,
+    queued: 4,
     rejectedCount: 4,
     rejected: [
       { line: 3, id: '', reason: 'blank id' },
@@ -124,15 +125,37 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
       { line: 7, id: '3', reason: /scope 'order\/update' is not customer/ }
     ]
   })
-  t.equal(await queued(), 3, 'the good lines were queued')
+  t.equal(await queued(), 4, 'the good lines were queued')
   const { rows } = await p.hub.pool.query("SELECT data->>'id' AS id, data->>'action' AS action FROM pgboss.job WHERE name = 'inbound' ORDER BY 1")
-  t.same(rows, [{ id: '1', action: 'update' }, { id: '2', action: 'delete' }, { id: '4', action: 'update' }], 'a line without a scope takes the default')
+  t.same(rows, [{ id: '1', action: 'update' }, { id: '2', action: 'delete' }, { id: '3', action: 'create' }, { id: '4', action: 'update' }],
+    'a line without a scope takes the default; an id rejected for its scope may come again')
 
   const unknown = await p.app.inject({ url: '/v1/sync/00000000-0000-0000-0000-000000000000', headers: p.auth })
   t.equal(unknown.statusCode, 404)
   const s = await status(p, res.json().batchId)
-  t.match(s, { direction: 'inbound', system: 'shop', scope: 'customer/update', state: 'enqueued', received: { queued: 3, rejected: 4 }, counts: { queued: 3 }, finished: false })
+  t.match(s, { direction: 'inbound', system: 'shop', scope: 'customer/update', state: 'enqueued', received: { queued: 4, rejected: 4 }, counts: { queued: 4 }, finished: false })
   const readOnly = await p.app.inject({ method: 'POST', url: '/v1/admin-keys', headers: p.auth, payload: { name: 'ro', scopes: ['read'] } })
   const denied = await p.app.inject({ method: 'POST', url: '/v1/sync', headers: { authorization: `Bearer ${readOnly.json().key}` }, payload: { system: 'shop', scope: 'customer/update', ids: ['1'] } })
   t.equal(denied.statusCode, 403, 'a sync needs the write scope')
+})
+
+t.test('an upload cut off midway marks its batch aborted and keeps what was queued', async t => {
+  const p = await startPipeline(t, { workers: false })
+  const { port } = new URL(p.url)
+  const socket = connect(Number(port), '127.0.0.1')
+  await new Promise(resolve => socket.once('connect', resolve))
+  const lines = 'id\n' + Array.from({ length: 20_000 }, (_, i) => `id-${i}`).join('\n') + '\n'
+  socket.write([
+    'POST /v1/sync?system=shop&scope=customer/update HTTP/1.1', 'Host: 127.0.0.1', `Authorization: ${p.auth.authorization}`,
+    'Content-Type: text/csv', `Content-Length: ${lines.length * 10}`, '', ''
+  ].join('\r\n'))
+  socket.write(lines)
+  const batch = await waitFor(async () => {
+    const { rows } = await p.hub.pool.query('SELECT id, state FROM hub.sync_batches')
+    return rows[0]?.state === 'enqueuing' && (await p.hub.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'inbound'")).rows[0].n > 0 ? rows[0] : undefined
+  }, 20_000, 'the first chunk to be queued')
+  socket.destroy()
+  const ended = await waitFor(async () => (await status(p, batch.id)).state === 'aborted' && await status(p, batch.id), 20_000, 'the batch to be marked aborted')
+  t.ok(ended.received.queued >= 5_000, `${ended.received.queued} ids queued before the cut stay queued`)
+  t.equal(ended.counts.queued, ended.received.queued)
 })

@@ -1,3 +1,4 @@
+import { pipeline } from 'node:stream'
 import type { Readable } from 'node:stream'
 import { parse } from 'csv-parse'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
@@ -60,7 +61,11 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
     let lines: AsyncIterable<Line> | Iterable<Line>
     if (csv) {
       options = request.query
-      const rows = (request.body as Readable).pipe(parse({ bom: true, skip_empty_lines: true, relax_column_count: true, info: true }))[Symbol.asyncIterator]()
+      const parser = parse({ bom: true, skip_empty_lines: true, relax_column_count: true, info: true })
+      // pipeline (not pipe) so a client that goes away mid-upload ends the parse with an error,
+      // and the batch is marked aborted rather than left waiting.
+      pipeline(request.body as Readable, parser, () => {})
+      const rows = parser[Symbol.asyncIterator]()
       let header: string[]
       try {
         const first = await rows.next()

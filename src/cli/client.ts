@@ -4,6 +4,8 @@ import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
+import type { BatchReceipt as Receipt } from '../sync/enqueue.ts'
+import type { BatchStatus } from '../sync/status.ts'
 
 /** An error the CLI reports as one line on stderr, exiting with `exitCode`. */
 export class CliError extends Error {
@@ -14,25 +16,9 @@ export class CliError extends Error {
   }
 }
 
-export interface Counts { queued: number, active: number, completed: number, skipped: number, failed: number }
-export interface Rejection { line: number, id: string, reason: string }
-export interface Receipt { batchId: string, queued: number, coalesced: number, rejected: Rejection[], rejectedCount: number }
-export interface Failure { jobId: string, system: string, externalId: string | null, recordId: string | null, message: string, httpStatus: number | null }
-export interface BatchStatus {
-  batchId: string
-  direction: string
-  system: string | null
-  target: string | null
-  scope: string
-  state: string
-  createdAt: string
-  received: { queued: number, coalesced: number, rejected: number }
-  counts: Counts
-  deliveries?: Counts
-  finished: boolean
-  failures: Failure[]
-  debugJobs?: string[]
-}
+// The API's own types: the CLI and the hub cannot drift apart.
+export type { BatchReceipt as Receipt, Rejection } from '../sync/enqueue.ts'
+export type { BatchStatus, Counts } from '../sync/status.ts'
 
 export interface SyncQuery {
   system?: string
@@ -100,13 +86,13 @@ export class HubClient {
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers }
     if (this.#key) headers.authorization = `Bearer ${this.#key}`
     let res
+    let text: string
     try {
       res = await request(`${this.url}${path}`, { method, headers, body: opts.body, headersTimeout: opts.headersTimeout })
+      text = await res.body.text()
     } catch (err) {
-      if (err instanceof CliError) throw err
       throw new CliError(`cannot reach the hub at ${this.url}: ${reason(err)}`)
     }
-    const text = await res.body.text()
     let json: any
     try {
       json = JSON.parse(text)

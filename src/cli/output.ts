@@ -112,7 +112,7 @@ function describe (s: BatchStatus): string {
 }
 
 function state (s: BatchStatus): string {
-  if (s.finished) return s.state === 'aborted' ? 'aborted (the upload broke off), finished' : 'finished'
+  if (s.finished) return s.state === 'aborted' ? 'finished, but the upload broke off: only the ids received before were queued' : 'finished'
   if (s.state === 'enqueuing') return 'receiving ids'
   const own = `${pending(s.counts)} of ${s.received.queued} to go`
   return `running, ${own}${s.deliveries && pending(s.deliveries) ? `, ${pending(s.deliveries)} deliveries to go` : ''}`
@@ -139,6 +139,7 @@ export function summary (s: BatchStatus, receipt?: Receipt): string {
   if (s.deliveries) rows.push(['deliveries', countsLine(s.deliveries)])
   const out = rows.map(([k, v]) => `${k.padEnd(11)}${v}`)
   if (receipt) out.push(...rejectedLines(receipt))
+  else if (s.received.rejected) out.push('(the rejected lines are listed only in the answer to the upload, by hub sync)')
   if (s.failures.length) {
     const total = s.counts.failed + (s.deliveries?.failed ?? 0)
     out.push(`failures${total > s.failures.length ? ` (the first ${s.failures.length} of ${total})` : ''}:`)

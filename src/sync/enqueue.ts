@@ -51,7 +51,6 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
       if (id.length > MAX_ID) { reject(line, `id longer than ${MAX_ID} characters`); continue }
       const first = seen.get(id)
       if (first !== undefined) { reject(line, `duplicate of line ${first}`); continue }
-      seen.set(id, line.line)
       let action = plan.action
       if (line.scope) {
         const scope = parseScope(line.scope.trim())
@@ -61,6 +60,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
         }
         action = scope.action
       }
+      seen.set(id, line.line)
       chunk.push({ line: { ...line, id }, action })
       if (chunk.length >= CHUNK) await flush()
     }

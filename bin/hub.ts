@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+// hub: the command line for the hub's manual sync API. Exit codes: 0 all went well, 1 some
+// ids were rejected or failed, 2 the command could not do its work (usage, connection, key, API).
+import { setTimeout as sleep } from 'node:timers/promises'
+import { Command, CommanderError, Option } from 'commander'
+import { CliError, HubClient } from '../src/cli/client.ts'
+import type { BatchStatus } from '../src/cli/client.ts'
+import { done, problems, total, processingPayload, progress, receiptSummary, summary } from '../src/cli/output.ts'
+
+const POLL_MS = 500
+
+interface Connection { url: string, key?: string }
+
+const program = new Command('hub')
+  .description('Command line for the integration hub: bulk syncs from a CSV of ids, and their status.')
+  .exitOverride()
+  .showHelpAfterError('(hub --help for usage)')
+  .addHelpText('after', `
+Examples:
+  export HUB_URL=http://127.0.0.1:8080 HUB_ADMIN_KEY=...
+  hub sync --system shop --type customer --scope update --file ids.csv
+  hub sync --direction outbound --target crm --scope customer/update --file hub-ids.csv
+  hub status 0b5c6e1a-... --watch
+
+Exit codes: 0 done, 1 some ids were rejected or failed, 2 the command could not run.`)
+
+/** --url and --key, on every command that talks to the hub. */
+function connection (cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--url <url>', 'the hub\'s base URL').env('HUB_URL').default('http://127.0.0.1:8080'))
+    .addOption(new Option('--key <key>', 'admin API key').env('HUB_ADMIN_KEY'))
+}
+
+connection(program.command('sync')
+  .description('stream a CSV of ids (header row with an "id" column, optionally "scope") to the hub as one batch, then follow it until every id is processed')
+  .requiredOption('--file <path>', 'the CSV file of ids')
+  .option('--system <id>', 'inbound: the system to fetch the records from; outbound: the system whose ids the file holds (default: hub record ids)')
+  .option('--type <type>', 'data type (customer, product, order); optional when --scope names it')
+  .option('--scope <scope>', 'the action (create, update, delete) or <type>/<action>; default update')
+  .addOption(new Option('--direction <direction>', 'inbound fetches from --system; outbound pushes hub records to --target').choices(['inbound', 'outbound']))
+  .option('--target <id>', 'outbound: the one system to push to')
+  .option('--debug', 'the jobs jump the queue and record a step-by-step trace')
+  .option('--no-wait', 'return as soon as the ids are queued'))
+  .action(async (opts: Connection & { file: string, system?: string, type?: string, scope?: string, direction?: string, target?: string, debug?: boolean, wait: boolean }) => {
+    const client = new HubClient(opts.url, opts.key)
+    const upload = progress({ label: 'sending', bytes: true, extra: '{note}', interrupted: 'interrupted: the upload stopped; ids the hub already received stay queued' })
+    const receipt = await client.sync({
+      system: opts.system,
+      type: opts.type,
+      scope: scopeOf(opts.type, opts.scope),
+      direction: opts.direction,
+      target: opts.target,
+      debug: opts.debug
+    }, opts.file, (sent, size) => upload.update(sent, size, { note: sent === size ? ' | the hub is queuing the last ids' : '' })).finally(() => upload.stop())
+    if (!opts.wait) {
+      process.stdout.write(receiptSummary(receipt))
+      process.exitCode = receipt.rejectedCount ? 1 : 0
+      return
+    }
+    const status = await follow(client, receipt.batchId)
+    process.stdout.write(summary(status, receipt))
+    process.exitCode = problems(status) ? 1 : 0
+  })
+
+connection(program.command('status')
+  .description('show where a batch stands (exit 1 when ids were rejected or failed)')
+  .argument('<batchId>', 'the batch id `hub sync` printed')
+  .option('--watch', 'follow the batch with a progress bar until it is finished'))
+  .action(async (batchId: string, opts: Connection & { watch?: boolean }) => {
+    const client = new HubClient(opts.url, opts.key)
+    const status = opts.watch ? await follow(client, batchId) : await client.status(batchId)
+    process.stdout.write(summary(status))
+    process.exitCode = problems(status) || status.state === 'aborted' ? 1 : 0
+  })
+
+/** `update` with --type customer is customer/update; a full scope passes as it is. */
+function scopeOf (type?: string, scope?: string): string | undefined {
+  if (!scope || scope.includes('/')) return scope
+  if (!type) throw new CliError(`--scope ${scope} names only the action: add --type, or give a scope such as customer/${scope}`)
+  return `${type}/${scope}`
+}
+
+/** Poll the batch about every 500 ms, with a progress bar, until it is finished. */
+async function follow (client: HubClient, batchId: string): Promise<BatchStatus> {
+  const bar = progress({ label: 'processing', extra: ' | {failed} failed{deliveries}', interrupted: `interrupted; the batch goes on: hub status ${batchId} --watch` })
+  let seen = false
+  try {
+    for (;;) {
+      const status = await client.status(batchId)
+      seen = true
+      // While another upload is still feeding the batch, its jobs outnumber the receipt.
+      bar.update(done(status.counts), Math.max(status.received.queued, total(status.counts)), processingPayload(status))
+      if (status.finished) return status
+      await sleep(POLL_MS)
+    }
+  } catch (err) {
+    // Lost touch half-way: the batch itself is unaffected.
+    if (seen && err instanceof CliError) err.message += ` (the batch goes on: hub status ${batchId} --watch)`
+    throw err
+  } finally {
+    bar.stop()
+  }
+}
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2
+  } else if (err instanceof CliError) {
+    process.stderr.write(`hub: ${err.message}\n`)
+    process.exitCode = err.exitCode
+  } else {
+    throw err
+  }
+}
