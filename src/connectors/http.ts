@@ -138,6 +138,7 @@ export function endpointPath (endpoint: { path: string, query?: Record<string, s
   const path = fillTemplate(endpoint.path, values)
   const query = Object.entries(endpoint.query ?? {})
   if (!query.length) return path
-  const params = new URLSearchParams(query.map(([k, v]) => [k, fillTemplate(v, values)]))
+  // URLSearchParams encodes the values itself.
+  const params = new URLSearchParams(query.map(([k, v]) => [k, fillTemplate(v, values, String)]))
   return path + (path.includes('?') ? '&' : '?') + params.toString()
 }
