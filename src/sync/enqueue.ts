@@ -12,7 +12,7 @@ export interface BatchReceipt { batchId: string, queued: number, coalesced: numb
 
 type Queues = Pick<PipelineContext, 'pool' | 'boss'>
 
-const CHUNK = 5_000
+const CHUNK = 1_000
 const MAX_ID = 255
 // The answer lists this many rejections; the count covers them all.
 const MAX_LISTED = 1_000
@@ -35,11 +35,15 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
   }
   const seen = new Map<string, number>()
   let chunk: Array<{ line: Line, action: SyncPlan['action'] }> = []
+  // Chunks commit without waiting for the disk; the batch's final (synchronous) commit below
+  // flushes the log up to itself, so every chunk is durable before the client hears 202.
+  const writer = await ctx.pool.connect()
+  await writer.query('SET synchronous_commit TO off')
 
   const flush = async () => {
     const rows = plan.direction === 'inbound' ? inboundRows(plan, batchId, chunk) : await outboundRows(ctx, plan, batchId, chunk, reject)
     chunk = []
-    const inserted = await insertJobs(ctx.boss, plan.direction === 'inbound' ? INBOUND : OUTBOUND, rows, ctx.pool)
+    const inserted = await insertJobs(ctx.boss, plan.direction === 'inbound' ? INBOUND : OUTBOUND, rows, writer)
     receipt.queued += inserted.size
     receipt.coalesced += rows.length - inserted.size
   }
@@ -69,6 +73,9 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
     await ctx.pool.query(`UPDATE hub.sync_batches SET state = 'aborted', queued = $2, coalesced = $3, rejected = $4 WHERE id = $1`,
       [batchId, receipt.queued, receipt.coalesced, receipt.rejectedCount])
     throw Object.assign(err as Error, { batch: receipt })
+  } finally {
+    await writer.query('RESET synchronous_commit').catch(() => {})
+    writer.release()
   }
   await ctx.pool.query(`UPDATE hub.sync_batches SET state = 'enqueued', enqueued_at = now(), queued = $2, coalesced = $3, rejected = $4 WHERE id = $1`,
     [batchId, receipt.queued, receipt.coalesced, receipt.rejectedCount])
