@@ -28,13 +28,16 @@ async function run (databaseUrl: string, put: (sandbox: any) => Promise<Map<stri
   sandbox.shop.emitTo({ url: `${hub.url}/v1/hooks/shop`, key: env.SHOP_WEBHOOK_KEY })
   const started = Date.now()
   const changedAt = await put(sandbox)
-  await until('every record delivered', () => deliveredAt(sandbox).size >= total, 600_000, 200)
+  // The sandbox shop does not retry a webhook the hub did not answer within 10 s; such a change
+  // never reaches the hub, so it is counted apart rather than waited for.
+  await until('every record delivered', () => deliveredAt(sandbox).size + sandbox.shop.emitErrors >= total, 600_000, 200)
   const seconds = (Date.now() - started) / 1000
   const delivered = deliveredAt(sandbox)
-  const latencies = [...changedAt].map(([email, at]) => delivered.get(email)! - at)
+  const latencies = [...changedAt].filter(([email]) => delivered.has(email)).map(([email, at]) => delivered.get(email)! - at)
+  const webhooksLost = sandbox.shop.emitErrors
   await hub.stop()
   await sandbox.close()
-  return { records: total, seconds: Number(seconds.toFixed(1)), recordsPerSecond: Math.round(total / seconds), p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+  return { records: total, webhooksLost, seconds: Number(seconds.toFixed(1)), recordsPerSecond: Math.round(delivered.size / seconds), p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
 }
 
 export async function benchEndToEnd (databaseUrl: () => Promise<string>) {
