@@ -1,4 +1,5 @@
 import { inbound } from '../jobs/inbound.ts'
+import { cleanUp } from '../jobs/maintenance.ts'
 import { outbound } from '../jobs/outbound.ts'
 import { pacer } from './connectors/pace.ts'
 import { createPool } from './db/pool.ts'
@@ -6,7 +7,7 @@ import { slotLeaser } from './connectors/slots.ts'
 import type { Hub } from './hub.ts'
 import { batchHandler } from './pipeline/run-job.ts'
 import type { JobSpec } from './pipeline/run-job.ts'
-import { groupConcurrency, PRIORITY } from './queue/queues.ts'
+import { groupConcurrency, MAINTENANCE, PRIORITY } from './queue/queues.ts'
 
 export interface Workers { stop (): Promise<void> }
 
@@ -56,6 +57,13 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
     const ids = new Set(registered.filter(r => r.name === spec.queue).map(r => r.id))
     loops = hub.boss.getWipData().filter(w => ids.has(w.workId)).map(w => w.id)
   }
+  await hub.boss.schedule(MAINTENANCE, '17 * * * *')
+  registered.push({
+    name: MAINTENANCE,
+    id: await hub.boss.work(MAINTENANCE, async () => {
+      hub.log.info(await cleanUp(pool), 'maintenance: old webhook event ids and debug traces deleted')
+    })
+  })
   let stopping: Promise<void> | undefined
   const stop = async () => {
     await Promise.all(registered.map(w => hub.boss.offWork(w.name, { id: w.id, wait: true })))

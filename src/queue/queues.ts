@@ -3,6 +3,7 @@ import type { QueueDefinition } from './boss.ts'
 export const INBOUND = 'inbound'
 export const OUTBOUND = 'outbound'
 export const DEAD_LETTER = 'dead-letter'
+export const MAINTENANCE = 'maintenance'
 
 // Higher runs first. Debug jobs jump everything queued for the same work; live webhook traffic
 // goes before bulk manual syncs, so a 100,000-ID batch never holds back a shop's changes.
@@ -23,6 +24,8 @@ const common = {
 
 export const queueDefinitions: QueueDefinition[] = [
   { name: DEAD_LETTER, retentionSeconds: 30 * 24 * 3600, deleteAfterSeconds: 30 * 24 * 3600 },
+  // One job an hour, from pg-boss's scheduler (which runs it once across all processes).
+  { name: MAINTENANCE, policy: 'singleton' },
   // stately: per record (singletonKey) at most one fetch waiting and one running, so a burst
   // of changes to one record coalesces into one fetch, and one record is never written twice
   // at the same time.
