@@ -10,7 +10,7 @@ import type { InboundJob } from '../src/pipeline/jobs.ts'
 import type { JobRun, JobSpec } from '../src/pipeline/run-job.ts'
 import { INBOUND } from '../src/queue/queues.ts'
 import { addHistory } from '../src/stores/history.ts'
-import { findLink, softDelete, upsertFromSource } from '../src/stores/records.ts'
+import { findLink, LinkRace, softDelete, upsertFromSource } from '../src/stores/records.ts'
 import { findFlow } from '../src/stores/systems.ts'
 
 // A live change is fetched once it is this old. Webhooks for the same record arriving meanwhile
@@ -63,7 +63,7 @@ async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<o
   const missing = checkRequired(flow.required, mapped)
   if (missing.length) throw new PermanentError(`required field missing after mapping: ${missing.join(', ')}`)
 
-  return await inTransaction(ctx.pool, async tx => {
+  const write = () => inTransaction(ctx.pool, async tx => {
     const { recordId, outcome } = await upsertFromSource(tx, system.id, data.type, data.id, mapped, record => {
       const checked = validateCanonical(data.type, record)
       if (!checked.ok) {
@@ -80,6 +80,12 @@ async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<o
       : await fanOut(ctx, tx, { recordId, type: data.type, action: outcome === 'created' ? 'create' : 'update', origin: system.id, debug: data.debug, batchId: data.batchId })
     return { outcome, recordId, outbound }
   })
+  try {
+    return await write()
+  } catch (err) {
+    if (!(err instanceof LinkRace)) throw err
+    return await write()
+  }
 }
 
 export const inbound: JobSpec<InboundJob> = {

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { HubError } from '../errors.ts'
+import { formatPath } from '../models/index.ts'
 
 interface Envelope { error: { code: string, message: string, details?: unknown } }
 
@@ -13,15 +14,6 @@ const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json'
 }
 
-/** A dotted path like `items[2].scope` from a validation issue's path. */
-export function formatPath (path: readonly PropertyKey[], prefix = ''): string {
-  let out = prefix
-  for (const part of path) {
-    out += typeof part === 'number' ? `[${part}]` : (out ? '.' : '') + String(part)
-  }
-  return out || '(root)'
-}
-
 function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
   if (err instanceof HubError) {
     return { status: err.statusCode, body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } } }
@@ -30,7 +22,7 @@ function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
     const where = err.validationContext ?? 'body'
     const issues = err.validation.map(v => {
       const path = v.instancePath.split('/').slice(1).filter(Boolean).map(p => /^\d+$/.test(p) ? Number(p) : p)
-      return { path: formatPath(path, where === 'body' ? '' : where), message: v.message ?? 'invalid' }
+      return { path: formatPath(where === 'body' ? path : [where, ...path]) || '(root)', message: v.message ?? 'invalid' }
     })
     const first = issues[0]
     return { status: 400, body: { error: { code: 'validation_failed', message: `${first.path}: ${first.message}`, details: issues } } }

@@ -72,7 +72,7 @@ const statementName = (text: string) => {
 }
 
 /** A pg-boss `db` running on our client, so jobs commit with the caller's transaction. */
-export const onClient = (db: Queryable) => ({
+const onClient = (db: Queryable) => ({
   executeSql: (text: string, values?: unknown[]) => db.query({ name: statementName(text), text, values: values as unknown[] })
 })
 

@@ -74,6 +74,9 @@ export async function removeLink (db: Queryable, systemId: string, type: DataTyp
 
 export type WriteOutcome = 'created' | 'updated' | 'unchanged'
 
+/** Two writers created the same external record's link at once; the loser should try again. */
+export class LinkRace extends Error {}
+
 /**
  * Create or update the canonical record linked to (system, type, externalId). The fields the
  * source mapped replace the record's; fields it did not map are kept, so a system that knows
@@ -107,8 +110,9 @@ export async function upsertFromSource (db: Queryable, systemId: string, type: D
     `WITH r AS (INSERT INTO hub.records (type, data, hash) VALUES ($1, $2, $3) RETURNING id)
      INSERT INTO hub.links (system_id, type, external_id, record_id) SELECT $4, $1, $5, id FROM r
      ON CONFLICT DO NOTHING RETURNING record_id`, [type, data, contentHash(data), systemId, externalId])
-  // Another writer linked it between our check and insert; the caller's retry will update it.
-  if (!rows[0]) throw new Error(`${systemId} ${type} ${externalId} was linked concurrently`)
+  // Another writer linked it between our check and insert (ON CONFLICT waited for its commit):
+  // running the transaction again finds the link and updates through it.
+  if (!rows[0]) throw new LinkRace(`${systemId} ${type} ${externalId} was linked concurrently`)
   return { recordId: rows[0].record_id, outcome: 'created' }
 }
 
