@@ -90,4 +90,3 @@ async function freshEvents (tx: Queryable, submissions: Submission[]): Promise<b
   return submissions.map(s => !s.eventId || unclaimed.delete(`${s.systemId}\n${s.eventId}`))
 }
 
-export type Ingest = ReturnType<typeof groupCommit>
