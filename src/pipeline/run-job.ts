@@ -7,6 +7,7 @@ import type { PipelineContext } from './context.ts'
 import { classify, MAX_ATTEMPTS, retryDelayMs } from './failures.ts'
 import { insertJobs } from './jobs.ts'
 import type { InboundJob, OutboundJob } from './jobs.ts'
+import { tierLimit } from '../queue/queues.ts'
 
 type PipelineJob = InboundJob | OutboundJob
 
@@ -45,12 +46,11 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
   try {
     const wait = job.createdOn.getTime() + (spec.minAgeMs?.(job.data) ?? 0) - Date.now()
     if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
-    // The job's group tier carries its system's maxConcurrent (see queues.ts). A debug job does
-    // not queue for a slot behind the jobs it jumped: it is one extra call at most.
-    const max = Number(job.groupTier?.slice(1)) || 4
+    // The job's group tier carries its system's maxConcurrent. A debug job does not queue for a
+    // slot behind the jobs it jumped: it is one extra call at most.
     const output = job.data.debug
       ? await spec.handle(ctx, run)
-      : await ctx.withSlot(job.data.system, max, job.id, Math.max(60, job.expireInSeconds), () => spec.handle(ctx, run))
+      : await ctx.withSlot(job.data.system, tierLimit(job.groupTier), job.id, Math.max(60, job.expireInSeconds), () => spec.handle(ctx, run))
     return { id: job.id, status: 'completed', output }
   } catch (err) {
     const failure = classify(err)

@@ -37,6 +37,8 @@ export const queueDefinitions: QueueDefinition[] = [
 // the database, across every worker process.
 export const MAX_CONCURRENT = 100
 export const concurrencyTier = (maxConcurrent: number) => `c${maxConcurrent}`
+/** A job's maxConcurrent, read back from its tier. */
+export const tierLimit = (tier: string | null | undefined) => Number(tier?.slice(1)) || groupConcurrency.default
 export const groupConcurrency = {
   default: 4,
   tiers: Object.fromEntries(Array.from({ length: MAX_CONCURRENT }, (_, i) => [concurrencyTier(i + 1), i + 1]))

@@ -3,6 +3,7 @@ import type { JobInsert } from 'pg-boss'
 import type { PipelineContext } from '../pipeline/context.ts'
 import { inboundRow, insertJobs, outboundRow } from '../pipeline/jobs.ts'
 import { parseScope } from '../pipeline/scope.ts'
+import { inboundScopes } from '../stores/systems.ts'
 import { INBOUND, OUTBOUND } from '../queue/queues.ts'
 import type { SyncPlan } from './plan.ts'
 
@@ -40,6 +41,12 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
   const writer = await ctx.pool.connect()
   await writer.query('SET synchronous_commit TO off')
 
+  // On the pool (synchronous commit): this commit also makes the chunks before it durable.
+  const finish = (state: 'enqueued' | 'aborted') => ctx.pool.query(
+    `UPDATE hub.sync_batches SET state = $2, enqueued_at = CASE WHEN $2 = 'enqueued' THEN now() END,
+       queued = $3, coalesced = $4, rejected = $5 WHERE id = $1`,
+    [batchId, state, receipt.queued, receipt.coalesced, receipt.rejectedCount])
+
   const flush = async () => {
     const rows = plan.direction === 'inbound' ? inboundRows(plan, batchId, chunk) : await outboundRows(ctx, plan, batchId, chunk, reject)
     chunk = []
@@ -59,7 +66,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
       if (line.scope) {
         const scope = parseScope(line.scope.trim())
         if (!scope || scope.type !== plan.type || scope.action === 'poll') { reject(line, `scope '${line.scope}' is not ${plan.type}/<create|update|delete>`); continue }
-        if (plan.direction === 'inbound' && !plan.system!.flows.some(f => f.enabled && f.direction === 'inbound' && f.type === plan.type && f.actions.includes(scope.action as SyncPlan['action']))) {
+        if (plan.direction === 'inbound' && !inboundScopes(plan.system!).includes(`${scope.type}/${scope.action}`)) {
           reject(line, `${plan.system!.id} has no inbound flow for ${line.scope}`); continue
         }
         action = scope.action
@@ -70,15 +77,13 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
     }
     if (chunk.length) await flush()
   } catch (err) {
-    await ctx.pool.query(`UPDATE hub.sync_batches SET state = 'aborted', queued = $2, coalesced = $3, rejected = $4 WHERE id = $1`,
-      [batchId, receipt.queued, receipt.coalesced, receipt.rejectedCount])
+    await finish('aborted')
     throw Object.assign(err as Error, { batch: receipt })
   } finally {
     await writer.query('RESET synchronous_commit').catch(() => {})
     writer.release()
   }
-  await ctx.pool.query(`UPDATE hub.sync_batches SET state = 'enqueued', enqueued_at = now(), queued = $2, coalesced = $3, rejected = $4 WHERE id = $1`,
-    [batchId, receipt.queued, receipt.coalesced, receipt.rejectedCount])
+  await finish('enqueued')
   return receipt
 }
 
