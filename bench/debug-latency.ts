@@ -1,6 +1,7 @@
 // Scenario 4: time from sending a debug job to its start with 100,000 jobs queued ahead of it.
 import pg from 'pg'
-import { auth, benchConfig, percentile, sandboxFor, sleep, startHub, until } from './lib.ts'
+import { waitUntil } from '../src/wait-until.ts'
+import { auth, benchConfig, percentile, sandboxFor, sleep, startHub } from './lib.ts'
 import { postCsv } from './bulk-sync.ts'
 
 const QUEUED = Number(process.env.BENCH_DEBUG_QUEUED ?? 100_000)
@@ -25,12 +26,12 @@ export async function benchDebugLatency (databaseUrl: () => Promise<string>) {
     })
     const { batchId } = await res.json() as { batchId: string }
     let started = 0
-    await until('the debug job to start', async () => {
+    await waitUntil('the debug job to start', async () => {
       const { rows } = await db.query(
         "SELECT extract(epoch FROM started_on) * 1000 AS at FROM pgboss.job WHERE name = 'inbound' AND data->>'batchId' = $1 AND started_on IS NOT NULL", [batchId])
       started = rows[0]?.at
       return !!started
-    }, 60_000, 5)
+    }, { timeoutMs: 60_000, everyMs: 5 })
     latencies.push(Math.round(started - sent))
     await sleep(200)
   }

@@ -1,6 +1,7 @@
 // Scenario 2: records changed in the sandbox shop → webhooks → fetched → stored → delivered to
 // the CRM and the ERP. Sustained records/s, and webhook-to-delivery latency at an offered rate.
-import { benchConfig, percentile, sandboxFor, sleep, startHub, until } from './lib.ts'
+import { waitUntil } from '../src/wait-until.ts'
+import { benchConfig, percentile, sandboxFor, sleep, startHub } from './lib.ts'
 
 const RECORDS = Number(process.env.BENCH_E2E_RECORDS ?? 3000)
 const RATE = Number(process.env.BENCH_E2E_RATE ?? 500)
@@ -30,7 +31,7 @@ async function run (databaseUrl: string, put: (sandbox: any) => Promise<Map<stri
   const changedAt = await put(sandbox)
   // The sandbox shop does not retry a webhook the hub did not answer within 10 s; such a change
   // never reaches the hub, so it is counted apart rather than waited for.
-  await until('every record delivered', () => deliveredAt(sandbox).size + sandbox.shop.emitErrors >= total, 600_000, 200)
+  await waitUntil('every record delivered', () => deliveredAt(sandbox).size + sandbox.shop.emitErrors >= total, { timeoutMs: 600_000, everyMs: 200 })
   const seconds = (Date.now() - started) / 1000
   const delivered = deliveredAt(sandbox)
   const latencies = [...changedAt].filter(([email]) => delivered.has(email)).map(([email, at]) => delivered.get(email)! - at)

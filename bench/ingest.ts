@@ -2,7 +2,9 @@
 // naive one-send()-per-request baseline.
 import { spawn } from 'node:child_process'
 import autocannon from 'autocannon'
-import { benchConfig, freePort, root, sandboxFor, startHub, until } from './lib.ts'
+import { freePort } from '../src/net/free-port.ts'
+import { waitUntil } from '../src/wait-until.ts'
+import { benchConfig, root, sandboxFor, startHub } from './lib.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 
@@ -37,7 +39,7 @@ export async function benchIngest (databaseUrl: () => Promise<string>) {
   const port = await freePort()
   const naive = spawn(process.execPath, ['bench/naive-server.ts'], { cwd: root, stdio: 'ignore', env: { PATH: process.env.PATH, DATABASE_URL: await databaseUrl(), PORT: String(port) } })
   const naiveUrl = `http://127.0.0.1:${port}/hooks`
-  await until('the naive server', async () => (await fetch(naiveUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"scope":"x","id":"0"}' }).catch(() => undefined))?.status === 202, 30_000, 100)
+  await waitUntil('the naive server', async () => (await fetch(naiveUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"scope":"x","id":"0"}' }).catch(() => undefined))?.status === 202)
   const baseline = await load(naiveUrl, i => ({ scope: 'customer/update', id: `n${i}` }), {})
   naive.kill('SIGTERM')
   await sandbox.close()

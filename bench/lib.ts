@@ -2,7 +2,6 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,29 +10,14 @@ import YAML from 'yaml'
 import { exampleEnv, startSandbox } from '../sandbox/index.ts'
 import type { Sandbox } from '../sandbox/index.ts'
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
+import { freePort } from '../src/net/free-port.ts'
+import { waitUntil } from '../src/wait-until.ts'
 
 export const root = fileURLToPath(new URL('../', import.meta.url))
 export const ADMIN_KEY = 'bench-admin-key-0123456789'
 export const auth = { authorization: `Bearer ${ADMIN_KEY}` }
 
-export async function freePort (): Promise<number> {
-  return await new Promise(resolve => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-
-export async function until (what: string, check: () => Promise<boolean> | boolean, ms = 300_000, every = 50): Promise<void> {
-  const end = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`)
-    await sleep(every)
-  }
-}
 
 export function percentile (values: number[], p: number): number {
   if (!values.length) return NaN
@@ -92,7 +76,7 @@ export async function startHub (env: Record<string, string>): Promise<HubProcess
     env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', HUB_ADMIN_KEY: ADMIN_KEY, PORT: String(port), ...env }
   })
   const url = `http://127.0.0.1:${port}`
-  await until('the hub to be ready', async () => (await fetch(url + '/ready').catch(() => undefined))?.status === 200, 60_000, 100)
+  await waitUntil('the hub to be ready', async () => (await fetch(url + '/ready').catch(() => undefined))?.status === 200, { timeoutMs: 60_000 })
   return {
     url,
     child,
