@@ -1,6 +1,5 @@
 import { fileURLToPath } from 'node:url'
 import autoload from '@fastify/autoload'
-import sensible from '@fastify/sensible'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
@@ -27,7 +26,6 @@ export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyIns
   fastify.decorate('hub', opts.hub)
   fastify.setValidatorCompiler(validatorCompiler)
   fastify.setSerializerCompiler(serializerCompiler)
-  await fastify.register(sensible)
   await fastify.register(errorEnvelope)
   await fastify.register(adminAuth)
   await fastify.register(swagger, {
