@@ -3,9 +3,11 @@ import autoload from '@fastify/autoload'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import { adminAuth } from './auth/plugin.ts'
+import { unavailable } from './errors.ts'
 import { errorEnvelope } from './http/errors.ts'
 import type { Hub } from './hub.ts'
 
@@ -27,6 +29,16 @@ export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyIns
   fastify.setValidatorCompiler(validatorCompiler)
   fastify.setSerializerCompiler(serializerCompiler)
   await fastify.register(errorEnvelope)
+  // Shed load before senders time out: while the event loop lags, answer 503 + Retry-After at
+  // once (a sender retries later) instead of queueing requests that would wait without bound.
+  const maxDelay = opts.hub.env.HUB_MAX_EVENT_LOOP_DELAY_MS
+  if (maxDelay > 0) {
+    await fastify.register(underPressure, {
+      maxEventLoopDelay: maxDelay,
+      retryAfter: 5,
+      pressureHandler: async () => { throw unavailable(`the hub is overloaded (event loop delayed over ${maxDelay} ms); retry later`, 5) }
+    })
+  }
   await fastify.register(adminAuth)
   await fastify.register(swagger, {
     openapi: {

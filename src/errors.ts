@@ -4,6 +4,8 @@ export class HubError extends Error {
   statusCode: number
   code: string
   details?: unknown
+  /** Seconds, sent as Retry-After (503, 429). */
+  retryAfter?: number
 
   constructor (statusCode: number, code: string, message: string, details?: unknown) {
     super(message)
@@ -19,3 +21,5 @@ export const forbidden = (message: string) => new HubError(403, 'forbidden', mes
 export const notFound = (message: string) => new HubError(404, 'not_found', message)
 export const conflict = (message: string, details?: unknown) => new HubError(409, 'conflict', message, details)
 export const unprocessable = (message: string, details?: unknown) => new HubError(422, 'unprocessable', message, details)
+/** Try again later: the database is away or the hub is shedding load. */
+export const unavailable = (message: string, retryAfter: number) => Object.assign(new HubError(503, 'unavailable', message), { retryAfter })

@@ -450,3 +450,41 @@ t.test('debug items jump the queue and are never coalesced', async t => {
   })
   t.end()
 })
+
+t.test("one sender's poisoned webhooks never fail another sender's", async t => {
+  const p = await start(t)
+  await putPlainSystem(t, p)
+  const long = 'x'.repeat(3_000)
+  const poisoned: Array<[unknown, Record<string, string>, RegExp]> = [
+    [{ scope: 'customer/update', id: 'a\u0000b' }, {}, /^id: contains a NUL character/],
+    [{ scope: 'customer/update', id: '\ud800' }, {}, /^id: contains an unpaired surrogate/],
+    [[{ scope: 'customer/update', id: '1' }, { scope: 'customer/update', id: 'x\u0000' }], {}, /^\[1\]\.id: contains a NUL/],
+    [{ scope: 'customer/update', id: '2' }, { 'webhook-id': long }, /^webhook-id header: longer than 255/],
+    [{ scope: 'customer/update', id: '3' }, { 'idempotency-key': long }, /^idempotency-key header: longer than 255/]
+  ]
+  const valid = Array.from({ length: 100 }, (_, i) => post(p, { scope: 'customer/update', id: `v${i}` }, bearer(p)))
+  const bad = poisoned.flatMap(([body, headers]) => [0, 1].map(() => post(p, body, { ...plainAuth, ...headers }, 'plain')))
+  const [good, refused] = await Promise.all([Promise.all(valid), Promise.all(bad)])
+  t.same(good.map(r => r.statusCode), good.map(() => 202), 'every valid webhook of the other system is accepted')
+  refused.forEach((res, i) => {
+    t.equal(res.statusCode, 400, `poisoned webhook ${i} is its own 400`)
+    t.match(res.json().error.message, poisoned[Math.floor(i / 2)][2], 'naming the field')
+  })
+  t.equal(await inboundCount(p.hub), 100, 'exactly the valid ones are queued')
+})
+
+t.test('a member the database refuses is failed alone; the rest of its group commit is stored', async t => {
+  const p = await start(t)
+  const { groupCommit } = await import('../src/ingest/group-commit.ts')
+  const { inboundRow } = await import('../src/pipeline/jobs.ts')
+  const ingest = groupCommit(p.hub.pool, p.hub.boss)
+  const row = (id: string) => inboundRow({ system: 'shop', type: 'customer', action: 'update', id })
+  // Past the edge checks on purpose: the root guarantee must hold whatever a member carries.
+  const results = await Promise.allSettled([
+    ingest.submit({ systemId: 'shop', eventId: 'e1', rows: [row('g1')] }),
+    ingest.submit({ systemId: 'shop', eventId: 'bad\u0000', rows: [row('b1')] }),
+    ingest.submit({ systemId: 'shop', rows: [row('g2')] })
+  ])
+  t.same(results.map(r => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'only the poisoned member fails')
+  t.same((await inboundJobs(p.hub)).map(j => j.data.id).sort(), ['g1', 'g2'], 'the others are committed')
+})

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { notFound } from '../../src/errors.ts'
-import { readEvents } from '../../src/ingest/events.ts'
+import { eventIdOf, readEvents } from '../../src/ingest/events.ts'
 import { groupCommit } from '../../src/ingest/group-commit.ts'
 import { authenticateWebhook } from '../../src/ingest/webhook-auth.ts'
 import { inboundRow } from '../../src/pipeline/jobs.ts'
@@ -43,10 +43,9 @@ const hooks: FastifyPluginAsyncZod = async (fastify) => {
     if (!system) throw notFound(`no system '${request.params.system}'`)
     authenticateWebhook(system, request.headers, request.rawBody ?? '')
     const jobs = await readEvents(system, request.body)
-    const eventId = request.headers['webhook-id'] ?? request.headers['idempotency-key']
     const receipt = await ingest.submit({
       systemId: system.id,
-      eventId: typeof eventId === 'string' && eventId ? eventId : undefined,
+      eventId: eventIdOf(request.headers),
       rows: jobs.map(job => inboundRow(job, system))
     })
     return reply.code(202).send(receipt)

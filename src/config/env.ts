@@ -10,7 +10,8 @@ const envSchema = z.object({
   HUB_DATA_DIR: z.string().min(1).default('./.hub'),
   HUB_CONFIG: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  HUB_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000)
+  HUB_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+  HUB_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000)
 })
 
 export type Env = z.infer<typeof envSchema>

@@ -16,10 +16,17 @@ export function createPool (connectionString: string, max = 20, opts: { synchron
     connectionString,
     max,
     application_name: 'hub',
+    // A database that is down answers nothing: give up on a connection after a while, so a
+    // request gets its 503 rather than hanging.
+    connectionTimeoutMillis: 5_000,
     ...(opts.synchronousCommit === false ? { options: '-c synchronous_commit=off' } : {})
   })
-  // An idle client losing its connection must not crash the process; the pool replaces it.
+  // A client losing its connection emits 'error'; with no listener that kills the process. The
+  // pool listens only while a client is idle (and then replaces it), so every client gets a
+  // listener of its own for the time it is checked out: the query in flight rejects anyway,
+  // and its caller handles that.
   pool.on('error', () => {})
+  pool.on('connect', client => client.on('error', () => {}))
   return pool
 }
 

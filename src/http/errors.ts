@@ -1,7 +1,8 @@
 import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
-import { HubError } from '../errors.ts'
+import { isDatabaseUnavailable, isRejectedValue } from '../db/errors.ts'
+import { HubError, unavailable } from '../errors.ts'
 import { formatPath } from '../models/index.ts'
 
 interface Envelope { error: { code: string, message: string, details?: unknown } }
@@ -14,7 +15,14 @@ const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json'
 }
 
+// Long enough for a database restart; senders and clients come back then.
+const DATABASE_RETRY_AFTER_S = 5
+
 function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
+  if (isDatabaseUnavailable(err)) return toEnvelope(unavailable('the database is unavailable; retry later', DATABASE_RETRY_AFTER_S) as unknown as FastifyError)
+  // A value PostgreSQL cannot store (a NUL, an over-long key) that got past the edge checks
+  // is still the client's input, never a 500.
+  if (isRejectedValue(err)) return { status: 400, body: { error: { code: 'bad_request', message: `a value in the request cannot be stored: ${err.message}` } } }
   if (err instanceof HubError) {
     return { status: err.statusCode, body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } } }
   }
@@ -41,7 +49,10 @@ function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
 export const errorEnvelope = fp(async (fastify: FastifyInstance) => {
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     const { status, body } = toEnvelope(err)
-    if (status >= 500) request.log.error({ err }, 'request failed')
+    const retryAfter = (isDatabaseUnavailable(err) ? DATABASE_RETRY_AFTER_S : undefined) ?? (err as { retryAfter?: number }).retryAfter
+    if (retryAfter) reply.header('retry-after', String(retryAfter))
+    if (status === 503) request.log.warn({ err: err.message }, body.error.message)
+    else if (status >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ code: body.error.code, status }, body.error.message)
     return reply.code(status).send(body)
   })

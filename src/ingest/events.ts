@@ -3,6 +3,7 @@ import type { SystemConfig } from '../config/systems.ts'
 import { badRequest } from '../errors.ts'
 import { describeJsonataError, evaluate } from '../mapping/jsonata.ts'
 import { check } from '../models/index.ts'
+import { recordId, textProblem } from '../models/text.ts'
 import type { InboundJob } from '../pipeline/jobs.ts'
 import { parseScope } from '../pipeline/scope.ts'
 import { inboundScopes } from '../stores/systems.ts'
@@ -11,7 +12,7 @@ export const MAX_ITEMS = 1_000
 
 const item = z.object({
   scope: z.string().min(1),
-  id: z.union([z.string().trim().min(1).max(255), z.number()]).transform(String),
+  id: z.union([z.string(), z.number()]).transform(String).pipe(recordId()),
   debug: z.boolean().optional()
 })
 const items = z.array(item).min(1).max(MAX_ITEMS, `at most ${MAX_ITEMS} items per request`)
@@ -50,4 +51,21 @@ export async function readEvents (system: SystemConfig, body: unknown): Promise<
     const { type, action } = parseScope(e.scope)!
     return { system: system.id, type, action: action as InboundJob['action'], id: e.id, ...(e.debug ? { debug: true } : {}) }
   })
+}
+
+const MAX_EVENT_ID = 255
+
+/**
+ * The event id of a delivery (`webhook-id`, else `Idempotency-Key`), checked like any stored
+ * text: a header the database cannot index is this request's 400, not a failed group commit.
+ */
+export function eventIdOf (headers: Record<string, string | string[] | undefined>): string | undefined {
+  for (const name of ['webhook-id', 'idempotency-key']) {
+    const value = headers[name]
+    if (typeof value !== 'string' || !value) continue
+    const problem = textProblem(value, MAX_EVENT_ID)
+    if (problem) throw badRequest(`${name} header: ${problem}`)
+    return value
+  }
+  return undefined
 }

@@ -1,5 +1,7 @@
 import type { JobInsert, PgBoss } from 'pg-boss'
+import { isDatabaseUnavailable } from '../db/errors.ts'
 import { inTransaction } from '../db/pool.ts'
+import { unavailable } from '../errors.ts'
 import type { Queryable } from '../db/queryable.ts'
 import type { Pool } from '../db/pool.ts'
 import { insertJobs } from '../pipeline/jobs.ts'
@@ -20,22 +22,40 @@ export interface Receipt {
   duplicates: number
 }
 
-interface Pending { submission: Submission, resolve (r: Receipt): void, reject (e: unknown): void }
+interface Pending { submission: Submission, resolve (r: Receipt): void, reject (e: unknown): void, since: number }
 
 // Up to this many transactions in flight; requests arriving meanwhile wait and go together in
 // the next one, so under load one commit (one WAL flush) answers hundreds of webhooks.
 const MAX_PARALLEL = 4
 const MAX_BATCH_JOBS = 2_000
 
+export interface IngestLimits {
+  /** A request that waited this long without its transaction starting gets 503 (nothing stored). */
+  maxWaitMs: number
+  /** Requests waiting beyond this many are refused at once with 503. */
+  maxWaiting: number
+}
+// A sender's own timeout is commonly 10 s or more: answer 503 + Retry-After well before it, so
+// it retries later instead of giving up on a request that hangs behind a stalled database.
+const DEFAULT_LIMITS: IngestLimits = { maxWaitMs: 5_000, maxWaiting: 20_000 }
+const RETRY_AFTER_S = 5
+
 /**
  * Group commit for ingest: each caller's jobs are committed (with its event id) before its
  * promise resolves, but concurrent callers share a transaction and one multi-row insert.
  */
-export function groupCommit (pool: Pool, boss: PgBoss) {
+export function groupCommit (pool: Pool, boss: PgBoss, limits: IngestLimits = DEFAULT_LIMITS) {
   let queue: Pending[] = []
   let inFlight = 0
+  let watchdog: NodeJS.Timeout | undefined
 
   function drain (): void {
+    expire()
+    // While every transaction hangs (a stalled database), nothing else calls drain: wake up
+    // when the oldest waiting request is due to be refused.
+    if (queue.length && !watchdog) {
+      watchdog = setTimeout(() => { watchdog = undefined; drain() }, queue[0].since + limits.maxWaitMs + 10 - Date.now()).unref()
+    }
     while (queue.length && inFlight < MAX_PARALLEL) {
       let jobs = 0
       let take = 0
@@ -46,9 +66,35 @@ export function groupCommit (pool: Pool, boss: PgBoss) {
       const batch = queue.slice(0, take)
       queue = queue.slice(take)
       inFlight++
-      commit(batch)
-        .then(receipts => batch.forEach((p, i) => p.resolve(receipts[i])), err => batch.forEach(p => p.reject(err)))
-        .finally(() => { inFlight--; drain() })
+      settle(batch).finally(() => { inFlight--; drain() })
+    }
+  }
+
+  /** Refuse the requests that waited too long for a transaction: none of their jobs is stored. */
+  function expire (): void {
+    const limit = Date.now() - limits.maxWaitMs
+    if (!queue.length || queue[0].since > limit) return
+    const late = queue.filter(p => p.since <= limit)
+    queue = queue.filter(p => p.since > limit)
+    for (const p of late) p.reject(unavailable('the hub could not store the webhook in time (database slow or unavailable); retry later', RETRY_AFTER_S))
+  }
+
+  /**
+   * Commit a batch; if it fails for anything but the database being away, one member's data
+   * must not fail the others: commit each alone so the failure stays with its owner.
+   */
+  async function settle (batch: Pending[]): Promise<void> {
+    try {
+      const receipts = await commit(batch)
+      batch.forEach((p, i) => p.resolve(receipts[i]))
+    } catch (err) {
+      if (batch.length === 1 || isDatabaseUnavailable(err)) {
+        batch.forEach(p => p.reject(err))
+        return
+      }
+      for (const p of batch) {
+        await commit([p]).then(([receipt]) => p.resolve(receipt), e => p.reject(e))
+      }
     }
   }
 
@@ -69,7 +115,11 @@ export function groupCommit (pool: Pool, boss: PgBoss) {
   return {
     submit (submission: Submission): Promise<Receipt> {
       return new Promise((resolve, reject) => {
-        queue.push({ submission, resolve, reject })
+        if (queue.length >= limits.maxWaiting) {
+          reject(unavailable(`the hub is overloaded (${queue.length} webhooks waiting to be stored); retry later`, RETRY_AFTER_S))
+          return
+        }
+        queue.push({ submission, resolve, reject, since: Date.now() })
         // Let the requests already being read join this batch before it is sent.
         if (queue.length === 1) setImmediate(drain)
       })
