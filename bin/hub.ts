@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// hub: the command line for the hub's manual sync API. Exit codes: 0 all went well, 1 some
-// ids were rejected or failed, 2 the command could not do its work (usage, connection, key, API).
+// hub: the command line for the hub: starts the server, and drives its manual sync API. Exit
+// codes: 0 all went well, 1 some ids were rejected or failed, 2 the command could not do its work
+// (usage, connection, key, API).
+import { readFileSync } from 'node:fs'
+import { findPackageJSON } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, CommanderError, Option } from 'commander'
 import { CliError, HubClient } from '../src/cli/client.ts'
@@ -11,12 +14,17 @@ const POLL_MS = 500
 
 interface Connection { url: string, key?: string }
 
+// Found by walking up: this file runs as bin/hub.ts in the repository, as dist/bin/hub.js in the package.
+const { version } = JSON.parse(readFileSync(findPackageJSON(import.meta.url)!, 'utf8')) as { version: string }
+
 const program = new Command('hub')
-  .description('Command line for the integration hub: bulk syncs from a CSV of ids, and their status.')
+  .description('Command line for the integration hub: start it, run bulk syncs from a CSV of ids, follow their status.')
+  .version(version)
   .exitOverride()
   .showHelpAfterError('(hub --help for usage)')
   .addHelpText('after', `
 Examples:
+  hub start
   export HUB_URL=http://127.0.0.1:8080 HUB_ADMIN_KEY=...
   hub sync --system shop --type customer --scope update --file ids.csv
   hub sync --direction outbound --target crm --scope customer/update --file hub-ids.csv
@@ -30,6 +38,10 @@ function connection (cmd: Command): Command {
     .addOption(new Option('--url <url>', 'the hub\'s base URL').env('HUB_URL').default('http://127.0.0.1:8080'))
     .addOption(new Option('--key <key>', 'admin API key').env('HUB_ADMIN_KEY'))
 }
+
+program.command('start')
+  .description('start the hub (API, workers or both: HUB_ROLE), configured by environment variables such as DATABASE_URL, PORT, HUB_CONFIG')
+  .action(async () => { await import('../src/server.ts') })
 
 connection(program.command('sync')
   .description('stream a CSV of ids (header row with an "id" column, optionally "scope") to the hub as one batch, then follow it until every id is processed')
