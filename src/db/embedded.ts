@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { chown, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { chown, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { arch, platform, userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -13,10 +13,14 @@ export interface EmbeddedPostgres {
   dataDir: string
   /** True when this call created the cluster (first start). */
   created: boolean
-  /** True when a server left running on this data directory was reused. */
+  /** True when a server left running by a crashed process was reused (it is ours from then on). */
   adopted: boolean
+  /** Stop the server and release the data directory. */
   stop (): Promise<void>
 }
+
+/** The data directory belongs to another live process: a user's mistake, not a crash. */
+export class DataDirLockedError extends Error {}
 
 interface Binaries { initdb: string, pg_ctl: string }
 
@@ -75,9 +79,60 @@ async function runningPort (pgData: string, bin: Binaries, owner?: { uid: number
   return Number(pid.split('\n')[3])
 }
 
+const lockName = 'hub.pid'
+
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Hold `base` for this process's life: a pid file, linked into place so that it appears whole or
+ * not at all. One left by a process that is gone (killed, or our own pid again after a container
+ * restart) is stale and taken over.
+ */
+async function lockDataDir (base: string, pgData: string): Promise<() => Promise<void>> {
+  const file = join(base, lockName)
+  const mine = `${process.pid}\n`
+  const draft = `${file}.${process.pid}`
+  await writeFile(draft, mine, { mode: 0o600 })
+  try {
+    for (;;) {
+      try {
+        await link(draft, file)
+        // Remove the file only while it is still ours.
+        return async () => {
+          if (await readFile(file, 'utf8').catch(() => '') === mine) await rm(file, { force: true })
+        }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+      }
+      const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim())
+      if (holder > 0 && holder !== process.pid && alive(holder)) throw await lockedError(base, pgData, holder)
+      await rm(file, { force: true })
+    }
+  } finally {
+    await rm(draft, { force: true })
+  }
+}
+
+async function lockedError (base: string, pgData: string, pid: number): Promise<DataDirLockedError> {
+  const port = Number((await readFile(join(pgData, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[3])
+  const database = port > 0
+    ? ` (postgres://hub:***@127.0.0.1:${port}/postgres, the password is in ${join(base, 'pg-password')})`
+    : ''
+  return new DataDirLockedError(`the data directory ${base} is in use by the hub with pid ${pid}; ` +
+    `to run another hub, set HUB_DATA_DIR to another directory, or DATABASE_URL to the first hub's database${database}`)
+}
+
 /**
  * Start (initialising on first use) a PostgreSQL cluster under `dataDir`, listening on loopback
- * only, with a generated password kept in `dataDir/pg-password`.
+ * only, with a generated password kept in `dataDir/pg-password`. The data directory is locked
+ * until `stop()`; a failed start stops what it started and releases the lock.
  */
 export async function startEmbeddedPostgres (dataDir: string): Promise<EmbeddedPostgres> {
   const base = resolve(dataDir)
@@ -88,29 +143,41 @@ export async function startEmbeddedPostgres (dataDir: string): Promise<EmbeddedP
   const spawnOpts = { ...(owner ?? {}), env: { ...process.env, LC_ALL: 'C' } }
   await mkdir(base, { recursive: true, mode: 0o700 })
   if (owner) await chown(base, owner.uid, owner.gid)
-
-  const created = !(await exists(join(pgData, 'PG_VERSION')))
-  if (created) {
-    await writeFile(passwordFile, randomBytes(24).toString('hex') + '\n', { mode: 0o600 })
-    if (owner) await chown(passwordFile, owner.uid, owner.gid)
-    await run(bin.initdb, ['-D', pgData, '-U', 'hub', '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '-E', 'UTF8', '--no-locale'], spawnOpts)
+  const unlock = await lockDataDir(base, pgData)
+  const stopServer = async () => {
+    await run(bin.pg_ctl, ['stop', '-w', '-m', 'fast', '-D', pgData], spawnOpts).catch(() => undefined)
   }
-  const password = (await readFile(passwordFile, 'utf8')).trim()
-
-  let port = await runningPort(pgData, bin, owner)
-  const adopted = port !== undefined
-  if (port === undefined) {
-    port = await freePort()
-    const options = `-p ${port} -c listen_addresses=127.0.0.1 -k '' -c max_connections=200`
-    await run(bin.pg_ctl, ['start', '-w', '-t', '60', '-D', pgData, '-l', join(base, 'postgres.log'), '-o', options], spawnOpts)
-  }
-  return {
-    url: `postgres://hub:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
-    dataDir: pgData,
-    created,
-    adopted,
-    async stop () {
-      await run(bin.pg_ctl, ['stop', '-w', '-m', 'fast', '-D', pgData], spawnOpts).catch(() => undefined)
+  try {
+    const created = !(await exists(join(pgData, 'PG_VERSION')))
+    if (created) {
+      await writeFile(passwordFile, randomBytes(24).toString('hex') + '\n', { mode: 0o600 })
+      if (owner) await chown(passwordFile, owner.uid, owner.gid)
+      await run(bin.initdb, ['-D', pgData, '-U', 'hub', '--auth=scram-sha-256', `--pwfile=${passwordFile}`, '-E', 'UTF8', '--no-locale'], spawnOpts)
     }
+    const password = (await readFile(passwordFile, 'utf8')).trim()
+
+    // Under our lock, a server still running here was left by a crashed hub: adopt it.
+    let port = await runningPort(pgData, bin, owner)
+    const adopted = port !== undefined
+    if (port === undefined) {
+      port = await freePort()
+      const options = `-p ${port} -c listen_addresses=127.0.0.1 -k '' -c max_connections=200`
+      await run(bin.pg_ctl, ['start', '-w', '-t', '60', '-D', pgData, '-l', join(base, 'postgres.log'), '-o', options], spawnOpts)
+    }
+    return {
+      url: `postgres://hub:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
+      dataDir: pgData,
+      created,
+      adopted,
+      async stop () {
+        await stopServer()
+        await unlock()
+      }
+    }
+  } catch (err) {
+    // Under our lock, whatever runs on this data directory is ours (started or adopted above).
+    await stopServer()
+    await unlock()
+    throw err
   }
 }
