@@ -38,6 +38,33 @@ export interface StartOptions {
   configEnv?: Record<string, string | undefined>
 }
 
+/** DATABASE_URL (or the embedded server) does not answer or refuses us: the user's to fix. */
+export class DatabaseUnreachableError extends Error {}
+
+// Node's and PostgreSQL's codes for what a user can fix, said plainly; anything else as reported.
+const reasons: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'unknown host',
+  EAI_AGAIN: 'unknown host',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable'
+}
+
+/** Connect once, so that a wrong URL is one clear line rather than a failed migration. */
+async function reach (pool: Pool, databaseUrl: string): Promise<void> {
+  try {
+    (await pool.connect()).release()
+  } catch (err) {
+    const url = new URL(databaseUrl)
+    const password = decodeURIComponent(url.password)
+    if (url.password) url.password = '***'
+    const { code, message } = err as { code?: string, message: string }
+    const reason = (code && reasons[code]) ?? (password ? message.replaceAll(password, '***') : message)
+    throw new DatabaseUnreachableError(`cannot reach the database at ${url}: ${reason}`)
+  }
+}
+
 export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub> {
   const log = opts.log ?? pino(loggerOptions(env.LOG_LEVEL))
   let embedded: EmbeddedPostgres | undefined
@@ -52,6 +79,7 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
   let boss: PgBoss | undefined
   let systems: SystemRegistry | undefined
   try {
+    await reach(pool, databaseUrl)
     const migrations = await readMigrations()
     const applied = await migrate(pool, migrations)
     if (applied.length) log.info({ applied }, 'migrations applied')
