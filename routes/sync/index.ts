@@ -105,7 +105,7 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       params: z.object({ batchId: z.uuid('must be a batch id (a UUID)') })
     }
   }, async (request) => {
-    const status = await batchStatus(hub.pool, request.params.batchId)
+    const status = await batchStatus(hub.pool, hub.systems, request.params.batchId)
     if (!status) throw notFound(`no batch ${request.params.batchId}`)
     return status
   })

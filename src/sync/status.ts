@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/queryable.ts'
 import { INBOUND, OUTBOUND } from '../queue/queues.ts'
+import type { SystemRegistry } from '../stores/systems.ts'
 
 export interface Counts { queued: number, active: number, completed: number, skipped: number, failed: number }
 
@@ -21,24 +22,28 @@ export interface BatchStatus {
   failures: Array<{ jobId: string, system: string, externalId: string | null, recordId: string | null, message: string, httpStatus: number | null }>
   /** Debug batches: the jobs whose traces GET /v1/jobs/:id returns. */
   debugJobs?: string[]
+  /** The systems the batch still has jobs for, and the throttle that paces them (why a big batch takes its time). */
+  waitingOn: Array<{ system: string, pending: number, maxConcurrent: number, perSecond: number | null }>
 }
 
 const empty = (): Counts => ({ queued: 0, active: 0, completed: 0, skipped: 0, failed: 0 })
 const MAX_LISTED = 20
 
 /** Where a batch stands, from its jobs (a job re-sent for a retry is counted once, as its latest attempt). */
-export async function batchStatus (db: Queryable, batchId: string): Promise<BatchStatus | undefined> {
+export async function batchStatus (db: Queryable, systems: Pick<SystemRegistry, 'get'>, batchId: string): Promise<BatchStatus | undefined> {
   const { rows: [batch] } = await db.query(
     `SELECT id, direction, system_id, target_id, type, action, state, queued, coalesced, rejected, debug,
             to_json(created_at)#>>'{}' AS created_at, created_at AS since FROM hub.sync_batches WHERE id = $1`, [batchId])
   if (!batch) return undefined
-  const { rows } = await db.query<{ name: string, state: string, outcome: string | null, retried: boolean, n: number }>(
-    `SELECT name, state::text AS state, output->>'outcome' AS outcome, coalesce(output ? 'retrying', false) AS retried, count(*)::int AS n
+  const { rows } = await db.query<{ name: string, system: string, state: string, outcome: string | null, retried: boolean, n: number }>(
+    `SELECT name, data->>'system' AS system, state::text AS state, output->>'outcome' AS outcome, coalesce(output ? 'retrying', false) AS retried, count(*)::int AS n
      FROM pgboss.job WHERE name = ANY($2) AND created_on >= $3 AND data->>'batchId' = $1
-     GROUP BY 1, 2, 3, 4`, [batchId, [INBOUND, OUTBOUND], batch.since])
+     GROUP BY 1, 2, 3, 4, 5`, [batchId, [INBOUND, OUTBOUND], batch.since])
   const byQueue: Record<string, Counts> = { [INBOUND]: empty(), [OUTBOUND]: empty() }
+  const pendingBySystem = new Map<string, number>()
   for (const r of rows) {
     const c = byQueue[r.name]
+    if (r.state === 'created' || r.state === 'retry' || r.state === 'active') pendingBySystem.set(r.system, (pendingBySystem.get(r.system) ?? 0) + r.n)
     if (r.state === 'created' || r.state === 'retry') c.queued += r.n
     else if (r.state === 'active') c.active += r.n
     else if (r.state === 'completed' && r.retried) continue
@@ -63,7 +68,12 @@ export async function batchStatus (db: Queryable, batchId: string): Promise<Batc
     counts: own,
     ...(deliveries ? { deliveries } : {}),
     finished: batch.state !== 'enqueuing' && busy(own) + busy(deliveries) === 0,
-    failures
+    failures,
+    waitingOn: []
+  }
+  for (const [system, pending] of [...pendingBySystem].sort(([a], [b]) => a.localeCompare(b))) {
+    const throttle = (await systems.get(system))?.throttle
+    if (throttle) status.waitingOn.push({ system, pending, maxConcurrent: throttle.maxConcurrent, perSecond: throttle.perSecond ?? null })
   }
   if (batch.debug) {
     const { rows: jobs } = await db.query<{ id: string }>(
