@@ -1,13 +1,15 @@
 import t from 'tap'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import YAML from 'yaml'
 import { ConfigError, loadSystemsFile, parseSystem, parseSystems, redactDocument, substituteEnv } from '../src/config/load.ts'
 import type { SystemConfig } from '../src/config/systems.ts'
 import { applyMappings, checkRequired, passesFilter } from '../src/mapping/map.ts'
 import { evaluate } from '../src/mapping/jsonata.ts'
 import { validateCanonical } from '../src/models/index.ts'
+import { buildTestHub } from './helpers/hub.ts'
 
 const example = fileURLToPath(new URL('../examples/hub.config.yaml', import.meta.url))
 const secret = 'whsec_' + Buffer.alloc(32, 7).toString('base64')
@@ -61,7 +63,7 @@ t.test('the example config parses, with defaults applied', async (t) => {
     whenTrue: { method: 'POST', path: '/subscriptions/subscribe', body: { email: '{email}' } },
     whenFalse: { method: 'POST', path: '/subscriptions/unsubscribe', body: { email: '{email}' } }
   }])
-  t.same(crm.flows[0].collision, { method: 'update-and-link', field: 'email' })
+  t.same(crm.flows[0].collision, { method: 'update-and-link', field: 'email', duplicateStatuses: [409] })
   t.same(crm.flows[0].actions, ['create', 'update'])
   t.same(crm.webhooks, { keys: [], signingSecrets: [] })
   t.same(crm.throttle, { maxConcurrent: 2 })
@@ -205,7 +207,7 @@ t.test('structural errors, one line each with a precise path', async (t) => {
     ['flows[0].mappings[0].kind: required'])
   t.same(errorsOf({ ...base(), flows: [{ type: 'customer', direction: 'outbound', mappings: [{ kind: 'static', to: 'b' }] }] }),
     ['flows[0].mappings[0].value: required'])
-  t.same(errorsOf({ ...base(), flows: [{ ...base().flows[0], mappings: [{ kind: 'field', from: 'a..b', to: 'b' }] }] }),
+  t.same(errorsOf({ ...base(), flows: [{ ...base().flows[0], mappings: [{ kind: 'field', from: 'a..b', to: 'email' }] }] }),
     ['flows[0].mappings[0].from: invalid path "a..b": unexpected "..b"'])
   t.same(errorsOf({ ...base(), flows: [{ type: 'invoice', direction: 'sideways', actions: [] }] }), [
     'flows[0].type: Invalid option: expected one of "customer"|"product"|"order"',
@@ -218,9 +220,10 @@ t.test('structural errors, one line each with a precise path', async (t) => {
 t.test('cross-field rules', async (t) => {
   const withFlow = (flow: Record<string, unknown>, types?: unknown) => errorsOf({ ...base(), ...(types ? { types } : {}), flows: [flow] })
   const outbound = base().flows[0]
+  const inbound = { ...outbound, direction: 'inbound', mappings: [{ kind: 'field', from: 'email', to: 'email_address' }] }
 
   t.same(withFlow({ ...outbound, type: 'product' }), ['flows[0].type: types.product is not configured'])
-  t.same(withFlow({ ...outbound, direction: 'inbound' }, { customer: { create: { path: '/c' } } }),
+  t.same(withFlow(inbound, { customer: { create: { path: '/c' } } }),
     ['flows[0].direction: inbound needs types.customer.get'])
   t.same(withFlow({ ...outbound, actions: ['create', 'update', 'delete'] }), ['flows[0].actions: delete needs types.customer.delete'])
   t.same(withFlow({ ...outbound, actions: undefined }), ['flows[0].actions: delete needs types.customer.delete'], 'the default is all three actions')
@@ -231,18 +234,96 @@ t.test('cross-field rules', async (t) => {
   t.same(withFlow({ ...outbound, collision: { method: 'link' } }, { customer: { create: { path: '/c' }, update: { path: '/c/{id}' } } }),
     ['flows[0].collision.method: link needs types.customer.lookup'])
   t.same(withFlow({ ...outbound, collision: { method: 'update-and-link', field: 'email' } }), [])
-  t.same(withFlow({ ...outbound, direction: 'inbound', collision: {} }), ['flows[0].collision: only outbound flows handle collisions'])
+  t.same(withFlow({ ...inbound, collision: {} }), ['flows[0].collision: only outbound flows handle collisions'])
   t.same(withFlow({ ...outbound, mappings: [] }), ['flows[0].mappings: needs at least one mapping unless the flow only deletes'])
   t.same(withFlow({ type: 'customer', direction: 'outbound', actions: ['delete'] },
     { customer: { delete: { path: '/c/{id}' } } }), [], 'a delete-only flow needs no mappings')
   t.same(errorsOf({ ...base(), flows: [outbound, { ...outbound, actions: ['update'] }] }),
     ['flows[1].actions: outbound customer update is already handled by flows[0]'])
-  t.same(errorsOf({ ...base(), flows: [outbound, { ...outbound, direction: 'inbound', actions: ['update'] }] }), [], 'other direction is fine')
+  t.same(errorsOf({ ...base(), flows: [outbound, { ...inbound, actions: ['update'] }] }), [], 'other direction is fine')
 
   t.same(errorsOf({ ...base(), types: { customer: { get: { path: '/customers' }, delete: { path: '/c', query: { id: '{id}' } } } }, flows: [] }),
     ['types.customer.get.path: must contain {id} (in the path or a query value)'])
   t.same(errorsOf({ ...base(), types: { customer: { lookup: { path: '/customers?mail={mail}', field: 'email' } } }, flows: [] }),
     ['types.customer.lookup.path: must contain {email} (in the path or a query value)'])
+})
+
+t.test('mapping targets and match fields name real fields', async (t) => {
+  const inbound = (mappings: unknown[], extra: Record<string, unknown> = {}) =>
+    errorsOf({ ...base(), flows: [{ type: 'customer', direction: 'inbound', mappings, ...extra }] })
+  const field = (to: string) => ({ kind: 'field', from: 'x', to })
+  t.same(inbound([field('first_name'), field('email_adress')]),
+    ["flows[0].mappings[1].to: 'email_adress' is not a field of customer; did you mean 'email_address'?"])
+  t.same(inbound([{ kind: 'static', value: 'x', to: 'addresses[0].citty' }, { kind: 'expression', expression: 'tags', to: 'categories.name' }]), [
+    "flows[0].mappings[0].to: 'addresses[0].citty' is not a field of customer; did you mean 'addresses[0].city'?",
+    "flows[0].mappings[1].to: 'categories.name': categories is a list; write categories[0].name (or [1], …)"
+  ])
+  t.same(inbound([field('email_address')], { required: ['emial_address'] }),
+    ["flows[0].required[0]: 'emial_address' is not a field of customer; did you mean 'email_address'?"])
+  t.same(inbound([field('email_address'), field('addresses[0].custom_fields[1].value')]), [], 'nested paths the model has')
+
+  const outbound = base().flows[0]
+  const withCollision = (collision: unknown, mappings = [{ kind: 'field', from: 'email_address', to: 'mail' }, { kind: 'field', from: 'first_name', to: 'name' }]) =>
+    errorsOf({ ...base(), flows: [{ ...outbound, mappings, collision }] })
+  t.same(withCollision({ method: 'link', field: 'email' }),
+    ["flows[0].collision.field: 'email' is not a mapped field (mapped fields: mail, name)"])
+  t.same(withCollision({ method: 'link', field: 'mail' }), [])
+  t.same(withCollision(undefined), ["flows[0].collision.field: the lookup's field 'email' is not a mapped field; set collision.field to the one that holds it (mapped fields: mail, name)"],
+    'the lookup runs for every create, so its default field is checked too')
+  t.same(withCollision({ method: 'link', field: 'contact.mail' }, [{ kind: 'expression', expression: '{"mail": email_address}', to: 'contact' }]), [], 'inside a mapped object')
+  t.same(errorsOf({ ...base(), flows: [{ ...outbound, required: ['email', 'mail'] }] }),
+    ["flows[0].required[1]: 'mail' is not a mapped field (mapped fields: email)"])
+
+  t.same(withCollision({ method: 'link', field: 'mail', duplicateStatuses: [409, 422] }), [])
+  t.same(withCollision({ method: 'link', field: 'mail', duplicateStatuses: [503] }),
+    ['flows[0].collision.duplicateStatuses[0]: Too big: expected number to be <=499'])
+  const parsed = parseSystem({ ...base(), flows: [{ ...outbound, collision: { method: 'link' } }] }, {})
+  t.same(parsed.ok && parsed.system.flows[0].collision, { method: 'link', duplicateStatuses: [409] })
+})
+
+t.test('the same mistakes stop a config file, with the path in the file', async (t) => {
+  const file = join(tmp, 'typo.yaml')
+  await writeFile(file, `
+systems:
+  - id: shop
+    baseUrl: https://shop.example.test
+    types: { customer: { get: { path: "/customers/{id}" } } }
+  - id: crm
+    baseUrl: https://crm.example.test
+    types:
+      customer:
+        get: { path: "/customers/{id}" }
+        create: { path: /customers }
+        update: { path: "/customers/{id}" }
+        lookup: { path: /customers, query: { mail: "{mail}" }, field: mail }
+    flows:
+      - type: customer
+        direction: inbound
+        actions: [update]
+        mappings:
+          - { kind: field, from: mail, to: email_adress }
+      - type: customer
+        direction: outbound
+        actions: [create, update]
+        collision: { method: link, field: email }
+        mappings:
+          - { kind: field, from: email_address, to: mail }
+`)
+  const problems = [
+    "systems[1].flows[0].mappings[0].to: 'email_adress' is not a field of customer; did you mean 'email_address'?",
+    "systems[1].flows[1].collision.field: 'email' is not a mapped field (mapped fields: mail)"
+  ]
+  await t.rejects(loadSystemsFile(file, {}), { message: problems.map((p) => `${file}: ${p}`).join('\n') })
+  // The hub refuses to start on it (HUB_CONFIG) …
+  await t.rejects(buildTestHub(t, { env: { HUB_CONFIG: file } }), { name: 'ConfigError', errors: problems })
+
+  // … and PUT /v1/systems refuses the same document, storing nothing.
+  const { app, auth } = await buildTestHub(t)
+  const crm = (YAML.parse(await readFile(file, 'utf8')) as { systems: unknown[] }).systems[1]
+  const res = await app.inject({ method: 'PUT', url: '/v1/systems/crm', headers: auth, payload: crm })
+  t.equal(res.statusCode, 400)
+  t.same(res.json().error.details, problems.map((p) => p.replace('systems[1].', '')))
+  t.equal((await app.inject({ url: '/v1/systems/crm', headers: auth })).statusCode, 404, 'nothing was stored')
 })
 
 t.test('JSONata that does not compile is reported where it is written', async (t) => {
@@ -252,7 +333,7 @@ t.test('JSONata that does not compile is reported where it is written', async (t
     flows: [{
       ...base().flows[0],
       filter: 'status = ',
-      mappings: [{ kind: 'field', from: 'a', to: 'a' }, { kind: 'expression', expression: '$string(', to: 'b' }]
+      mappings: [{ kind: 'field', from: 'a', to: 'email' }, { kind: 'expression', expression: '$string(', to: 'b' }]
     }]
   })
   t.equal(errors.length, 3)

@@ -1,6 +1,9 @@
 import t from 'tap'
 import { applyMappings, checkRequired, getPath, MappingError, parsePath, passesFilter, setPath } from '../src/mapping/map.ts'
 import { compile, evaluate } from '../src/mapping/jsonata.ts'
+import { targetProblem } from '../src/mapping/fields.ts'
+import { customerSchema, orderSchema } from '../src/models/index.ts'
+import { z } from 'zod'
 import type { Mapping } from '../src/config/systems.ts'
 
 const shopCustomer = {
@@ -121,4 +124,28 @@ t.test('jsonata cache and errors', async (t) => {
   t.throws(() => compile('foo('), { message: /Expected "\)" before end of expression \(S0203 at position 4\)/ })
   t.equal(await evaluate('a + b', { a: 1 }, { }), undefined)
   t.equal(await evaluate('a + $b', { a: 1 }, { b: 2 }), 3)
+})
+
+t.test('mapping targets are checked against the canonical model', async (t) => {
+  const customer = (path: string) => targetProblem(customerSchema, 'customer', path)
+  for (const ok of ['email_address', 'addresses', 'addresses[0].city', 'addresses[2].custom_fields[0].value', 'categories[0].name', 'custom_fields']) {
+    t.equal(customer(ok), undefined, `${ok} is a field`)
+  }
+  t.equal(customer('email_adress'), "'email_adress' is not a field of customer; did you mean 'email_address'?")
+  t.equal(customer('addresses[0].citty'), "'addresses[0].citty' is not a field of customer; did you mean 'addresses[0].city'?")
+  t.equal(customer('phone'), "'phone' is not a field of customer (fields: customer_number, first_name, last_name, email_address, company, comment, categories, addresses, relationships, custom_fields, external_ids)")
+  t.match(customer('addresses[0].mobile'), /^'addresses\[0\]\.mobile' is not a field of customer \(fields of addresses\[0\]: id, type, phone_number, /)
+  t.equal(customer('addresses.city'), "'addresses.city': addresses is a list; write addresses[0].city (or [1], …)")
+  t.equal(customer('first_name[0]'), "'first_name[0]': first_name is not a list")
+  t.equal(customer('email_address.domain'), "'email_address.domain': email_address is a single value and has no fields")
+  t.equal(customer('a..b'), undefined, 'bad syntax is left to the path check')
+  t.equal(targetProblem(orderSchema, 'order', 'totals.totl'), "'totals.totl' is not a field of order; did you mean 'totals.total'?")
+  t.equal(targetProblem(orderSchema, 'order', 'shipping_address.postal_code'), undefined, 'nested objects')
+
+  // Models that allow arbitrary keys (records, loose objects) accept any key there.
+  const open = z.object({ attrs: z.record(z.string(), z.object({ v: z.string() })).nullish(), extra: z.looseObject({ known: z.string() }), any: z.unknown() })
+  t.equal(targetProblem(open, 'm', 'attrs.color.v'), undefined)
+  t.equal(targetProblem(open, 'm', 'attrs.color.w'), "'attrs.color.w' is not a field of m; did you mean 'attrs.color.v'?")
+  t.equal(targetProblem(open, 'm', 'extra.anything'), undefined)
+  t.equal(targetProblem(open, 'm', 'any.deep[3].path'), undefined)
 })

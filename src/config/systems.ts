@@ -1,6 +1,7 @@
 import { z } from 'zod'
-import { dataTypes } from '../models/index.ts'
+import { canonicalSchemas, dataTypes } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
+import { targetProblem } from '../mapping/fields.ts'
 import { compile } from '../mapping/jsonata.ts'
 import { parsePath } from '../mapping/map.ts'
 
@@ -109,6 +110,18 @@ const mappingSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('expression'), expression, to: target })
 ])
 
+const collisionSchema = z.strictObject({
+  method: z.enum(['error', 'link', 'update-and-link']).default('error'),
+  // The mapped-payload field matched on; defaults to the lookup's field.
+  field: dotPath.optional(),
+  // Answers to a create that mean "it is already there": they start collision handling
+  // (lookup, then link) instead of failing the record.
+  duplicateStatuses: z.array(z.int().min(400).max(499)).min(1).default([409])
+})
+
+/** A flow's collision settings with every default filled in (a flow may leave them out). */
+export const collisionOf = (flow: Pick<Flow, 'collision'>): Collision => flow.collision ?? collisionSchema.parse({})
+
 const flowSchema = z.strictObject({
   type: z.enum(dataTypes),
   direction: z.enum(directions),
@@ -121,11 +134,7 @@ const flowSchema = z.strictObject({
   filter: expression.optional(),
   mappings: z.array(mappingSchema).default([]),
   required: z.array(dotPath).default([]),
-  collision: z.strictObject({
-    method: z.enum(['error', 'link', 'update-and-link']).default('error'),
-    // The mapped-payload field matched on; defaults to the lookup's field.
-    field: dotPath.optional()
-  }).optional()
+  collision: collisionSchema.optional()
 })
 
 const authSchema = z.discriminatedUnion('kind', [
@@ -197,12 +206,34 @@ function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
     if (flow.direction === 'inbound') {
       if (!te.get) issue(at('direction'), `inbound needs types.${flow.type}.get`)
       if (flow.collision) issue(at('collision'), 'only outbound flows handle collisions')
+      // The canonical model drops keys it does not know: a misspelt target would lose its value
+      // on every record without a word.
+      const model = canonicalSchemas[flow.type]
+      const checkTarget = (path: string, where: PropertyKey[]) => {
+        const problem = targetProblem(model, flow.type, path)
+        if (problem) issue(where, problem)
+      }
+      flow.mappings.forEach((m, k) => checkTarget(m.to, at('mappings', k, 'to')))
+      flow.required.forEach((path, k) => checkTarget(path, at('required', k)))
     } else {
       for (const action of flow.actions) {
         if (!te[action]) issue(at('actions'), `${action} needs types.${flow.type}.${action}`)
       }
       if (flow.collision && flow.collision.method !== 'error' && !te.lookup) {
         issue(at('collision', 'method'), `${flow.collision.method} needs types.${flow.type}.lookup`)
+      }
+      // Outbound paths name fields of the payload the mappings build (the destination's names).
+      const targets = flow.mappings.map((m) => m.to)
+      const choices = targets.length ? `mapped fields: ${targets.join(', ')}` : 'the flow maps no fields'
+      flow.required.forEach((path, k) => {
+        if (!isMapped(path, targets)) issue(at('required', k), `'${path}' is not a mapped field (${choices})`)
+      })
+      // An unmapped match field has no value, so the lookup would be skipped and a duplicate created.
+      const field = flow.collision?.field ?? te.lookup?.field
+      if (field !== undefined && targets.length && flow.actions.some((a) => a !== 'delete') && !isMapped(field, targets)) {
+        issue(at('collision', 'field'), flow.collision?.field === undefined
+          ? `the lookup's field '${field}' is not a mapped field; set collision.field to the one that holds it (${choices})`
+          : `'${field}' is not a mapped field (${choices})`)
       }
     }
     if (flow.mappings.length === 0 && flow.actions.some((a) => a !== 'delete')) {
@@ -218,6 +249,10 @@ function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
     }
   })
 }
+
+/** `path` is a mapping target or lies inside one (`billing.city` inside `billing`). */
+const isMapped = (path: string, targets: readonly string[]) =>
+  targets.some((t) => path === t || path.startsWith(`${t}.`) || path.startsWith(`${t}[`))
 
 export const systemSchema = systemObject
   .superRefine(checkSystem)
@@ -246,5 +281,6 @@ export type Endpoint = z.output<typeof endpointSchema>
 export type FollowUp = z.output<typeof followUpSchema>
 export type FollowUpCall = z.output<typeof followUpCall>
 export type Flow = z.output<typeof flowSchema>
+export type Collision = z.output<typeof collisionSchema>
 export type Mapping = z.output<typeof mappingSchema>
 export type Auth = z.output<typeof authSchema>

@@ -1,0 +1,94 @@
+import { closest, distance } from 'fastest-levenshtein'
+import type { z } from 'zod'
+import { formatPath } from '../models/index.ts'
+import { parsePath } from './map.ts'
+import type { PathSegment } from './map.ts'
+
+// Mapping targets are checked against the canonical model when the config is loaded: a
+// misspelt `to` would otherwise be written, stripped by the model (which drops unknown keys)
+// and lost without a word on every record.
+
+interface Def {
+  type: string
+  innerType?: z.ZodType
+  in?: z.ZodType
+  getter?: () => z.ZodType
+  options?: z.ZodType[]
+  left?: z.ZodType
+  right?: z.ZodType
+  shape?: Record<string, z.ZodType>
+  catchall?: z.ZodType
+  valueType?: z.ZodType
+  element?: z.ZodType
+}
+
+const defOf = (schema: z.ZodType) => schema.def as unknown as Def
+
+/** The nodes that decide what a value may hold, past optional/nullable/default and the like. */
+function bare (schema: z.ZodType): z.ZodType[] {
+  const def = defOf(schema)
+  if (def.innerType) return bare(def.innerType)
+  // A pipe (transform) checks its input first, and the input is what a mapping writes.
+  if (def.type === 'pipe' && def.in) return bare(def.in)
+  if (def.type === 'lazy' && def.getter) return bare(def.getter())
+  if (def.type === 'union' && def.options) return def.options.flatMap(bare)
+  if (def.type === 'intersection' && def.left && def.right) return [...bare(def.left), ...bare(def.right)]
+  return [schema]
+}
+
+const OPEN = new Set(['any', 'unknown', 'transform', 'custom'])
+// A field this close to one of the model's is taken for a typo of it.
+const isTypo = (given: string, field: string) => distance(given, field) <= Math.max(2, Math.floor(given.length / 3))
+
+/**
+ * Why `path` is not somewhere `schema` (the canonical model `model`) can hold a value, or
+ * undefined when it is: each key must be a field of its object (or fall under a record or a
+ * loose object's extra keys), each [n] must index a list.
+ */
+export function targetProblem (schema: z.ZodType, model: string, path: string): string | undefined {
+  let segments: PathSegment[]
+  try {
+    segments = parsePath(path)
+  } catch {
+    return undefined // bad syntax is reported by the path's own check
+  }
+  let nodes = [schema]
+  for (let i = 0; i < segments.length; i++) {
+    const seg = segments[i]
+    const here = formatPath(segments.slice(0, i))
+    const shapes = nodes.flatMap(bare)
+    if (shapes.some(s => OPEN.has(defOf(s).type))) return undefined
+    const arrays = shapes.filter(s => defOf(s).type === 'array')
+    if (typeof seg === 'number') {
+      if (!arrays.length) return `'${path}': ${here || model} is not a list`
+      nodes = arrays.map(s => defOf(s).element as z.ZodType)
+      continue
+    }
+    const next = shapes.flatMap(s => childOf(s, seg))
+    if (next.length) {
+      nodes = next
+      continue
+    }
+    if (arrays.length) return `'${path}': ${here} is a list; write ${here}[0].${seg} (or [1], …)`
+    const fields = [...new Set(shapes.flatMap(s => Object.keys(defOf(s).shape ?? {})))]
+    if (!fields.length) return `'${path}': ${here} is a single value and has no fields`
+    const nearest = closest(seg, fields)
+    if (isTypo(seg, nearest)) return `'${path}' is not a field of ${model}; did you mean '${formatPath(replaced(segments, i, nearest))}'?`
+    return `'${path}' is not a field of ${model} (${here ? `fields of ${here}` : 'fields'}: ${fields.join(', ')})`
+  }
+  return undefined
+}
+
+function childOf (schema: z.ZodType, key: string): z.ZodType[] {
+  const def = defOf(schema)
+  if (def.type === 'record' && def.valueType) return [def.valueType]
+  if (def.type !== 'object') return []
+  if (def.shape && Object.hasOwn(def.shape, key)) return [def.shape[key]]
+  // z.looseObject keeps extra keys (catchall unknown); z.strictObject refuses them (never).
+  if (def.catchall && defOf(def.catchall).type !== 'never') return [def.catchall]
+  return []
+}
+
+function replaced (segments: readonly PathSegment[], at: number, key: string): PathSegment[] {
+  return segments.map((s, i) => i === at ? key : s)
+}
