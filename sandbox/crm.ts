@@ -1,8 +1,10 @@
 // The CRM: a destination modelled on seed 003 (Stamped.io). Customers only; de-duplicates by
 // email on create, merges only the fields sent on update, has no delete, and changes the
 // subscription flag only through dedicated follow-up calls.
-import { badRequest, isObject, notFound, startFakeSystem } from './fake-system.ts'
-import type { FakeSystem, SandboxRecord, StartOptions, SystemInternals } from './fake-system.ts'
+import { startFakeSystem } from './fake-system.ts'
+import type { FakeSystem, StartOptions, SystemInternals } from './fake-system.ts'
+import { badRequest, isObject, notFound } from './routes.ts'
+import type { SandboxRecord } from './store.ts'
 
 export interface CrmOptions extends StartOptions {
   apiKey?: string // value of the x-api-key header clients must send (default 'crm-key')

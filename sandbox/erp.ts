@@ -1,8 +1,10 @@
 // The ERP: full CRUD under /api, HTTP Basic auth, page-numbered listing. Two-way: changes made
 // through its own HTTP API emit webhooks too, so a hub write comes back as a notification
 // (the echo the hub must recognise as "nothing changed").
-import { badRequest, changedSince, crudRoutes, intParam, sinceParam, startFakeSystem } from './fake-system.ts'
-import type { FakeSystem, RecordType, SandboxRecord, StartOptions } from './fake-system.ts'
+import { startFakeSystem } from './fake-system.ts'
+import type { FakeSystem, StartOptions } from './fake-system.ts'
+import { badRequest, changedSince, crudRoutes, intParam, sinceParam } from './routes.ts'
+import type { RecordType, SandboxRecord } from './store.ts'
 
 export interface ErpOptions extends StartOptions {
   username?: string // default 'erp'

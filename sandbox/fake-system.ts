@@ -3,52 +3,12 @@
 // Each system (shop, crm, erp) only adds its auth rule, id format and HTTP routes.
 import Fastify from 'fastify'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-
-export type RecordType = 'customer' | 'product' | 'order'
-export const RECORD_TYPES: readonly RecordType[] = ['customer', 'product', 'order']
-export const COLLECTIONS: Record<RecordType, string> = {
-  customer: 'customers',
-  product: 'products',
-  order: 'orders',
-}
-
-// Records are free-form on purpose: each system has its own shape and tests may put odd ones.
-export type SandboxRecord = { id: string; createdAt: string; updatedAt: string; [field: string]: any }
-
-export type Action = 'create' | 'update' | 'delete'
-
-export interface CallRecord {
-  method: string
-  path: string // without the query string
-  url: string // with the query string
-  query: Record<string, unknown>
-  body: unknown
-  headers: Record<string, string | string[] | undefined>
-  status?: number // set once the response has been sent
-  at: number // Date.now() when the request arrived (benchmarks measure delivery latency)
-}
-
-export interface CallFilter {
-  method?: string
-  pathPrefix?: string
-}
-
-export interface FailOptions extends CallFilter {
-  retryAfterSeconds?: number
-  body?: unknown
-}
-
-export interface EmitTarget {
-  url: string
-  key?: string
-  headers?: Record<string, string>
-  scopePrefix?: string // prepended to every scope, e.g. 'erp:' → 'erp:customer/update'
-}
-
-export interface WebhookEvent {
-  scope: string
-  id: string
-}
+import { matches, Sleeper, takeRule } from './faults.ts'
+import type { CallFilter, CallRecord, FailOptions, FaultRule } from './faults.ts'
+import { clone, Store } from './store.ts'
+import type { RecordType, SandboxRecord } from './store.ts'
+import { WebhookEmitter } from './webhooks.ts'
+import type { EmitTarget } from './webhooks.ts'
 
 export interface StartOptions {
   port?: number
@@ -107,144 +67,6 @@ export interface SystemInternals {
   delete(type: RecordType, id: string, via: 'api' | 'control'): boolean
 }
 
-export const clone = <T>(v: T): T => structuredClone(v)
-
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
-}
-
-// Timestamps must be strictly increasing per change (clients page by updatedAt), so the clock
-// moves at least one millisecond forward per tick. It may run ahead of wall time during bursts,
-// which is the safe direction for "modified since" polling.
-export class MonotonicClock {
-  #last = 0
-  now(): string {
-    this.#last = Math.max(Date.now(), this.#last + 1)
-    return new Date(this.#last).toISOString()
-  }
-}
-
-export type ChangeListener = (type: RecordType, before: SandboxRecord | undefined, after: SandboxRecord | undefined) => void
-
-// One Map per collection. A changed record is deleted and re-inserted, so iteration order is
-// always updatedAt order (the clock is strictly increasing): listing needs no sort.
-export class Store {
-  #maps = new Map<RecordType, Map<string, SandboxRecord>>(RECORD_TYPES.map((t) => [t, new Map()]))
-  #seq = new Map<RecordType, number>(RECORD_TYPES.map((t) => [t, 0]))
-  #clock = new MonotonicClock()
-  #listeners: ChangeListener[] = []
-  #newId: (type: RecordType, seq: number) => string
-
-  constructor(newId: (type: RecordType, seq: number) => string) {
-    this.#newId = newId
-  }
-
-  onChange(fn: ChangeListener): void {
-    this.#listeners.push(fn)
-  }
-
-  #map(type: RecordType): Map<string, SandboxRecord> {
-    const m = this.#maps.get(type)
-    if (!m) throw new Error(`unknown record type: ${String(type)}`)
-    return m
-  }
-
-  nextId(type: RecordType): string {
-    const m = this.#map(type)
-    for (;;) {
-      const seq = (this.#seq.get(type) ?? 0) + 1
-      this.#seq.set(type, seq)
-      const id = this.#newId(type, seq)
-      if (!m.has(id)) return id // ids put explicitly by tests may already occupy a slot
-    }
-  }
-
-  get(type: RecordType, id: string): SandboxRecord | undefined {
-    return this.#map(type).get(id)
-  }
-
-  has(type: RecordType, id: string): boolean {
-    return this.#map(type).has(id)
-  }
-
-  values(type: RecordType): IterableIterator<SandboxRecord> {
-    return this.#map(type).values()
-  }
-
-  count(type: RecordType): number {
-    return this.#map(type).size
-  }
-
-  // Writes the full record (fields beyond id/createdAt/updatedAt) and stamps timestamps.
-  write(type: RecordType, id: string, fields: Record<string, unknown>): { record: SandboxRecord; created: boolean } {
-    const m = this.#map(type)
-    const before = m.get(id)
-    const now = this.#clock.now()
-    const createdAt = before?.createdAt ?? (typeof fields.createdAt === 'string' ? fields.createdAt : now)
-    const record: SandboxRecord = { ...clone(fields), id, createdAt, updatedAt: now }
-    m.delete(id)
-    m.set(id, record)
-    for (const fn of this.#listeners) fn(type, before, record)
-    return { record, created: !before }
-  }
-
-  delete(type: RecordType, id: string): boolean {
-    const m = this.#map(type)
-    const before = m.get(id)
-    if (!before) return false
-    m.delete(id)
-    for (const fn of this.#listeners) fn(type, before, undefined)
-    return true
-  }
-}
-
-// Sleeps that close() can cut short, so a hanging request never holds the server open.
-class Sleeper {
-  #pending = new Set<() => void>()
-  sleep(ms: number): Promise<void> {
-    if (ms <= 0) return Promise.resolve()
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer)
-        this.#pending.delete(done)
-        resolve()
-      }
-      const timer = setTimeout(done, ms)
-      this.#pending.add(done)
-    })
-  }
-  wakeAll(): void {
-    for (const done of [...this.#pending]) done()
-  }
-}
-
-interface FaultRule extends CallFilter {
-  remaining: number
-  status?: number
-  retryAfterSeconds?: number
-  body?: unknown
-  ms?: number
-}
-
-function matches(call: { method: string; path: string }, f: CallFilter): boolean {
-  if (f.method && f.method.toUpperCase() !== call.method) return false
-  if (f.pathPrefix && !call.path.startsWith(f.pathPrefix)) return false
-  return true
-}
-
-// Takes one use of the first matching rule with uses left.
-function takeRule(rules: FaultRule[], call: { method: string; path: string }): FaultRule | undefined {
-  const i = rules.findIndex((r) => r.remaining > 0 && matches(call, r))
-  if (i < 0) return undefined
-  const rule = rules[i]!
-  rule.remaining--
-  if (rule.remaining === 0) rules.splice(i, 1)
-  return rule
-}
-
-const WEBHOOK_TIMEOUT_MS = 10_000
-const MAX_BATCH = 1000
-
 export async function startFakeSystem(def: SystemDefinition, opts: StartOptions = {}): Promise<FakeSystem> {
   const store = new Store(def.newId)
   const log: CallRecord[] = []
@@ -255,60 +77,8 @@ export async function startFakeSystem(def: SystemDefinition, opts: StartOptions 
   let constantLatency = 0
   const sleeper = new Sleeper()
 
-  // --- webhooks ---
-  let target: EmitTarget | null = null
-  let emitted = 0
-  let emitErrors = 0
-  const inflight = new Set<Promise<void>>()
-  const batch: WebhookEvent[] = []
-  let batchScheduled = false
-  const closing = new AbortController()
+  const webhooks = new WebhookEmitter(opts.batchWebhooks ?? false)
   const emitOnApi = opts.webhooksOnApiWrites ?? def.webhooksOnApiWrites ?? false
-
-  function post(payload: WebhookEvent | WebhookEvent[]): void {
-    const to = target
-    if (!to) return
-    emitted++
-    const p = fetch(to.url, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/json',
-        ...(to.key ? { authorization: `Bearer ${to.key}` } : {}),
-        ...to.headers,
-      },
-      body: JSON.stringify(payload),
-      signal: AbortSignal.any([closing.signal, AbortSignal.timeout(WEBHOOK_TIMEOUT_MS)]),
-    })
-      .then(async (res) => {
-        await res.arrayBuffer() // drain so the connection can be reused
-        if (!res.ok) emitErrors++
-      })
-      // the receiver being down must never take the system down with it
-      .catch(() => {
-        emitErrors++
-      })
-      .finally(() => {
-        inflight.delete(p)
-      })
-    inflight.add(p)
-  }
-
-  function drainBatch(): void {
-    batchScheduled = false
-    while (batch.length) post(batch.splice(0, MAX_BATCH))
-  }
-
-  function emit(type: RecordType, action: Action, id: string): void {
-    if (!target) return
-    const event = { scope: `${target.scopePrefix ?? ''}${type}/${action}`, id }
-    if (!opts.batchWebhooks) return post(event)
-    batch.push(event)
-    if (!batchScheduled) {
-      batchScheduled = true
-      setImmediate(drainBatch)
-    }
-  }
-
   const shouldEmit = (via: 'api' | 'control') => via === 'control' || emitOnApi
 
   // --- writes shared by routes and the control API ---
@@ -316,24 +86,24 @@ export async function startFakeSystem(def: SystemDefinition, opts: StartOptions 
     store,
     create(type, fields, via) {
       const { record } = store.write(type, store.nextId(type), fields)
-      if (shouldEmit(via)) emit(type, 'create', record.id)
+      if (shouldEmit(via)) webhooks.emit(type, 'create', record.id)
       return record
     },
     replace(type, id, fields, via) {
       const { record, created } = store.write(type, id, fields)
-      if (shouldEmit(via)) emit(type, created ? 'create' : 'update', id)
+      if (shouldEmit(via)) webhooks.emit(type, created ? 'create' : 'update', id)
       return record
     },
     merge(type, id, fields, via) {
       const before = store.get(type, id)
       if (!before) return undefined
       const { record } = store.write(type, id, { ...before, ...fields })
-      if (shouldEmit(via)) emit(type, 'update', id)
+      if (shouldEmit(via)) webhooks.emit(type, 'update', id)
       return record
     },
     delete(type, id, via) {
       const existed = store.delete(type, id)
-      if (existed && shouldEmit(via)) emit(type, 'delete', id)
+      if (existed && shouldEmit(via)) webhooks.emit(type, 'delete', id)
       return existed
     },
   }
@@ -414,14 +184,6 @@ export async function startFakeSystem(def: SystemDefinition, opts: StartOptions 
   const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address
   const url = `http://${host}:${addr.port}`
 
-  async function flushWebhooks(): Promise<void> {
-    // new posts can start while we wait (batches scheduled, retries by callers), so loop
-    while (inflight.size || batch.length) {
-      if (batch.length) drainBatch()
-      await Promise.all([...inflight])
-    }
-  }
-
   const copyOf = (r: SandboxRecord | undefined) => (r ? clone(r) : undefined)
 
   return {
@@ -429,9 +191,9 @@ export async function startFakeSystem(def: SystemDefinition, opts: StartOptions 
     url,
     async close() {
       sleeper.wakeAll()
-      closing.abort()
+      webhooks.abort()
       await app.close()
-      await Promise.all([...inflight])
+      await webhooks.settled()
     },
 
     put(type, record) {
@@ -468,85 +230,17 @@ export async function startFakeSystem(def: SystemDefinition, opts: StartOptions 
     },
 
     emitTo(t) {
-      target = t
+      webhooks.target = t
     },
-    flushWebhooks,
+    flushWebhooks: () => webhooks.flush(),
     get maxInFlight() {
       return maxInFlight
     },
     get emitted() {
-      return emitted
+      return webhooks.emitted
     },
     get emitErrors() {
-      return emitErrors
+      return webhooks.emitErrors
     },
-  }
-}
-
-// --- helpers for route code ---
-
-export function notFound(reply: FastifyReply) {
-  return reply.code(404).send({ error: 'not found' })
-}
-
-export function badRequest(reply: FastifyReply, message: string, status = 400) {
-  return reply.code(status).send({ error: message })
-}
-
-// Reads a positive integer query parameter; undefined → fallback, junk → error message.
-export function intParam(raw: unknown, name: string, fallback: number, max: number): number | string {
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < 1) return `${name} must be a positive integer`
-  return Math.min(n, max)
-}
-
-// Parses an ISO timestamp query parameter into epoch ms; undefined → -Infinity.
-export function sinceParam(raw: unknown, name: string): number | string {
-  if (raw === undefined || raw === '') return -Infinity
-  const ms = typeof raw === 'string' ? Date.parse(raw) : NaN
-  return Number.isNaN(ms) ? `${name} must be an ISO date` : ms
-}
-
-// Records of a type changed strictly after `sinceMs`, in updatedAt order.
-export function* changedSince(store: Store, type: RecordType, sinceMs: number): Generator<SandboxRecord> {
-  for (const r of store.values(type)) if (Date.parse(r.updatedAt) > sinceMs) yield r
-}
-
-export interface CrudOptions {
-  location?: boolean // answer POST with a Location header
-  deletable?: boolean // DELETE removes (204) instead of being absent from the API
-  // system-specific defaults for a new record (e.g. an ERP customer number)
-  onCreate?: (fields: Record<string, unknown>, id: string) => Record<string, unknown>
-}
-
-// GET one, POST (create, 201), PUT (merge, 404 when missing) and optionally DELETE for one
-// collection — the part of a REST API that the shop and the ERP have in common.
-export function crudRoutes(app: FastifyInstance, sys: SystemInternals, type: RecordType, base: string, o: CrudOptions = {}): void {
-  type ById = { Params: { id: string } }
-
-  app.get<ById>(`${base}/:id`, async (req, reply) => {
-    const r = sys.store.get(type, req.params.id)
-    return r ?? notFound(reply)
-  })
-
-  app.post(base, async (req, reply) => {
-    if (!isObject(req.body)) return badRequest(reply, 'body must be a JSON object')
-    const { id: _ignored, ...fields } = req.body
-    const id = sys.store.nextId(type)
-    const record = sys.replace(type, id, o.onCreate ? o.onCreate(fields, id) : fields, 'api')
-    if (o.location) reply.header('location', `${base}/${encodeURIComponent(record.id)}`)
-    return reply.code(201).send(record)
-  })
-
-  app.put<ById>(`${base}/:id`, async (req, reply) => {
-    if (!isObject(req.body)) return badRequest(reply, 'body must be a JSON object')
-    return sys.merge(type, req.params.id, req.body, 'api') ?? notFound(reply)
-  })
-
-  if (o.deletable) {
-    app.delete<ById>(`${base}/:id`, async (req, reply) => {
-      return sys.delete(type, req.params.id, 'api') ? reply.code(204).send() : notFound(reply)
-    })
   }
 }

@@ -1,5 +1,9 @@
 // Sandbox systems: real HTTP servers standing in for a shop, a CRM and an ERP.
 export * from './fake-system.ts'
+export type { CallFilter, CallRecord, FailOptions } from './faults.ts'
+export * from './routes.ts'
+export * from './store.ts'
+export type { Action, EmitTarget, WebhookEvent } from './webhooks.ts'
 export { startShop } from './shop.ts'
 export type { Shop, ShopOptions } from './shop.ts'
 export { startCrm } from './crm.ts'

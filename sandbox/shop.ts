@@ -1,17 +1,11 @@
 // The shop: the source system. Emits webhooks for changes made through the control API and
 // serves a read API with incremental listing (modified_since + opaque cursor); it also accepts
 // POST/PUT so it can act as a destination.
-import {
-  COLLECTIONS,
-  RECORD_TYPES,
-  badRequest,
-  changedSince,
-  crudRoutes,
-  intParam,
-  sinceParam,
-  startFakeSystem,
-} from './fake-system.ts'
-import type { FakeSystem, SandboxRecord, StartOptions } from './fake-system.ts'
+import { startFakeSystem } from './fake-system.ts'
+import type { FakeSystem, StartOptions } from './fake-system.ts'
+import { badRequest, changedSince, crudRoutes, intParam, sinceParam } from './routes.ts'
+import { COLLECTIONS, RECORD_TYPES } from './store.ts'
+import type { SandboxRecord } from './store.ts'
 
 export interface ShopOptions extends StartOptions {
   token?: string // Bearer token clients must send (default 'shop-token')
