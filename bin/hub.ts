@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, CommanderError, Option } from 'commander'
 import { CliError, HubClient } from '../src/cli/client.ts'
 import type { BatchStatus } from '../src/cli/client.ts'
-import { done, problems, total, processingPayload, progress, receiptSummary, summary } from '../src/cli/output.ts'
+import { batchProgress, board, problems, receiptSummary, summary } from '../src/cli/output.ts'
 
 const POLL_MS = 500
 
@@ -55,21 +55,34 @@ connection(program.command('sync')
   .option('--no-wait', 'return as soon as the ids are queued'))
   .action(async (opts: Connection & { file: string, system?: string, type?: string, scope?: string, direction?: string, target?: string, debug?: boolean, wait: boolean }) => {
     const client = new HubClient(opts.url, opts.key)
-    const upload = progress({ label: 'sending', bytes: true, extra: '{note}', interrupted: 'interrupted: the upload stopped; ids the hub already received stay queued' })
-    const receipt = await client.sync({
-      system: opts.system,
-      type: opts.type,
-      scope: scopeOf(opts.type, opts.scope),
-      direction: opts.direction,
-      target: opts.target,
-      debug: opts.debug
-    }, opts.file, (sent, size) => upload.update(sent, size, { note: sent === size ? ' | the hub is queuing the last ids' : '' })).finally(() => upload.stop())
+    const upload = board({ interrupted: 'interrupted: the upload stopped; ids the hub already received stay queued' })
+    const sending = upload.bar({ label: 'sending', bytes: true, extra: ' | {rate} | ETA {eta}{note}' })
+    const since = performance.now()
+    let sent = [0, 0]
+    let receipt
+    try {
+      receipt = await client.sync({
+        system: opts.system,
+        type: opts.type,
+        scope: scopeOf(opts.type, opts.scope),
+        direction: opts.direction,
+        target: opts.target,
+        debug: opts.debug
+      }, opts.file, (bytes, size) => {
+        sent = [bytes, size]
+        sending.update(bytes, size, { note: bytes === size ? ' | the hub is queuing the last ids' : '' })
+      })
+      // Acknowledged: the note gives way to what the hub queued.
+      sending.update(sent[0], sent[1], { note: ` | ${receipt.queued} ids queued` })
+    } finally {
+      upload.stop()
+    }
     if (!opts.wait) {
       process.stdout.write(receiptSummary(receipt))
       process.exitCode = receipt.rejectedCount ? 1 : 0
       return
     }
-    const status = await follow(client, receipt.batchId)
+    const status = await follow(client, receipt.batchId, since)
     process.stdout.write(summary(status, receipt))
     process.exitCode = problems(status) ? 1 : 0
   })
@@ -92,16 +105,18 @@ function scopeOf (type?: string, scope?: string): string | undefined {
   return `${type}/${scope}`
 }
 
-/** Poll the batch about every 500 ms, with a progress bar, until it is finished. */
-async function follow (client: HubClient, batchId: string): Promise<BatchStatus> {
-  const bar = progress({ label: 'processing', extra: ' | {failed} failed{deliveries}', interrupted: `interrupted; the batch goes on: hub status ${batchId} --watch` })
+/**
+ * Poll the batch about every 500 ms, with progress bars, until it is finished. `since`: when
+ * the batch began (the upload's start), so the first rates count from there.
+ */
+async function follow (client: HubClient, batchId: string, since?: number): Promise<BatchStatus> {
+  const bar = batchProgress(batchId, since)
   let seen = false
   try {
     for (;;) {
       const status = await client.status(batchId)
       seen = true
-      // While another upload is still feeding the batch, its jobs outnumber the receipt.
-      bar.update(done(status.counts), Math.max(status.received.queued, total(status.counts)), processingPayload(status))
+      bar.show(status)
       if (status.finished) return status
       await sleep(POLL_MS)
     }

@@ -7,6 +7,8 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Test } from 'tap'
+import type { BatchStatus } from '../src/cli/client.ts'
+import { throttled } from '../src/cli/output.ts'
 import { ADMIN_KEY } from './helpers/hub.ts'
 import { startPipeline } from './helpers/pipeline.ts'
 
@@ -40,6 +42,9 @@ const batchIdOf = (out: string) => field(out, 'batch')!
 function exits (t: Test, run: Run, code: number) {
   t.equal(run.code, code, `exit code ${code}`, { stdout: run.stdout, stderr: run.stderr })
 }
+
+/** The last line a progress bar printed (off a terminal: `<label> <value>/<total> | ...`). */
+const lastBar = (run: Run, label: string) => run.stderr.split('\n').filter(l => l.startsWith(`${label} `)).at(-1)
 
 /** Progress goes to stderr; off a terminal it must be plain lines, never cursor codes. */
 function noTerminalCodes (t: Test, run: Run) {
@@ -89,6 +94,17 @@ t.test('an unreachable hub, a missing file and a bare action are one clear line 
   t.match(badUrl.stderr, /--url: 'localhost:8080' is not an http\(s\) URL/)
 })
 
+t.test('only throttles that hold jobs back are named', async t => {
+  const waitingOn = [
+    { system: 'crm', pending: 3, maxConcurrent: 2, perSecond: null },
+    { system: 'erp', pending: 1, maxConcurrent: 2, perSecond: 10 },
+    { system: 'shop', pending: 4, maxConcurrent: 4, perSecond: null }
+  ]
+  t.equal(throttled({ waitingOn } as BatchStatus), 'crm: throttled to 2 concurrent; erp: throttled to 2 concurrent / 10 per second',
+    'more pending than may run at once, or paced; not the shop, whose 4 jobs all run at once')
+  t.equal(throttled({ waitingOn: [] as BatchStatus['waitingOn'] } as BatchStatus), '')
+})
+
 t.test('against a running hub', async t => {
   const p = await startPipeline(t)
   p.shop.emitTo(null) // only the CLI's batches move records
@@ -112,6 +128,9 @@ t.test('against a running hub', async t => {
     t.equal(field(first.stdout, 'deliveries'), '6 completed, 0 skipped, 0 failed')
     t.notMatch(first.stdout, /rejected lines|failures/)
     t.match(first.stderr, /^sending 0 B\/\d+ B/m, 'a plain progress line off a terminal')
+    t.match(lastBar(first, 'sending'), /^sending (\d+) B\/\1 B \| [\d.]+ (B|KiB|MiB)\/s \| ETA 0s \| 3 ids queued$/, 'once acknowledged, the upload says what the hub queued')
+    t.match(lastBar(first, 'processing'), /^processing 3\/3 \| [\d.]+ records\/s \| ETA 0s \| 0 failed$/, 'the processing bar ends with its rate')
+    t.match(lastBar(first, 'deliveries'), /^deliveries 6\/6 \| [\d.]+ deliveries\/s \| ETA 0s \| 0 failed$/, 'the deliveries have a bar of their own')
     noTerminalCodes(t, first)
     t.same(p.crm.all('customer').map(c => c.email).sort(), ['ada@example.com', 'alan@example.com', 'grace@example.com'], 'the customers reached the CRM')
     t.same(p.erp.all('customer').map(c => c.email).sort(), ['ada@example.com', 'alan@example.com', 'grace@example.com'], 'and the ERP')
@@ -211,6 +230,18 @@ t.test('against a running hub', async t => {
     const noTarget = await hub(['sync', '--direction', 'outbound', '--scope', 'customer/update', '--file', ids], env)
     exits(t, noTarget, 2)
     t.match(noTarget.stderr, 'hub: the hub answered 400: target: required for direction outbound')
+  })
+
+  await t.test('a throttle that holds the deliveries back is named while they wait', async t => {
+    // Paced at 4 calls a second, the CRM keeps its deliveries waiting over several polls.
+    await p.putSystem('crm', doc => { doc.throttle = { maxConcurrent: 1, perSecond: 4 } })
+    t.teardown(() => p.putSystem('crm', () => {}))
+    const slow = ['ida', 'hedy', 'mary', 'karen'].map(name => p.shop.put('customer', { email: `${name}@example.com`, first_name: name }))
+    const run = await hub(['sync', '--system', 'shop', '--scope', 'customer/create', '--file', await csv('id\n' + slow.map(c => c.id).join('\n') + '\n')], env)
+    exits(t, run, 0)
+    t.equal(field(run.stdout, 'deliveries'), '8 completed, 0 skipped, 0 failed')
+    t.match(run.stderr, /^(.+; )?crm: throttled to 1 concurrent \/ 4 per second(;.*)?$/m, 'the CRM\'s throttle is named')
+    t.match(lastBar(run, 'deliveries'), /^deliveries 8\/8 \| [\d.]+ deliveries\/s \| ETA 0s \| 0 failed$/)
   })
 
   await t.test('a wrong, missing or under-scoped key is one clear line, exit 2', async t => {

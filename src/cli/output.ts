@@ -2,39 +2,71 @@
 import cliProgress from 'cli-progress'
 import type { BatchStatus, Counts, Receipt } from './client.ts'
 
-export interface Progress {
-  update (value: number, total: number, payload?: Record<string, string>): void
+export interface Bar {
+  /** `etaTotal`: what the ETA counts down to, when more than `total` is known to be coming. */
+  update (value: number, total: number, payload?: Record<string, string>, etaTotal?: number): void
+}
+
+export interface Note { set (text: string): void }
+
+export interface BarSpec {
+  label: string
+  /** Text after the counts: `{name}` from the update's payload, `{rate}` (with its unit) and `{eta}`. */
+  extra?: string
+  /** Counts bytes (shown as KiB, MiB...); otherwise counts `unit`. */
+  bytes?: boolean
+  unit?: string
+  /** When the work began, if before the first update (performance.now()): the first rate counts from there. */
+  since?: number
+}
+
+export interface Board {
+  bar (spec: BarSpec): Bar
+  /** A line of text under the bars, shown while it is not empty. */
+  note (): Note
   stop (): void
 }
 
-export interface ProgressOptions {
-  label: string
-  /** Extra text after the counts: `{name}` is filled from the update's payload. */
-  extra?: string
-  bytes?: boolean
+export interface BoardOptions {
   /** Said on Ctrl-C, which ends the process (exit 130) after restoring the terminal. */
   interrupted?: string
   stream?: NodeJS.WriteStream
 }
 
 /**
- * A progress bar on a terminal. Elsewhere (a log, a pipe, a test) no bar is drawn: a plain
- * line says when the step starts and, on long runs, how far it got, at most every 10 s.
+ * Progress bars, one a line, each drawn from its first update. On a terminal they redraw in
+ * place; elsewhere (a log, a pipe, a test) a bar is a plain line when it starts, at most every
+ * 10 s while it moves, and once more with where it ended; a note is a line when it changes.
  */
-export function progress ({ label, extra = '', bytes = false, interrupted = 'interrupted', stream = process.stderr }: ProgressOptions): Progress {
-  const show = (v: number) => bytes ? formatBytes(v) : String(v)
-  const draw = stream.isTTY ? bar(stream, label, extra, show) : plain(stream, label, extra, show)
+export function board ({ interrupted = 'interrupted', stream = process.stderr }: BoardOptions = {}): Board {
+  const draw = stream.isTTY ? terminal(stream) : plain(stream)
   let started = false
   const onSigint = () => {
     draw.stop()
     stream.write(`\n${interrupted}\n`)
     process.exit(130)
   }
+  const start = () => {
+    if (!started) process.once('SIGINT', onSigint)
+    started = true
+  }
   return {
-    update (value, total, payload = {}) {
-      if (!started) process.once('SIGINT', onSigint)
-      started = true
-      draw.update(value, total, payload)
+    bar (spec) {
+      const show = (v: number) => spec.bytes ? formatBytes(v) : String(v)
+      const row = draw.row(spec.label, spec.extra ?? '', show)
+      const measure = meter(spec.since)
+      return {
+        update (value, total, payload = {}, etaTotal = total) {
+          start()
+          const { rate, eta } = measure(value, etaTotal - value)
+          const speed = rate === undefined ? '?' : spec.bytes ? formatBytes(rate) : rate < 10 ? rate.toFixed(1) : String(Math.round(rate))
+          row.update(value, total, { rate: `${speed}${spec.bytes ? '' : ` ${spec.unit ?? ''}`}/s`, eta: eta === undefined ? '?' : duration(eta), ...payload })
+        }
+      }
+    },
+    note () {
+      const row = draw.note()
+      return { set (text) { start(); row.set(text) } }
     },
     stop () {
       process.removeListener('SIGINT', onSigint)
@@ -43,45 +75,112 @@ export function progress ({ label, extra = '', bytes = false, interrupted = 'int
   }
 }
 
-function bar (stream: NodeJS.WriteStream, label: string, extra: string, show: (v: number) => string): Progress {
-  const bar = new cliProgress.SingleBar({
+interface Draw {
+  row (label: string, extra: string, show: (v: number) => string): { update (value: number, total: number, payload: Record<string, string>): void }
+  note (): Note
+  stop (): void
+}
+
+function terminal (stream: NodeJS.WriteStream): Draw {
+  const bars = new cliProgress.MultiBar({
     stream,
-    format: `${label.padEnd(10)} {bar} {percentage}% | {value}/{total}${extra}`,
-    formatValue: (v, _options, type) => type === 'value' || type === 'total' ? show(Number(v)) : String(v),
     hideCursor: true,
-    barsize: 30
+    barsize: 30,
+    emptyOnZero: true
   }, cliProgress.Presets.shades_classic)
-  let started = false
   return {
-    update (value, total, payload = {}) {
-      if (!started) { bar.start(total, value, payload); started = true; return }
-      bar.setTotal(total)
-      bar.update(value, payload)
+    row (label, extra, show) {
+      let bar: cliProgress.SingleBar | undefined
+      return {
+        update (value, total, payload) {
+          if (!bar) {
+            bar = bars.create(total, value, payload, {
+              format: `${label.padEnd(10)} {bar} {percentage}% | {value}/{total}${extra}`,
+              formatValue: (v, _options, type) => type === 'value' || type === 'total' ? show(Number(v)) : String(v)
+            })
+            return
+          }
+          bar.setTotal(total)
+          bar.update(value, payload)
+        }
+      }
     },
-    stop: () => bar.stop()
+    note () {
+      let bar: cliProgress.SingleBar | undefined
+      return {
+        set (text) {
+          if (bar) bar.update({ text })
+          else if (text) bar = bars.create(1, 0, { text }, { format: '{text}' })
+        }
+      }
+    },
+    stop: () => bars.stop()
   }
 }
 
-function plain (stream: NodeJS.WriteStream, label: string, extra: string, show: (v: number) => string): Progress {
-  let last = 0
-  let lastLine = ''
-  let lastValue = -1
+const PLAIN_EVERY_MS = 10_000
+
+function plain (stream: NodeJS.WriteStream): Draw {
+  const rows: Array<{ flush (): void }> = []
   return {
-    update (value, total, payload = {}) {
-      const now = Date.now()
-      const reachedEnd = value >= total && lastValue < total
-      lastValue = value
-      if (last && now - last < 10_000 && !reachedEnd) return
-      const line = `${label} ${show(value)}/${show(total)}${fill(extra, payload)}`
-      if (line !== lastLine) stream.write(`${line}\n`)
-      last = now
-      lastLine = line
+    row (label, extra, show) {
+      let line = ''
+      let printed = ''
+      let at = 0
+      const flush = () => {
+        if (line !== printed) stream.write(`${line}\n`)
+        printed = line
+        at = Date.now()
+      }
+      rows.push({ flush })
+      return {
+        update (value, total, payload) {
+          line = `${label} ${show(value)}/${show(total)}${fill(extra, payload)}`
+          if (!at || Date.now() - at >= PLAIN_EVERY_MS) flush()
+        }
+      }
     },
-    stop () {}
+    note () {
+      let printed = ''
+      return {
+        set (text) {
+          if (text && text !== printed) stream.write(`${text}\n`)
+          if (text) printed = text
+        }
+      }
+    },
+    stop () { for (const row of rows) row.flush() }
   }
 }
 
 const fill = (text: string, payload: Record<string, string>) => text.replace(/\{(\w+)\}/g, (m, k: string) => payload[k] ?? m)
+
+// The rate is measured over the last 10 s or so: recent enough to follow a throttle change,
+// long enough to smooth out the 500 ms polls.
+const RATE_WINDOW_MS = 10_000
+
+/** Per second rate of `value`, and the seconds until `remaining` is done at that rate (undefined: not known yet). */
+function meter (since?: number) {
+  const samples: Array<[at: number, value: number]> = since === undefined ? [] : [[since, 0]]
+  return (value: number, remaining: number): { rate?: number, eta?: number } => {
+    const now = performance.now()
+    samples.push([now, value])
+    while (samples.length > 2 && samples[1][0] <= now - RATE_WINDOW_MS) samples.shift()
+    const [at, from] = samples[0]
+    const rate = now > at ? (value - from) / ((now - at) / 1000) : undefined
+    if (remaining <= 0) return { rate, eta: 0 }
+    return { rate, eta: rate ? remaining / rate : undefined }
+  }
+}
+
+/** 42s, 1m40s, 2h05m. */
+export function duration (seconds: number): string {
+  const s = Math.ceil(seconds)
+  const pad = (n: number) => String(n).padStart(2, '0')
+  if (s < 60) return `${s}s`
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`
+  return `${Math.floor(s / 3600)}h${pad(Math.floor(s % 3600 / 60))}m`
+}
 
 export function formatBytes (n: number): string {
   if (n < 1024) return `${n} B`
@@ -94,13 +193,41 @@ export const done = (c: Counts) => c.completed + c.skipped + c.failed
 const pending = (c: Counts) => c.queued + c.active
 export const total = (c: Counts) => done(c) + pending(c)
 
-/** Payload for the processing bar: failures so far and the deliveries fanned out. */
-export function processingPayload (s: BatchStatus): Record<string, string> {
-  const failed = s.counts.failed + (s.deliveries?.failed ?? 0)
+/**
+ * The bars of a running batch: its own jobs, and for inbound batches the deliveries they fan
+ * out, then the throttles that hold its jobs back. `since`: when the batch began, if known.
+ */
+export function batchProgress (batchId: string, since?: number): { show (s: BatchStatus): void, stop (): void } {
+  const view = board({ interrupted: `interrupted; the batch goes on: hub status ${batchId} --watch` })
+  const processing = view.bar({ label: 'processing', unit: 'records', extra: ' | {rate} | ETA {eta} | {failed} failed', since })
+  const deliveries = view.bar({ label: 'deliveries', unit: 'deliveries', extra: ' | {rate} | ETA {eta} | {failed} failed', since })
+  const why = view.note()
   return {
-    failed: String(failed),
-    deliveries: s.deliveries ? ` | deliveries ${done(s.deliveries)}/${total(s.deliveries)}` : ''
+    show (s) {
+      // While another upload is still feeding the batch, its jobs outnumber the receipt.
+      const expected = Math.max(s.received.queued, total(s.counts))
+      processing.update(done(s.counts), expected, { failed: String(s.counts.failed) })
+      if (s.deliveries) {
+        // Records still to process fan out too: their deliveries are projected at the rate so far.
+        const processed = done(s.counts)
+        const projected = processed ? Math.round(total(s.deliveries) * expected / processed) : total(s.deliveries)
+        deliveries.update(done(s.deliveries), total(s.deliveries), { failed: String(s.deliveries.failed) }, projected)
+      }
+      why.set(throttled(s))
+    },
+    stop: () => view.stop()
   }
+}
+
+/**
+ * The throttles holding the batch's jobs back: a paced system makes every call wait its turn;
+ * otherwise jobs wait only when more are pending than the system may run at once.
+ */
+export function throttled (s: BatchStatus): string {
+  return s.waitingOn
+    .filter(w => w.perSecond !== null || w.pending > w.maxConcurrent)
+    .map(w => `${w.system}: throttled to ${w.maxConcurrent} concurrent${w.perSecond !== null ? ` / ${w.perSecond} per second` : ''}`)
+    .join('; ')
 }
 
 /** The ids that went wrong: rejected at upload, or failed in the pipeline (own jobs or deliveries). */
