@@ -1,6 +1,7 @@
 import { inbound } from '../jobs/inbound.ts'
 import { cleanUp } from '../jobs/maintenance.ts'
 import { outbound } from '../jobs/outbound.ts'
+import { breakers } from './connectors/breaker.ts'
 import { pacer } from './connectors/pace.ts'
 import { createPool } from './db/pool.ts'
 import { slotLeaser } from './connectors/slots.ts'
@@ -38,7 +39,7 @@ const lanes = [
 export async function startWorkers (hub: Hub): Promise<Workers> {
   // Job handlers' own pool, with asynchronous commits (see createPool).
   const pool = createPool(hub.databaseUrl, 40, { synchronousCommit: false })
-  const ctx = { pool, boss: hub.boss, systems: hub.systems, log: hub.log, pace: pacer(pool), withSlot: slotLeaser(pool) }
+  const ctx = { pool, boss: hub.boss, systems: hub.systems, log: hub.log, pace: pacer(pool), withSlot: slotLeaser(pool), breaker: breakers(pool, hub.log) }
   const specs: JobSpec<any>[] = [inbound, outbound]
   const registered: { name: string, id: string }[] = []
   for (const spec of specs) {

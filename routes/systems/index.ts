@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { redactDocument } from '../../src/config/load.ts'
+import { breakerState } from '../../src/connectors/breaker.ts'
 import { badRequest, notFound } from '../../src/errors.ts'
 import type { StoredSystem } from '../../src/stores/systems.ts'
 
@@ -26,7 +27,8 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
   }, async (request) => {
     const stored = (await hub.systems.documents()).find(s => s.id === request.params.id)
     if (!stored) throw notFound(`no system '${request.params.id}'`)
-    return shown(stored)
+    // The circuit breaker is shown with the one system, not the list: it is a read per system.
+    return { ...shown(stored), breaker: await breakerState(hub.pool, stored.id) }
   })
 
   fastify.put('/:id', {

@@ -137,13 +137,15 @@ const flowSchema = z.strictObject({
   collision: collisionSchema.optional()
 })
 
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid HTTP header name')
+
 const authSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('none') }),
   z.strictObject({ kind: z.literal('bearer'), token: z.string().min(1) }),
   z.strictObject({ kind: z.literal('basic'), username: z.string().min(1), password: z.string() }),
   z.strictObject({
     kind: z.literal('header'),
-    name: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid HTTP header name'),
+    name: headerName,
     value: z.string().min(1)
   })
 ])
@@ -161,6 +163,15 @@ const webhooksSchema = z.strictObject({
   extract: expression.optional()
 })
 
+const retrySchema = z.strictObject({
+  attempts: z.int().min(1).max(100).default(16),
+  delayMs: z.int().min(10).max(3_600_000).default(1_000),
+  maxDelayMs: z.int().min(10).max(86_400_000).default(600_000)
+}).refine(r => r.maxDelayMs >= r.delayMs, { path: ['maxDelayMs'], message: 'must be at least delayMs' })
+
+/** The retry schedule of a system that does not set one. */
+export const defaultRetry = retrySchema.parse({})
+
 const systemObject = z.strictObject({
   id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be 1-63 of a-z, 0-9, _ and -, starting with a letter or digit'),
   name: z.string().min(1).optional(),
@@ -175,6 +186,18 @@ const systemObject = z.strictObject({
   }).prefault({}),
   timeoutMs: z.int().min(100).max(120_000).default(10_000),
   maxResponseBytes: z.int().positive().default(5 * 1024 * 1024),
+  // Transient failures (connection, timeout, 408, 425, 429, 5xx) are tried `attempts` times in
+  // all, the delays doubling from delayMs up to maxDelayMs (src/pipeline/failures.ts).
+  retry: retrySchema.prefault({}),
+  // After `failures` consecutive transient failures the system's jobs are held (no attempt
+  // spent) and one probe job at a time checks, every probeAfterMs, whether it is back.
+  breaker: z.strictObject({
+    failures: z.int().min(1).max(1_000).default(5),
+    probeAfterMs: z.int().min(10).max(3_600_000).default(30_000)
+  }).prefault({}),
+  // Sent with every create, the same value on every rerun of one delivery, for systems that
+  // deduplicate on it.
+  idempotency: z.strictObject({ header: headerName }).optional(),
   types: types.default({}),
   flows: z.array(flowSchema).default([])
 })
@@ -284,3 +307,4 @@ export type Flow = z.output<typeof flowSchema>
 export type Collision = z.output<typeof collisionSchema>
 export type Mapping = z.output<typeof mappingSchema>
 export type Auth = z.output<typeof authSchema>
+export type RetryPolicy = z.output<typeof retrySchema>

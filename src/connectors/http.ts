@@ -16,6 +16,8 @@ export interface CallRequest {
   body?: unknown
   /** Step name in a debug trace ('fetch', 'create', 'lookup' …). */
   step: string
+  /** Extra request headers (an idempotency key). */
+  headers?: Record<string, string>
 }
 
 export interface CallResponse { status: number, body: unknown }
@@ -52,7 +54,7 @@ export async function callSystem (system: SystemConfig, req: CallRequest, trace?
   await pace?.(system)
   // Appended, not resolved: a base URL's own path prefix ('/api') is kept.
   const url = new URL(system.baseUrl.replace(/\/$/, '') + req.path)
-  const headers: Record<string, string> = { accept: 'application/json', ...authHeaders(system.auth) }
+  const headers: Record<string, string> = { accept: 'application/json', ...req.headers, ...authHeaders(system.auth) }
   let payload: string | undefined
   if (req.body !== undefined) {
     payload = JSON.stringify(req.body)

@@ -1,5 +1,6 @@
 import type { PgBoss } from 'pg-boss'
 import type { Logger } from 'pino'
+import type { Breakers } from '../connectors/breaker.ts'
 import type { Pace } from '../connectors/pace.ts'
 import type { WithSlot } from '../connectors/slots.ts'
 import type { Pool } from '../db/pool.ts'
@@ -15,4 +16,6 @@ export interface PipelineContext {
   pace: Pace
   /** Holds one of a system's maxConcurrent slots while a job talks to it. */
   withSlot: WithSlot
+  /** Each system's circuit breaker (src/connectors/breaker.ts). */
+  breaker: Breakers
 }

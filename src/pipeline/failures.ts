@@ -1,5 +1,7 @@
 import { ConnectorError } from '../connectors/errors.ts'
 import { MappingError } from '../mapping/map.ts'
+import type { RetryPolicy } from '../config/systems.ts'
+import type { Verdict } from '../connectors/breaker.ts'
 
 /** A failure retrying cannot fix (bad mapping, invalid record, missing config). */
 export class PermanentError extends Error {
@@ -21,13 +23,26 @@ export function classify (err: unknown): Classified {
   return { transient: true, message: (err as Error)?.message ?? String(err) }
 }
 
-export const MAX_ATTEMPTS = 6
-const BASE_DELAY_MS = 1_000
-const MAX_DELAY_MS = 5 * 60_000
+/**
+ * What a failure says about the system for its circuit breaker: a transient call failure means
+ * it is down; any other answer (a 4xx) that it is up; anything else (a mapping error, the
+ * database) says nothing.
+ */
+export function breakerVerdict (err: unknown): Verdict {
+  if (!(err instanceof ConnectorError)) return 'none'
+  if (err.transient) return 'down'
+  return err.status === undefined ? 'none' : 'up'
+}
 
-/** Exponential backoff with full jitter, never sooner than the system's Retry-After. */
-export function retryDelayMs (attempt: number, retryAfterMs?: number, random = Math.random): number {
-  const ceiling = Math.min(MAX_DELAY_MS, BASE_DELAY_MS * 2 ** attempt)
-  const backoff = ceiling / 2 + random() * ceiling / 2
-  return Math.min(MAX_DELAY_MS, Math.max(backoff, retryAfterMs ?? 0))
+/**
+ * Exponential backoff: `baseMs` doubling per step up to `capMs`, plus up to 20% jitter so jobs
+ * that failed together do not come back together. Never shorter than the schedule.
+ */
+export function backoffMs (baseMs: number, step: number, capMs: number, random = Math.random): number {
+  return Math.min(capMs, baseMs * 2 ** step) * (1 + 0.2 * random())
+}
+
+/** The wait before retry number `attempt + 1`; a Retry-After is honoured up to maxDelayMs. */
+export function retryDelayMs (policy: RetryPolicy, attempt: number, retryAfterMs?: number, random = Math.random): number {
+  return Math.max(backoffMs(policy.delayMs, attempt, policy.maxDelayMs, random), Math.min(retryAfterMs ?? 0, policy.maxDelayMs))
 }

@@ -17,6 +17,10 @@ export interface InboundJob {
   batchId?: string
   /** Retries so far (the job runner re-sends with attempt + 1). */
   attempt?: number
+  /** The first job's id, kept by every re-send of the same work (see JobRun.deliveryId). */
+  delivery?: string
+  /** Times in a row held by an open circuit breaker (spends no attempt). */
+  holds?: number
 }
 
 /** Push one canonical record to one destination system. */
@@ -30,6 +34,8 @@ export interface OutboundJob {
   debug?: boolean
   batchId?: string
   attempt?: number
+  delivery?: string
+  holds?: number
 }
 
 

@@ -1,13 +1,18 @@
 import type { JobInsert, JobResult, JobWithMetadata } from 'pg-boss'
+import { defaultRetry } from '../config/systems.ts'
+import type { SystemConfig } from '../config/systems.ts'
+import { BreakerOpen } from '../connectors/breaker.ts'
+import type { Pass, Verdict } from '../connectors/breaker.ts'
 import type { Queryable } from '../db/queryable.ts'
 import { addHistory } from '../stores/history.ts'
+import type { HistoryEntry } from '../stores/history.ts'
 import { logError } from '../stores/error-log.ts'
 import { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
-import { classify, MAX_ATTEMPTS, retryDelayMs } from './failures.ts'
+import { backoffMs, breakerVerdict, classify, retryDelayMs } from './failures.ts'
 import { insertJobs } from './jobs.ts'
 import type { InboundJob, OutboundJob } from './jobs.ts'
-import { tierLimit } from '../queue/queues.ts'
+import { INBOUND, OUTBOUND, tierLimit } from '../queue/queues.ts'
 
 type PipelineJob = InboundJob | OutboundJob
 
@@ -17,6 +22,13 @@ export interface JobRun<T extends PipelineJob> {
   data: T
   /** Present when the job is flagged debug. */
   trace?: Trace
+  /**
+   * The same for every run of this work: pg-boss reruns a lost job under its own id, and a
+   * re-sent job carries the first one's id.
+   */
+  deliveryId: string
+  /** An earlier run of this work may have got as far as sending it (a retry or a lost job). */
+  rerun: boolean
 }
 
 export interface JobSpec<T extends PipelineJob> {
@@ -32,36 +44,56 @@ export interface JobSpec<T extends PipelineJob> {
 /**
  * A pg-boss batch handler that runs each job of the batch concurrently and settles each on its
  * own. Transient failures are re-sent as a new job after a backoff (honouring Retry-After) until
- * MAX_ATTEMPTS; permanent ones, and the last attempt, go to the error log and the dead letter.
+ * the system's retry.attempts; permanent ones, and the last attempt, go to the error log and the
+ * dead letter. While the system's circuit breaker is open its jobs are held: re-sent without
+ * spending an attempt.
  */
 export function batchHandler<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpec<T>) {
   return async (jobs: JobWithMetadata<T>[]): Promise<JobResult[]> => {
+    // An output is shown by GET /v1/jobs/:id: its messages can quote a system's secrets.
     return await Promise.all(jobs.map(job => runOne(ctx, spec, job)))
   }
 }
 
 async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpec<T>, job: JobWithMetadata<T>): Promise<JobResult> {
   const trace = job.data.debug ? new Trace() : undefined
-  const run = { id: job.id, data: job.data, trace }
+  const deliveryId = job.data.delivery ?? job.id
+  const run = { id: job.id, data: job.data, trace, deliveryId, rerun: deliveryId !== job.id || job.retryCount > 0 }
+  // pace() runs before every call to the system: counting it tells whether the job made one.
+  let calls = 0
+  const jobCtx: PipelineContext = { ...ctx, pace: system => { calls++; return ctx.pace(system) } }
+  let system: SystemConfig | undefined
+  let pass: Pass | undefined
   try {
     const wait = job.createdOn.getTime() + (spec.minAgeMs?.(job.data) ?? 0) - Date.now()
     if (wait > 0) await new Promise(resolve => setTimeout(resolve, wait))
+    system = await ctx.systems.get(job.data.system)
+    // A debug job is someone checking the system by hand: it goes through an open breaker.
+    if (system && !job.data.debug) pass = await ctx.breaker.admit(system)
     // The job's group tier carries its system's maxConcurrent. A debug job does not queue for a
     // slot behind the jobs it jumped: it is one extra call at most.
     const output = job.data.debug
-      ? await spec.handle(ctx, run)
-      : await ctx.withSlot(job.data.system, tierLimit(job.groupTier), job.id, Math.max(60, job.expireInSeconds), () => spec.handle(ctx, run))
+      ? await spec.handle(jobCtx, run)
+      : await ctx.withSlot(job.data.system, tierLimit(job.groupTier), job.id, () => spec.handle(jobCtx, run))
+    // The work is done: a breaker write the database refuses now must not undo it.
+    if (system) await settleBreaker(ctx, system, pass, calls ? 'up' : 'none').catch(err => ctx.log.warn({ err, system: system!.id }, 'circuit breaker not updated'))
     return { id: job.id, status: 'completed', output }
   } catch (err) {
+    // Its message goes to the error log, history, the breaker, the output: none may quote a secret.
     const failure = classify(err)
+    const policy = system?.retry ?? defaultRetry
     const attempt = (job.data.attempt ?? 0) + job.retryCount
     const scope = `${job.data.type}/${job.data.action}`
     const { recordId, externalId } = spec.ids(job.data)
     const history = { recordId, externalId, type: job.data.type, systemId: job.data.system, direction: spec.direction, action: job.data.action, jobId: job.id }
-    if (failure.transient && attempt + 1 < MAX_ATTEMPTS) {
-      const delay = retryDelayMs(attempt, failure.retryAfterMs)
-      await resend(ctx, spec.queue, job, { ...job.data, attempt: attempt + 1 }, delay)
-      await addHistory(ctx.pool, { ...history, outcome: 'retrying', reason: `${failure.message} (attempt ${attempt + 1} of ${MAX_ATTEMPTS}, next in ${Math.round(delay / 1000)} s)` })
+    if (err instanceof BreakerOpen) return await hold(ctx, spec.queue, job, system!, err.message, err.waitMs, history, trace)
+    const breaker = system ? await settleBreaker(ctx, system, pass, breakerVerdict(err), failure.message) : undefined
+    // Failing while the breaker is open (this job opened it, or was its probe) spends no attempt.
+    if (failure.transient && breaker?.open) return await hold(ctx, spec.queue, job, system!, `${failure.message}; circuit breaker open`, 0, history, trace)
+    if (failure.transient && attempt + 1 < policy.attempts) {
+      const delay = retryDelayMs(policy, attempt, failure.retryAfterMs)
+      await resend(ctx, spec.queue, job, { ...job.data, delivery: deliveryId, attempt: attempt + 1, holds: undefined }, delay)
+      await addHistory(ctx.pool, { ...history, outcome: 'retrying', reason: `${failure.message} (attempt ${attempt + 1} of ${policy.attempts}, next in ${Math.round(delay / 1000)} s)` })
       trace?.add('retry', { error: failure.message, delayMs: delay })
       return { id: job.id, status: 'completed', output: { retrying: true, error: failure.message, delayMs: delay } }
     }
@@ -77,6 +109,34 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
       ctx.log.child({ jobId: job.id, queue: spec.queue }, { level: 'info' }).info({ steps: trace.steps }, 'debug trace')
     }
   }
+}
+
+/**
+ * Defer a job of a system whose breaker is open: until the next probe may go, and longer each
+ * time in a row (probeAfterMs doubling up to retry.maxDelayMs), so a long outage does not churn
+ * the queue. Held jobs are woken at once when the breaker closes.
+ */
+async function hold (ctx: PipelineContext, queue: string, job: JobWithMetadata<PipelineJob>, system: SystemConfig, reason: string, waitMs: number, history: Omit<HistoryEntry, 'outcome'>, trace?: Trace): Promise<JobResult> {
+  const holds = job.data.holds ?? 0
+  const delay = Math.max(waitMs, backoffMs(system.breaker.probeAfterMs, holds, Math.max(system.breaker.probeAfterMs, system.retry.maxDelayMs)))
+  await resend(ctx, queue, job, { ...job.data, delivery: job.data.delivery ?? job.id, holds: holds + 1 }, delay)
+  await addHistory(ctx.pool, { ...history, outcome: 'held', reason: `${reason}: held without spending an attempt, next check in ${Math.round(delay / 1000)} s` })
+  trace?.add('held', { reason, delayMs: delay })
+  return { id: job.id, status: 'completed', output: { retrying: true, held: true, error: reason, delayMs: delay } }
+}
+
+async function settleBreaker (ctx: PipelineContext, system: SystemConfig, pass: Pass | undefined, verdict: Verdict, error?: string) {
+  const result = await ctx.breaker.record(system, pass, verdict, error)
+  if (result.closed) await wakeHeld(ctx.pool, system.id)
+  return result
+}
+
+/** Make a system's held jobs due now (they wait for their next check otherwise). */
+async function wakeHeld (db: Queryable, systemId: string): Promise<void> {
+  await db.query(
+    `UPDATE pgboss.job SET start_after = now()
+     WHERE name = ANY($2) AND state = 'created' AND group_id = $1 AND start_after > now() AND data ? 'holds'`,
+    [systemId, [INBOUND, OUTBOUND]])
 }
 
 /** The same work as a new job, due after `delayMs`, keeping its priority, key and group. */

@@ -9,13 +9,21 @@ export const MAINTENANCE = 'maintenance'
 // goes before bulk manual syncs, so a 100,000-ID batch never holds back a shop's changes.
 export const PRIORITY = { debug: 100, live: 10, bulk: 0 } as const
 
-// pg-boss's own retries cover crashes and expired jobs only; HTTP failures are retried by the
-// job runner (src/pipeline/run-job.ts), which honours Retry-After.
+// pg-boss's own retries cover crashes and lost jobs only; HTTP failures are retried by the job
+// runner (src/pipeline/run-job.ts), which honours Retry-After. A running job's worker refreshes
+// its heartbeat every HEARTBEAT_SECONDS / 2; a job whose heartbeat is older than HEARTBEAT_SECONDS
+// (its worker was killed, or lost the database) is failed by the supervisor and retried at once,
+// instead of staying 'active' until expireInSeconds. 10 s is pg-boss's minimum.
+export const HEARTBEAT_SECONDS = 10
 const common = {
   notify: true,
-  retryLimit: 2,
-  retryDelay: 5,
+  heartbeatSeconds: HEARTBEAT_SECONDS,
+  // A database outage loses every running job's heartbeat at once: enough retries that a few
+  // outages in a row do not dead-letter work that never got to run.
+  retryLimit: 10,
+  retryDelay: 1,
   retryBackoff: true,
+  retryDelayMax: 60,
   expireInSeconds: 300,
   retentionSeconds: 7 * 24 * 3600,
   deleteAfterSeconds: 7 * 24 * 3600,

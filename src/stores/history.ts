@@ -7,7 +7,7 @@ export interface HistoryEntry {
   systemId: string
   direction: 'inbound' | 'outbound'
   action: string
-  /** created, updated, unchanged, deleted, linked, skipped, failed, retrying */
+  /** created, updated, unchanged, deleted, linked, skipped, failed, retrying, held */
   outcome: string
   reason?: string | null
   externalId?: string | null
