@@ -1,4 +1,5 @@
-import type { FollowUp, SystemConfig, TypeEndpoints } from '../src/config/systems.ts'
+import { collisionOf } from '../src/config/systems.ts'
+import type { Collision, FollowUp, SystemConfig, TypeEndpoints } from '../src/config/systems.ts'
 import { ConnectorError } from '../src/connectors/errors.ts'
 import { callSystem, endpointPath, fillTemplate } from '../src/connectors/http.ts'
 import type { CallRequest, CallResponse } from '../src/connectors/http.ts'
@@ -11,7 +12,7 @@ import type { OutboundJob } from '../src/pipeline/jobs.ts'
 import type { JobRun, JobSpec } from '../src/pipeline/run-job.ts'
 import { OUTBOUND } from '../src/queue/queues.ts'
 import { addHistory } from '../src/stores/history.ts'
-import { addLink, getRecordFor, removeLink } from '../src/stores/records.ts'
+import { addLink, findLink, getRecordFor, removeLink } from '../src/stores/records.ts'
 import { findFlow } from '../src/stores/systems.ts'
 
 type Payload = Record<string, unknown>
@@ -66,23 +67,35 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
     response = await update(call, system, endpoints, externalId, body)
     outcome = 'updated'
   } else {
-    const match = await findExisting(call, system, endpoints, flow.collision, mapped)
-    if (match !== undefined) {
-      if (!await durableLink(ctx, system.id, data.type, match, record.id)) {
-        throw new PermanentError(`${system.id} ${data.type} ${match} matches by ${collisionField(endpoints, flow.collision)} but is already linked to another hub record`)
+    let collision = collisionOf(flow)
+    // A rerun's match may be this delivery's own create, sent before the run died unlinked: link it.
+    if (run.rerun && collision.method === 'error') collision = { ...collision, method: 'link' }
+    const key = matchKey(system, data.type, endpoints, collision, mapped)
+    let match = await findExisting(call, system, data.type, endpoints, collision, key)
+    if (match === undefined) {
+      if (!endpoints.create) throw new PermanentError(`${system.id} has no create endpoint for ${data.type}`)
+      try {
+        // The same key on every run of this delivery, for destinations that de-duplicate by it.
+        const headers = system.idempotency ? { [system.idempotency.header]: run.deliveryId } : undefined
+        response = (await call({ method: endpoints.create.method, path: endpointPath(endpoints.create, mapped), body, step: 'create', headers })).body
+      } catch (err) {
+        // A destination that de-duplicates by itself refuses the create: that is the collision
+        // (created since the lookup, or not yet visible to it), handled as if the lookup had found it.
+        if (!(err instanceof ConnectorError && err.status !== undefined && collision.duplicateStatuses.includes(err.status))) throw err
+        match = await findExisting(call, system, data.type, endpoints, collision, key)
+        if (match === undefined) throw new PermanentError(`${err.message}; a duplicate, but ${typeof key === 'string' ? key : `the lookup by ${key.by} finds no match`}`, err.status)
       }
-      externalId = match
-      if (flow.collision?.method === 'update-and-link') response = await update(call, system, endpoints, match, body)
+    }
+    if (match !== undefined) {
+      externalId = match.id
+      await link(ctx, record.id, system.id, data.type, match.id, `by ${match.by}`)
+      if (collision.method === 'update-and-link') response = await update(call, system, endpoints, match.id, body)
       outcome = 'linked'
     } else {
-      if (!endpoints.create) throw new PermanentError(`${system.id} has no create endpoint for ${data.type}`)
-      response = (await call({ method: endpoints.create.method, path: endpointPath(endpoints.create, mapped), body, step: 'create' })).body
-      const id = getPath(response, endpoints.create.idPath)
-      if (id === undefined || id === null || id === '') throw new PermanentError(`${system.id} create response has no id at ${endpoints.create.idPath}`)
+      const id = getPath(response, endpoints.create!.idPath)
+      if (id === undefined || id === null || id === '') throw new PermanentError(`${system.id} create response has no id at ${endpoints.create!.idPath}`)
       externalId = String(id)
-      if (!await durableLink(ctx, system.id, data.type, externalId!, record.id)) {
-        throw new PermanentError(`${system.id} returned ${data.type} ${externalId}, which is already linked to another hub record`)
-      }
+      await link(ctx, record.id, system.id, data.type, externalId, 'returned by its create')
       outcome = 'created'
     }
   }
@@ -90,36 +103,59 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
   return { ...await done(outcome, followed.length ? `follow-up: ${followed.join(', ')}` : undefined) }
 }
 
-// The destination now has the record: the link must survive a crash, or a re-run would create
-// it there a second time.
-const durableLink = (ctx: PipelineContext, systemId: string, type: DataType, externalId: string, recordId: string) =>
-  inTransaction(ctx.pool, tx => addLink(tx, systemId, type, externalId, recordId), { durable: true })
+/**
+ * Link `recordId` to the destination's record. The destination now has it, so the link must
+ * survive a crash, or a re-run would create it there a second time. Two hub records matching
+ * one destination record is a conflict only a person can resolve (merge them, or fix the data).
+ */
+async function link (ctx: PipelineContext, recordId: string, systemId: string, type: DataType, externalId: string, how: string): Promise<void> {
+  if (await inTransaction(ctx.pool, tx => addLink(tx, systemId, type, externalId, recordId), { durable: true })) return
+  const other = await findLink(ctx.pool, systemId, type, externalId)
+  if (other === recordId) return // linked by an earlier run of this job
+  // Not linked to anyone now: this record got another link meanwhile; a retry sends an update.
+  if (other === undefined) throw new Error(`${type} ${recordId} was linked in ${systemId} while matching ${externalId}`)
+  throw new PermanentError(`${type} ${recordId} and ${type} ${other} both match ${systemId} record ${externalId} (${how}); link conflict`, 409)
+}
 
 async function update (call: Call, system: SystemConfig, endpoints: TypeEndpoints, externalId: string, body: Payload): Promise<unknown> {
   if (!endpoints.update) throw new PermanentError(`${system.id} has no update endpoint`)
   return (await call({ method: endpoints.update.method, path: endpointPath(endpoints.update, { ...body, id: externalId }), body, step: 'update' })).body
 }
 
-const collisionField = (endpoints: TypeEndpoints, collision?: { field?: string }) => collision?.field ?? endpoints.lookup?.field ?? ''
+/** What the lookup matches on (`by` is `field=value`, for messages), or why there is no lookup. */
+function matchKey (system: SystemConfig, type: DataType, endpoints: TypeEndpoints, collision: Collision, mapped: Payload): { value: unknown, by: string } | string {
+  if (!endpoints.lookup) return `${system.id} has no types.${type}.lookup to find it`
+  const field = collision.field ?? endpoints.lookup.field
+  const value = getPath(mapped, field)
+  if (value === undefined || value === null || value === '') return `this record has no ${field} to look it up by`
+  return { value, by: `${field}=${String(value)}` }
+}
 
 /**
  * The destination's id of a record that already exists there (matched by the lookup), or
  * undefined. With collision method 'error' a match is a permanent failure.
  */
-async function findExisting (call: Call, system: SystemConfig, endpoints: TypeEndpoints, collision: { method: string, field?: string } | undefined, mapped: Payload): Promise<string | undefined> {
+async function findExisting (call: Call, system: SystemConfig, type: DataType, endpoints: TypeEndpoints, collision: Collision, key: ReturnType<typeof matchKey>): Promise<{ id: string, by: string } | undefined> {
   const lookup = endpoints.lookup
-  if (!lookup) return undefined
-  const value = getPath(mapped, collisionField(endpoints, collision))
-  if (value === undefined || value === null || value === '') return undefined
-  const { body } = await call({ method: lookup.method, path: endpointPath(lookup, { [lookup.field]: value }), step: 'lookup' })
+  if (!lookup || typeof key === 'string') return undefined
+  const { body } = await call({ method: lookup.method, path: endpointPath(lookup, { [lookup.field]: key.value }), step: 'lookup' })
   const matches = lookup.resultPath ? getPath(body, lookup.resultPath) : body
-  const first = Array.isArray(matches) ? matches[0] : undefined
-  if (first === undefined) return undefined
-  const id = String(getPath(first, lookup.idPath))
-  if ((collision?.method ?? 'error') === 'error') {
-    throw new PermanentError(`${system.id} already has this record (id ${id}, same ${lookup.field}) and the collision method is 'error'`, 409)
+  if (matches === undefined || matches === null) return undefined
+  // Reading an object as "no match" would create a duplicate on every run.
+  if (!Array.isArray(matches)) {
+    throw new PermanentError(lookup.resultPath
+      ? `${system.id}'s ${type} lookup answered no list at ${lookup.resultPath}; set types.${type}.lookup.resultPath to where the matches are`
+      : `${system.id}'s ${type} lookup answered ${typeof matches === 'object' ? 'an object' : `a ${typeof matches}`}; set types.${type}.lookup.resultPath to where the matches are`)
   }
-  return id
+  if (matches.length === 0) return undefined
+  const id = getPath(matches[0], lookup.idPath)
+  if (id === undefined || id === null || id === '' || typeof id === 'object') {
+    throw new PermanentError(`${system.id}'s ${type} lookup (by ${key.by}) answered a match with no id at ${lookup.idPath}; set types.${type}.lookup.idPath`)
+  }
+  if (collision.method === 'error') {
+    throw new PermanentError(`${system.id} already has this record (id ${String(id)}, by ${key.by}) and the collision method is 'error'`, 409)
+  }
+  return { id: String(id), by: key.by }
 }
 
 const truthy = (v: unknown) => v === true || v === 'true' || v === 1 || v === '1'
