@@ -56,9 +56,9 @@ connection(program.command('sync')
   .action(async (opts: Connection & { file: string, system?: string, type?: string, scope?: string, direction?: string, target?: string, debug?: boolean, wait: boolean }) => {
     const client = new HubClient(opts.url, opts.key)
     const upload = board({ interrupted: 'interrupted: the upload stopped; ids the hub already received stay queued' })
-    const sending = upload.bar({ label: 'sending', bytes: true, extra: ' | {rate} | ETA {eta}{note}' })
+    const sending = upload.bar({ label: 'sending', bytes: true, extra: ' | {rate} | ETA {left}' })
+    const queuing = upload.note()
     const since = performance.now()
-    let sent = [0, 0]
     let receipt
     try {
       receipt = await client.sync({
@@ -68,13 +68,13 @@ connection(program.command('sync')
         direction: opts.direction,
         target: opts.target,
         debug: opts.debug
-      }, opts.file, (bytes, size) => {
-        sent = [bytes, size]
-        sending.update(bytes, size, { note: bytes === size ? ' | the hub is queuing the last ids' : '' })
+      }, opts.file, (sent, size) => {
+        sending.update(sent, size)
+        queuing.set(sent === size ? 'the hub is queuing the last ids' : '')
       })
-      // Acknowledged: the note gives way to what the hub queued.
-      sending.update(sent[0], sent[1], { note: ` | ${receipt.queued} ids queued` })
     } finally {
+      // Answered: the hub is no longer queuing.
+      queuing.set('')
       upload.stop()
     }
     if (!opts.wait) {

@@ -11,7 +11,7 @@ export interface Note { set (text: string): void }
 
 export interface BarSpec {
   label: string
-  /** Text after the counts: `{name}` from the update's payload, `{rate}` (with its unit) and `{eta}`. */
+  /** Text after the counts: `{name}` from the update's payload, `{rate}` (with its unit) and `{left}` (the time to go). */
   extra?: string
   /** Counts bytes (shown as KiB, MiB...); otherwise counts `unit`. */
   bytes?: boolean
@@ -22,7 +22,7 @@ export interface BarSpec {
 
 export interface Board {
   bar (spec: BarSpec): Bar
-  /** A line of text under the bars, shown while it is not empty. */
+  /** A line of text under the bars, shown while it is not empty (off a terminal: when it changes). */
   note (): Note
   stop (): void
 }
@@ -60,7 +60,7 @@ export function board ({ interrupted = 'interrupted', stream = process.stderr }:
           start()
           const { rate, eta } = measure(value, etaTotal - value)
           const speed = rate === undefined ? '?' : spec.bytes ? formatBytes(rate) : rate < 10 ? rate.toFixed(1) : String(Math.round(rate))
-          row.update(value, total, { rate: `${speed}${spec.bytes ? '' : ` ${spec.unit ?? ''}`}/s`, eta: eta === undefined ? '?' : duration(eta), ...payload })
+          row.update(value, total, { rate: `${speed}${spec.bytes ? '' : ` ${spec.unit ?? ''}`}/s`, left: eta === undefined ? '?' : duration(eta), ...payload })
         }
       }
     },
@@ -85,7 +85,8 @@ function terminal (stream: NodeJS.WriteStream): Draw {
   const bars = new cliProgress.MultiBar({
     stream,
     hideCursor: true,
-    barsize: 30,
+    // Narrow enough that a bar and its figures fit 80 columns.
+    barsize: 20,
     emptyOnZero: true
   }, cliProgress.Presets.shades_classic)
   return {
@@ -95,7 +96,7 @@ function terminal (stream: NodeJS.WriteStream): Draw {
         update (value, total, payload) {
           if (!bar) {
             bar = bars.create(total, value, payload, {
-              format: `${label.padEnd(10)} {bar} {percentage}% | {value}/{total}${extra}`,
+              format: `${label.padEnd(10)} {bar} {value}/{total}${extra}`,
               formatValue: (v, _options, type) => type === 'value' || type === 'total' ? show(Number(v)) : String(v)
             })
             return
@@ -109,8 +110,12 @@ function terminal (stream: NodeJS.WriteStream): Draw {
       let bar: cliProgress.SingleBar | undefined
       return {
         set (text) {
-          if (bar) bar.update({ text })
+          if (text && bar) bar.update({ text })
           else if (text) bar = bars.create(1, 0, { text }, { format: '{text}' })
+          else if (bar) {
+            bars.remove(bar)
+            bar = undefined
+          }
         }
       }
     },
@@ -199,8 +204,8 @@ export const total = (c: Counts) => done(c) + pending(c)
  */
 export function batchProgress (batchId: string, since?: number): { show (s: BatchStatus): void, stop (): void } {
   const view = board({ interrupted: `interrupted; the batch goes on: hub status ${batchId} --watch` })
-  const processing = view.bar({ label: 'processing', unit: 'records', extra: ' | {rate} | ETA {eta} | {failed} failed', since })
-  const deliveries = view.bar({ label: 'deliveries', unit: 'deliveries', extra: ' | {rate} | ETA {eta} | {failed} failed', since })
+  const processing = view.bar({ label: 'processing', unit: 'records', extra: ' | {rate} | ETA {left} | {failed} failed', since })
+  const deliveries = view.bar({ label: 'deliveries', unit: 'deliveries', extra: ' | {rate} | ETA {left} | {failed} failed', since })
   const why = view.note()
   return {
     show (s) {
