@@ -263,7 +263,7 @@ t.test('mapping targets and match fields name real fields', async (t) => {
   t.same(inbound([field('email_address'), field('addresses[0].custom_fields[1].value')]), [], 'nested paths the model has')
 
   const outbound = base().flows[0]
-  const withCollision = (collision: unknown, mappings = [{ kind: 'field', from: 'email_address', to: 'mail' }, { kind: 'field', from: 'first_name', to: 'name' }]) =>
+  const withCollision = (collision: unknown, mappings: unknown[] = [{ kind: 'field', from: 'email_address', to: 'mail' }, { kind: 'field', from: 'first_name', to: 'name' }]) =>
     errorsOf({ ...base(), flows: [{ ...outbound, mappings, collision }] })
   t.same(withCollision({ method: 'link', field: 'email' }),
     ["flows[0].collision.field: 'email' is not a mapped field (mapped fields: mail, name)"])
@@ -319,7 +319,7 @@ systems:
 
   // … and PUT /v1/systems refuses the same document, storing nothing.
   const { app, auth } = await buildTestHub(t)
-  const crm = (YAML.parse(await readFile(file, 'utf8')) as { systems: unknown[] }).systems[1]
+  const crm = (YAML.parse(await readFile(file, 'utf8')) as { systems: Array<Record<string, unknown>> }).systems[1]
   const res = await app.inject({ method: 'PUT', url: '/v1/systems/crm', headers: auth, payload: crm })
   t.equal(res.statusCode, 400)
   t.same(res.json().error.details, problems.map((p) => p.replace('systems[1].', '')))

@@ -14,13 +14,15 @@ const WEBHOOK_KEY = 'delivery-test-webhook-key'
  */
 export async function startDelivery (t: Test, opts: {
   dest: (req: Received, res: ServerResponse) => void | Promise<void>
+  /** The source's customer for an id (default {id, email: c<id>@example.com}). */
+  source?: (id: string) => Record<string, unknown>
   /** Fields of the 'dest' system document (retry, breaker, idempotency, throttle, types …). */
   destSystem?: Record<string, unknown>
   hub?: TestHubOptions
 }) {
   const src = await startHttpServer(t, (req, res) => {
-    const id = req.url.split('/').pop()
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id, email: `c${id}@example.com` }))
+    const id = req.url.split('/').pop() ?? ''
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(opts.source?.(id) ?? { id, email: `c${id}@example.com` }))
   })
   const dest = await startHttpServer(t, opts.dest)
   const hub = await buildTestHub(t, opts.hub)
