@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { startEmbeddedPostgres } from '../src/db/embedded.ts'
+import { DataDirLockedError, startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { freePort } from '../src/net/free-port.ts'
 import { waitUntil } from '../src/wait-until.ts'
 import { exampleEnv, startSandbox } from './index.ts'
@@ -22,14 +22,14 @@ const { values: args } = parseArgs({
 })
 const dataDir = args['data-dir']
 
-// The shop posts a webhook for changes made through its API too, so a curl to it reaches the hub.
-const sandbox = await startSandbox({ shop: { webhooksOnApiWrites: true } })
-const env = exampleEnv(sandbox)
-
 // The sandbox keeps its records in memory, so every run starts the hub on an empty database:
 // links left by an earlier run would point at records that no longer exist.
 console.log(`resetting the demo database (embedded PostgreSQL in ${dataDir}) …`)
-const postgres = await startEmbeddedPostgres(dataDir)
+const postgres = await startEmbeddedPostgres(dataDir).catch((err: unknown) => {
+  if (!(err instanceof DataDirLockedError)) throw err
+  console.error(`${dataDir} is in use, most likely by a demo still running: stop it (Ctrl-C) or pass --data-dir <another directory>`)
+  process.exit(2)
+})
 const databaseUrl = new URL(postgres.url)
 {
   const admin = new pg.Client(postgres.url)
@@ -39,6 +39,10 @@ const databaseUrl = new URL(postgres.url)
   await admin.end()
   databaseUrl.pathname = '/' + DATABASE
 }
+
+// The shop posts a webhook for changes made through its API too, so a curl to it reaches the hub.
+const sandbox = await startSandbox({ shop: { webhooksOnApiWrites: true } })
+const env = exampleEnv(sandbox)
 
 const port = await freePort()
 const hubUrl = `http://127.0.0.1:${port}`

@@ -1,9 +1,14 @@
 // The sandbox systems over real HTTP: auth, each system's API semantics, fault injection,
 // call log and webhook emission.
 import t from 'tap'
+import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import YAML from 'yaml'
+import { waitFor } from './helpers/pipeline.ts'
 import { startCrm, startErp, startSandbox, startShop } from '../sandbox/index.ts'
 
 const SHOP = { authorization: 'Bearer shop-token' }
@@ -22,13 +27,13 @@ async function call(url: string, headers: Record<string, string>, method = 'GET'
 
 // A small webhook receiver; answers after `delayMs` so flushWebhooks has something to wait for.
 async function startReceiver(delayMs = 0) {
-  const received: { headers: IncomingHttpHeaders; body: any }[] = []
+  const received: { url?: string; headers: IncomingHttpHeaders; body: any }[] = []
   const server = createServer((req, res) => {
     let data = ''
     req.on('data', (c) => (data += c))
     req.on('end', () => {
       setTimeout(() => {
-        received.push({ headers: req.headers, body: JSON.parse(data) })
+        received.push({ url: req.url, headers: req.headers, body: JSON.parse(data) })
         res.writeHead(202).end()
       }, delayMs)
     })
@@ -409,4 +414,54 @@ t.test('webhook errors from a non-2xx receiver are counted', async (t) => {
   await erp.flushWebhooks()
   t.equal(erp.emitErrors, 1)
   t.equal(crm.calls({ pathPrefix: '/hooks' })[0]?.status, 401)
+})
+
+// `npm run sandbox`, as a process: what it prints is what examples/hub.config.yaml needs.
+function runSandboxMain(args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, ['sandbox/main.ts', ...args], {
+    cwd: fileURLToPath(new URL('../', import.meta.url)),
+    env: { PATH: process.env.PATH, SHOP_PORT: '0', CRM_PORT: '0', ERP_PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  child.stdout.on('data', (d) => (out += d))
+  child.stderr.on('data', (d) => (out += d))
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
+  return { child, exited, output: () => out }
+}
+
+t.test('npm run sandbox prints the environment of the example config and seeds the shop through webhooks', async (t) => {
+  const hub = await startReceiver()
+  t.teardown(() => hub.close())
+  const run = runSandboxMain(['--seed', '3'], { HUB_URL: new URL(hub.url).origin })
+  t.teardown(() => run.child.kill('SIGKILL'))
+  await waitFor(() => run.output().includes('Seeded') || run.child.exitCode !== null, 20_000, 'the sandbox to start')
+
+  const env = Object.fromEntries([...run.output().matchAll(/^ {2}export (\w+)='([^']*)'$/gm)].map((m) => [m[1]!, m[2]!]))
+  // the values of the config, not its comments
+  const config = JSON.stringify(YAML.parse(await readFile(new URL('../examples/hub.config.yaml', import.meta.url), 'utf8')))
+  const needed = new Set([...config.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]))
+  t.ok(needed.size > 0)
+  t.same(Object.keys(env).sort(), [...needed].sort(), 'exactly the variables the example config references')
+  t.equal((await call(`${env.SHOP_URL}/customers`, { authorization: `Bearer ${env.SHOP_TOKEN}` })).body.items.length, 3)
+
+  await waitFor(() => hub.received.length === 3, 10_000, 'the seeded webhooks')
+  // three separate posts: they may arrive in any order
+  t.same(hub.received.map((r) => r.body).sort((a, b) => a.id.localeCompare(b.id)), ['1001', '1002', '1003'].map((id) => ({ scope: 'customer/create', id })))
+  t.equal(hub.received[0]!.url, '/v1/hooks/shop')
+  t.equal(hub.received[0]!.headers.authorization, `Bearer ${env.SHOP_WEBHOOK_KEY}`)
+
+  // a change through the shop's API posts its webhook too (what a curl from the README does)
+  await call(`${env.SHOP_URL}/customers/1002`, { authorization: `Bearer ${env.SHOP_TOKEN}` }, 'PUT', { first_name: 'Changed' })
+  await waitFor(() => hub.received.length === 4, 10_000, 'the webhook of the API change')
+  t.same(hub.received[3]!.body, { scope: 'customer/update', id: '1002' })
+
+  run.child.kill('SIGINT')
+  t.equal(await run.exited, 0, 'Ctrl-C stops it')
+})
+
+t.test('npm run sandbox rejects a bad --seed', async (t) => {
+  const run = runSandboxMain(['--seed', 'many'], {})
+  t.equal(await run.exited, 2)
+  t.match(run.output(), /--seed must be a number of customers, got many/)
 })
