@@ -180,6 +180,8 @@ t.test('a minimal system gets every default', async (t) => {
     throttle: { maxConcurrent: 4 },
     timeoutMs: 10_000,
     maxResponseBytes: 5 * 1024 * 1024,
+    retry: { attempts: 16, delayMs: 1000, maxDelayMs: 600_000 },
+    breaker: { failures: 5, probeAfterMs: 30_000 },
     types: {},
     flows: []
   })
