@@ -3,8 +3,8 @@ import cliProgress from 'cli-progress'
 import type { BatchStatus, Counts, Receipt } from './client.ts'
 
 export interface Bar {
-  /** `etaTotal`: what the ETA counts down to, when more than `total` is known to be coming. */
-  update (value: number, total: number, payload?: Record<string, string>, etaTotal?: number): void
+  /** `etaTotal`: what the ETA counts down to, when more than `total` is coming (null: not known yet). */
+  update (value: number, total: number, payload?: Record<string, string>, etaTotal?: number | null): void
 }
 
 export interface Note { set (text: string): void }
@@ -58,7 +58,7 @@ export function board ({ interrupted = 'interrupted', stream = process.stderr }:
       return {
         update (value, total, payload = {}, etaTotal = total) {
           start()
-          const { rate, eta } = measure(value, etaTotal - value)
+          const { rate, eta } = measure(value, etaTotal === null ? null : etaTotal - value)
           const speed = rate === undefined ? '?' : spec.bytes ? formatBytes(rate) : rate < 10 ? rate.toFixed(1) : String(Math.round(rate))
           row.update(value, total, { rate: `${speed}${spec.bytes ? '' : ` ${spec.unit ?? ''}`}/s`, left: eta === undefined ? '?' : duration(eta), ...payload })
         }
@@ -167,14 +167,14 @@ const RATE_WINDOW_MS = 10_000
 /** Per second rate of `value`, and the seconds until `remaining` is done at that rate (undefined: not known yet). */
 function meter (since?: number) {
   const samples: Array<[at: number, value: number]> = since === undefined ? [] : [[since, 0]]
-  return (value: number, remaining: number): { rate?: number, eta?: number } => {
+  return (value: number, remaining: number | null): { rate?: number, eta?: number } => {
     const now = performance.now()
     samples.push([now, value])
     while (samples.length > 2 && samples[1][0] <= now - RATE_WINDOW_MS) samples.shift()
     const [at, from] = samples[0]
     const rate = now > at ? (value - from) / ((now - at) / 1000) : undefined
-    if (remaining <= 0) return { rate, eta: 0 }
-    return { rate, eta: rate ? remaining / rate : undefined }
+    if (remaining !== null && remaining <= 0) return { rate, eta: 0 }
+    return { rate, eta: rate && remaining !== null ? remaining / rate : undefined }
   }
 }
 
@@ -188,7 +188,7 @@ export function duration (seconds: number): string {
 }
 
 export function formatBytes (n: number): string {
-  if (n < 1024) return `${n} B`
+  if (n < 1024) return `${Math.round(n)} B`
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`
   if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`
   return `${(n / 1024 ** 3).toFixed(2)} GiB`
@@ -213,9 +213,10 @@ export function batchProgress (batchId: string, since?: number): { show (s: Batc
       const expected = Math.max(s.received.queued, total(s.counts))
       processing.update(done(s.counts), expected, { failed: String(s.counts.failed) })
       if (s.deliveries) {
-        // Records still to process fan out too: their deliveries are projected at the rate so far.
+        // Records still to process fan out too: their deliveries are projected from those so far
+        // (not known before the first record is processed).
         const processed = done(s.counts)
-        const projected = processed ? Math.round(total(s.deliveries) * expected / processed) : total(s.deliveries)
+        const projected = processed ? Math.round(total(s.deliveries) * expected / processed) : expected ? null : 0
         deliveries.update(done(s.deliveries), total(s.deliveries), { failed: String(s.deliveries.failed) }, projected)
       }
       why.set(throttled(s))
