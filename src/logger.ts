@@ -1,4 +1,5 @@
 import type { LoggerOptions } from 'pino'
+import { redactText } from './redact.ts'
 
 // Paths pino censors in every log line: credentials in request headers and any secret-looking
 // property at the top or one level down in logged objects.
@@ -14,6 +15,9 @@ export const redactPaths = [
 export function loggerOptions (level: string): LoggerOptions {
   return {
     level,
-    redact: { paths: redactPaths, censor: '[redacted]' }
+    redact: { paths: redactPaths, censor: '[redacted]' },
+    // Then, on the finished line, whatever no key name gives away: the configured secrets by
+    // value, URL credentials, credential-looking query values (src/redact.ts).
+    hooks: { streamWrite: redactText }
   }
 }

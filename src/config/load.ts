@@ -6,6 +6,7 @@ import { check, formatPath } from '../models/index.ts'
 import type { Issue } from '../models/index.ts'
 import { configFileSchema, systemSchema } from './systems.ts'
 import type { SystemConfig } from './systems.ts'
+import { maskSecretParams } from '../redact.ts'
 
 export type Env = Record<string, string | undefined>
 export type Parsed<T> = { ok: true } & T | { ok: false, errors: string[] }
@@ -25,7 +26,7 @@ export class ConfigError extends Error {
 const formatIssue = (issue: Issue) => issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`
 
 // `$${NAME}` stays literal `${NAME}`, for the rare JSONata or URL text that needs it.
-const VARIABLE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g
+export const VARIABLE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
 function substitute (value: unknown, env: Env, path: PropertyKey[], issues: Issue[]): unknown {
   if (typeof value === 'string') {
@@ -137,11 +138,10 @@ export function redactDocument (document: unknown, parent = ''): unknown {
   }))
 }
 
-// Credentials can also be written into a URL (https://user:pass@host).
+// Credentials can also be written into a URL: https://user:pass@host (a user alone is usually a
+// token), ?access_token=…. Masked as text, so ${NAME} references elsewhere in it stay readable.
 function redactUrl (raw: string): string {
-  if (!/^https?:\/\/[^/]*@/.test(raw)) return raw
-  const url = URL.parse(raw)
-  if (!url?.password) return raw
-  url.password = SECRET
-  return url.href.replace(/\/+$/, '')
+  const url = raw.replace(/^(https?:\/\/)([^/?#@:]*)(?::([^/?#@]*))?@/i, (_m, scheme: string, user: string, password?: string) =>
+    password === undefined ? `${scheme}${SECRET}@` : `${scheme}${user}:${SECRET}@`)
+  return maskSecretParams(url, SECRET)
 }

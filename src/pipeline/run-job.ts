@@ -7,6 +7,7 @@ import type { Queryable } from '../db/queryable.ts'
 import { addHistory } from '../stores/history.ts'
 import type { HistoryEntry } from '../stores/history.ts'
 import { logError } from '../stores/error-log.ts'
+import { redactDeep } from '../redact.ts'
 import { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
 import { backoffMs, breakerVerdict, classify, retryDelayMs } from './failures.ts'
@@ -51,7 +52,7 @@ export interface JobSpec<T extends PipelineJob> {
 export function batchHandler<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpec<T>) {
   return async (jobs: JobWithMetadata<T>[]): Promise<JobResult[]> => {
     // An output is shown by GET /v1/jobs/:id: its messages can quote a system's secrets.
-    return await Promise.all(jobs.map(job => runOne(ctx, spec, job)))
+    return await Promise.all(jobs.map(async job => redactDeep(await runOne(ctx, spec, job))))
   }
 }
 
@@ -80,7 +81,7 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
     return { id: job.id, status: 'completed', output }
   } catch (err) {
     // Its message goes to the error log, history, the breaker, the output: none may quote a secret.
-    const failure = classify(err)
+    const failure = redactDeep(classify(err))
     const policy = system?.retry ?? defaultRetry
     const attempt = (job.data.attempt ?? 0) + job.retryCount
     const scope = `${job.data.type}/${job.data.action}`

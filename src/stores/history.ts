@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/queryable.ts'
 import type { DataType } from '../models/index.ts'
+import { redactText } from '../redact.ts'
 
 export interface HistoryEntry {
   recordId?: string | null
@@ -18,7 +19,7 @@ export async function addHistory (db: Queryable, e: HistoryEntry): Promise<void>
   await db.query(
     `INSERT INTO hub.history (record_id, type, system_id, direction, action, outcome, reason, external_id, job_id)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [e.recordId ?? null, e.type, e.systemId, e.direction, e.action, e.outcome, e.reason ?? null, e.externalId ?? null, e.jobId ?? null])
+    [e.recordId ?? null, e.type, e.systemId, e.direction, e.action, e.outcome, e.reason ? redactText(e.reason) : null, e.externalId ?? null, e.jobId ?? null])
 }
 
 export async function historyOf (db: Queryable, recordId: string, limit = 200): Promise<unknown[]> {

@@ -1,10 +1,13 @@
 import type { Logger } from 'pino'
+import { hashWebhookKeys } from '../auth/webhook-keys.ts'
 import { parseSystem } from '../config/load.ts'
+import { secretsOf } from '../config/secrets.ts'
 import type { Env } from '../config/load.ts'
 import type { Flow, SystemConfig } from '../config/systems.ts'
 import { inTransaction } from '../db/pool.ts'
 import type { Pool } from '../db/pool.ts'
 import type { DataType } from '../models/index.ts'
+import { dropSecrets, setSecrets } from '../redact.ts'
 
 export type Action = 'create' | 'update' | 'delete'
 
@@ -44,6 +47,8 @@ export function apiEnv (env: Env): Env {
 
 export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promise<SystemRegistry> {
   let cache: { systems: Map<string, SystemConfig>, stored: StoredSystem[] } | undefined
+  // This registry's share of the secrets every log line and stored message is redacted of.
+  const owner = {}
   let loadedAt = 0
   const invalidate = () => { cache = undefined }
   const listener = await pool.connect()
@@ -56,12 +61,19 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
     if (cache && Date.now() - loadedAt < CACHE_MS) return cache
     const { rows } = await pool.query<StoredSystem>('SELECT id, document, source FROM hub.systems ORDER BY id')
     const systems = new Map<string, SystemConfig>()
+    const secrets: string[] = []
     for (const row of rows) {
-      const parsed = parseSystem(row.document, row.source === 'file' ? env : apiEnv(env))
+      const rowEnv = row.source === 'file' ? env : apiEnv(env)
+      const parsed = parseSystem(row.document, rowEnv)
       // A document valid where it was stored can still miss an ${ENV} in this process.
-      if (parsed.ok) systems.set(row.id, parsed.system)
-      else log.error({ system: row.id, errors: parsed.errors }, 'system config unusable in this process; skipped')
+      if (!parsed.ok) {
+        log.error({ system: row.id, errors: parsed.errors }, 'system config unusable in this process; skipped')
+        continue
+      }
+      systems.set(row.id, parsed.system)
+      secrets.push(...secretsOf(parsed.system, row.document, rowEnv))
     }
+    setSecrets(owner, secrets)
     cache = { systems, stored: rows }
     loadedAt = Date.now()
     return cache
@@ -72,7 +84,7 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
     async documents () { return (await load()).stored },
     check: document => parseSystem(document, apiEnv(env)),
     async put (id, document, source) {
-      await pool.query(UPSERT, [id, JSON.stringify(document), source])
+      await pool.query(UPSERT, [id, JSON.stringify(hashWebhookKeys(document)), source])
       await pool.query(NOTIFY)
       invalidate()
     },
@@ -86,7 +98,7 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
       await inTransaction(pool, async client => {
         await client.query("DELETE FROM hub.systems WHERE source = 'file' AND NOT (id = ANY($1))", [documents.map(d => d.id)])
         for (const doc of documents) {
-          await client.query(UPSERT, [doc.id, JSON.stringify(doc), 'file'])
+          await client.query(UPSERT, [doc.id, JSON.stringify(hashWebhookKeys(doc)), 'file'])
         }
         await client.query(NOTIFY)
       })
@@ -95,6 +107,7 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
     async close () {
       await listener.query(`UNLISTEN ${CHANNEL}`).catch(() => {})
       listener.release()
+      dropSecrets(owner)
     }
   }
 }

@@ -1,10 +1,12 @@
 import Fastify from 'fastify'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pino from 'pino'
+import type { Logger } from 'pino'
 import type { Test } from 'tap'
 import { app } from '../../src/app.ts'
 import { parseEnv } from '../../src/config/env.ts'
 import { startHub } from '../../src/hub.ts'
+import { loggerOptions } from '../../src/logger.ts'
 import type { Hub } from '../../src/hub.ts'
 import { startWorkers } from '../../src/workers.ts'
 import { testDatabase } from './db.ts'
@@ -31,13 +33,15 @@ export interface TestHubOptions {
   databaseUrl?: string
   /** Variables for ${NAME} in the systems config. */
   configEnv?: Record<string, string>
+  /** The hub's logger (default: the hub's own options at LOG_LEVEL, to stdout). */
+  log?: Logger
 }
 
 /** A hub on its own database, the way src/server.ts assembles one, closed when the test ends. */
 export async function buildTestHub (t: Test, opts: TestHubOptions = {}): Promise<TestHub> {
   const databaseUrl = opts.databaseUrl ?? await testDatabase(t)
   const env = parseEnv({ DATABASE_URL: databaseUrl, HUB_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', HUB_SHUTDOWN_GRACE_MS: '2000', ...opts.env })
-  const log = pino({ level: env.LOG_LEVEL })
+  const log = opts.log ?? pino(loggerOptions(env.LOG_LEVEL))
   const hub = await startHub(env, { log, configEnv: opts.configEnv })
   const fastify = Fastify({ loggerInstance: log as FastifyBaseLogger })
   await fastify.register(app, { hub })
