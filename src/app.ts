@@ -5,10 +5,11 @@ import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
-import { jsonSchemaTransform, serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import { adminAuth } from './auth/plugin.ts'
 import { unavailable } from './errors.ts'
 import { errorEnvelope } from './http/errors.ts'
+import { describeRoute } from './http/openapi.ts'
 import type { Hub } from './hub.ts'
 
 declare module 'fastify' {
@@ -50,7 +51,7 @@ export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyIns
         }
       }
     },
-    transform: jsonSchemaTransform
+    transform: describeRoute
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
   await fastify.register(autoload, {

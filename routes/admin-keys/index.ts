@@ -2,12 +2,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { adminScopes, generateKey, putAdminKey } from '../../src/auth/admin-keys.ts'
 import { conflict, notFound } from '../../src/errors.ts'
+import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
 
 const keyInfo = z.object({
   name: z.string(),
   scopes: z.array(z.enum(adminScopes)),
-  createdAt: z.string(),
-  lastUsedAt: z.string().nullable()
+  createdAt: timestamp,
+  lastUsedAt: timestamp.nullable()
 })
 
 // Admin keys are managed over the API by holders of existing keys; the bootstrap key comes
@@ -17,7 +18,7 @@ const adminKeys: FastifyPluginAsyncZod = async (fastify) => {
 
   fastify.get('/', {
     preHandler: fastify.requireScope('read'),
-    schema: { tags: ['admin'], summary: 'List admin keys (never the keys themselves)', security: [{ adminKey: [] }], response: { 200: z.object({ keys: z.array(keyInfo) }) } }
+    schema: { tags: ['admin'], summary: 'List admin keys (never the keys themselves)', security: [{ adminKey: [] }], response: { 200: z.object({ keys: z.array(keyInfo) }), ...errorResponses(...adminErrors) } }
   }, async () => {
     const { rows } = await pool.query(
       `SELECT name, scopes, to_json(created_at)#>>'{}' AS "createdAt", to_json(last_used_at)#>>'{}' AS "lastUsedAt"
@@ -35,7 +36,10 @@ const adminKeys: FastifyPluginAsyncZod = async (fastify) => {
         name: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'letters, digits, _ . - only, at most 64'),
         scopes: z.array(z.enum(adminScopes)).min(1)
       }),
-      response: { 201: z.object({ name: z.string(), scopes: z.array(z.enum(adminScopes)), key: z.string() }) }
+      response: {
+        201: z.object({ name: z.string(), scopes: z.array(z.enum(adminScopes)), key: z.string() }),
+        ...errorResponses(...bodyErrors, ...adminErrors, 409)
+      }
     }
   }, async (request, reply) => {
     const { name, scopes } = request.body
@@ -48,7 +52,13 @@ const adminKeys: FastifyPluginAsyncZod = async (fastify) => {
 
   fastify.delete('/:name', {
     preHandler: fastify.requireScope('delete'),
-    schema: { tags: ['admin'], summary: 'Revoke an admin key', security: [{ adminKey: [] }], params: z.object({ name: z.string() }) }
+    schema: {
+      tags: ['admin'],
+      summary: 'Revoke an admin key',
+      security: [{ adminKey: [] }],
+      params: z.object({ name: z.string() }),
+      response: { 204: noContent('Revoked'), ...errorResponses(...adminErrors, 404) }
+    }
   }, async (request, reply) => {
     const { rowCount } = await pool.query('DELETE FROM hub.admin_keys WHERE name = $1', [request.params.name])
     if (!rowCount) throw notFound(`no admin key named '${request.params.name}'`)

@@ -1,5 +1,20 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { adminErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
+
+const failure = z.object({
+  id: z.number(),
+  systemId: z.string(),
+  type: z.string(),
+  direction: z.enum(['inbound', 'outbound']),
+  scope: z.string(),
+  recordId: z.string().nullable(),
+  externalId: z.string().nullable(),
+  message: z.string(),
+  httpStatus: z.number().nullable(),
+  jobId: z.string().nullable(),
+  at: timestamp
+})
 
 const errors: FastifyPluginAsyncZod = async (fastify) => {
   const { pool } = fastify.hub
@@ -16,7 +31,11 @@ const errors: FastifyPluginAsyncZod = async (fastify) => {
         direction: z.enum(['inbound', 'outbound']).optional(),
         before: z.coerce.number().int().positive().optional().describe('id of the last error of the previous page'),
         limit: z.coerce.number().int().min(1).max(500).default(50)
-      })
+      }),
+      response: {
+        200: z.object({ errors: z.array(failure), next: z.number().nullable().describe('pass as `before` for the next page') }),
+        ...errorResponses(400, ...adminErrors)
+      }
     }
   }, async (request) => {
     const q = request.query

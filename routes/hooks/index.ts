@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { notFound } from '../../src/errors.ts'
-import { eventIdOf, readEvents } from '../../src/ingest/events.ts'
+import { bodyErrors, errorResponses } from '../../src/http/schemas.ts'
+import { eventIdOf, readEvents, standardBody } from '../../src/ingest/events.ts'
 import { groupCommit } from '../../src/ingest/group-commit.ts'
 import { authenticateWebhook } from '../../src/ingest/webhook-auth.ts'
 import { inboundRow } from '../../src/pipeline/jobs.ts'
@@ -36,7 +37,13 @@ const hooks: FastifyPluginAsyncZod = async (fastify) => {
         'Redeliveries with the same `webhook-id` or `Idempotency-Key` are counted as duplicates. Answers once the jobs are committed.',
       security: [{ webhookKey: [] }],
       params: z.object({ system: z.string() }),
-      response: { 202: z.object({ accepted: z.number(), coalesced: z.number(), duplicates: z.number() }) }
+      documentedBody: {
+        'application/json': z.union([standardBody, z.unknown().describe("any other JSON: the system's own payload, which its `extract` expression reduces to events")])
+      },
+      response: {
+        202: z.object({ accepted: z.number(), coalesced: z.number(), duplicates: z.number() }).describe('Queued: every event is committed as a job'),
+        ...errorResponses(...bodyErrors, 401, 404, 503)
+      }
     }
   }, async (request, reply) => {
     const system = await hub.systems.get(request.params.system)

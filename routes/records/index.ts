@@ -1,11 +1,35 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { notFound } from '../../src/errors.ts'
+import { adminErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
 import { dataTypes } from '../../src/models/index.ts'
 import { historyOf } from '../../src/stores/history.ts'
 import { findLink, getRecord, linksOf } from '../../src/stores/records.ts'
 
 const typeParam = z.enum(dataTypes)
+
+const shown = z.object({
+  id: z.string(),
+  type: typeParam,
+  data: z.record(z.string(), z.unknown()).describe('the canonical record (see the data type\'s model)'),
+  hash: z.string(),
+  version: z.number(),
+  createdAt: timestamp,
+  updatedAt: timestamp,
+  deletedAt: timestamp.nullable(),
+  links: z.array(z.object({ systemId: z.string(), externalId: z.string(), createdAt: timestamp })),
+  history: z.array(z.object({
+    systemId: z.string(),
+    direction: z.enum(['inbound', 'outbound']),
+    action: z.string(),
+    outcome: z.string(),
+    reason: z.string().nullable(),
+    externalId: z.string().nullable(),
+    jobId: z.string().nullable(),
+    at: timestamp
+  })).describe('oldest first, the latest 200')
+})
+const answers = { 200: shown, ...errorResponses(400, 404, ...adminErrors) }
 
 const records: FastifyPluginAsyncZod = async (fastify) => {
   const { pool } = fastify.hub
@@ -13,7 +37,8 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
   async function show (type: string, id: string) {
     const record = await getRecord(pool, id)
     if (!record || record.type !== type) throw notFound(`no ${type} ${id}`)
-    return { ...record, links: await linksOf(pool, id), history: await historyOf(pool, id) }
+    // historyOf's rows are untyped; the response schema checks them on the way out.
+    return { ...record, links: await linksOf(pool, id), history: await historyOf(pool, id) as z.infer<typeof shown>['history'] }
   }
 
   fastify.get('/:type/:id', {
@@ -22,7 +47,8 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['records'],
       summary: 'A canonical record with its external ID links and its sync history',
       security: [{ adminKey: [] }],
-      params: z.object({ type: typeParam, id: z.uuid('must be a hub record id (a UUID)') })
+      params: z.object({ type: typeParam, id: z.uuid('must be a hub record id (a UUID)') }),
+      response: answers
     }
   }, async (request) => show(request.params.type, request.params.id))
 
@@ -32,7 +58,8 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['records'],
       summary: "The canonical record linked to a system's record",
       security: [{ adminKey: [] }],
-      params: z.object({ type: typeParam, system: z.string(), externalId: z.string() })
+      params: z.object({ type: typeParam, system: z.string(), externalId: z.string() }),
+      response: answers
     }
   }, async (request) => {
     const { type, system, externalId } = request.params

@@ -4,17 +4,18 @@ import { parse } from 'csv-parse'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { badRequest, HubError, notFound } from '../../src/errors.ts'
+import { adminErrors, bodyErrors, errorResponses } from '../../src/http/schemas.ts'
 import { check, dataTypes } from '../../src/models/index.ts'
 import { enqueueBatch } from '../../src/sync/enqueue.ts'
 import type { Line } from '../../src/sync/enqueue.ts'
 import { planSync } from '../../src/sync/plan.ts'
 import type { SyncParams } from '../../src/sync/plan.ts'
-import { batchStatus } from '../../src/sync/status.ts'
+import { batchStatus, batchStatusSchema } from '../../src/sync/status.ts'
 
 const params = {
   system: z.string().optional().describe('inbound: the system to fetch from; outbound: the system whose external ids are given (else hub ids)'),
   type: z.enum(dataTypes).optional(),
-  scope: z.string().optional().describe('<type>/<action>, e.g. customer/update; the default for lines without one'),
+  scope: z.string().optional().describe('`<type>/<action>`, e.g. `customer/update`; the default for lines without one'),
   action: z.enum(['create', 'update', 'delete', 'poll']).optional(),
   direction: z.enum(['inbound', 'outbound']).optional().describe('inbound (default): fetch from the system; outbound: push hub records to target only'),
   target: z.string().optional()
@@ -27,6 +28,14 @@ const jsonBody = z.object({
 })
 
 const CSV_HELP = "a header row with an 'id' column (and optionally 'scope')"
+
+const receipt = z.object({
+  batchId: z.string(),
+  queued: z.number(),
+  coalesced: z.number().describe('ids already waiting in a job, which will fetch them'),
+  rejected: z.array(z.object({ line: z.number(), id: z.string(), reason: z.string() })).describe('the first ids refused, each with its line and reason'),
+  rejectedCount: z.number()
+}).describe('Queued: follow it with GET /v1/sync/{batchId}')
 
 /** The rows of a CSV upload after its header, with their line numbers. */
 async function * csvLines (rows: AsyncIterator<{ record: string[], info: { lines: number } }>, idAt: number, scopeAt: number): AsyncGenerator<Line> {
@@ -51,9 +60,14 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['sync'],
       summary: 'Queue a manual sync of any number of ids',
       description: 'JSON `{system, type, scope|action, ids[], debug?, direction?, target?}`, or a CSV body (`Content-Type: text/csv`, ' +
-        CSV_HELP + ') with the other fields as query parameters. Answers `202 {batchId, queued, coalesced, rejected: [{line, id, reason}], rejectedCount}`.',
+        CSV_HELP + ') with the other fields as query parameters.',
       security: [{ adminKey: [] }],
-      querystring: query
+      querystring: query,
+      documentedBody: {
+        'application/json': jsonBody,
+        'text/csv': z.string().describe(`${CSV_HELP}, then one id per line, e.g. "id,scope\n1001,customer/update"`)
+      },
+      response: { 202: receipt, ...errorResponses(...bodyErrors, ...adminErrors, 422) }
     }
   }, async (request, reply) => {
     const csv = (request.headers['content-type'] ?? '').startsWith('text/csv')
@@ -102,7 +116,8 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['sync'],
       summary: 'Where a batch stands: counts by state, first failures, finished or not',
       security: [{ adminKey: [] }],
-      params: z.object({ batchId: z.uuid('must be a batch id (a UUID)') })
+      params: z.object({ batchId: z.uuid('must be a batch id (a UUID)') }),
+      response: { 200: batchStatusSchema, ...errorResponses(400, 404, ...adminErrors) }
     }
   }, async (request) => {
     const status = await batchStatus(hub.pool, hub.systems, request.params.batchId)

@@ -3,10 +3,20 @@ import { z } from 'zod'
 import { redactDocument } from '../../src/config/load.ts'
 import { breakerState } from '../../src/connectors/breaker.ts'
 import { badRequest, notFound } from '../../src/errors.ts'
+import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
 import type { StoredSystem } from '../../src/stores/systems.ts'
 
 const idParam = z.object({ id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, _ and -, at most 63') })
 const systemDoc = z.record(z.string(), z.unknown()).describe('A system document, as in the config file (see README: Systems and flows)')
+const shownDoc = z.looseObject({ id: z.string(), source: z.enum(['file', 'api']).describe('where it was defined: the config file or this API') })
+  .describe('The system document as stored: ${ENV} references as written, literal secrets as ***')
+const breaker = z.object({
+  state: z.enum(['closed', 'open']),
+  failures: z.number().describe('consecutive transient failures'),
+  openedAt: timestamp.nullable(),
+  nextProbeAt: timestamp.nullable(),
+  lastError: z.string().nullable()
+}).describe("the circuit breaker of the hub's calls to this system")
 
 // Systems managed at run time. Responses never carry secrets; documents sent here may
 // reference only HUB_SECRET_* environment variables.
@@ -14,16 +24,27 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
   const { hub } = fastify
 
   // Documents are shown as stored: ${ENV} references as written, literal secrets as '***'.
-  const shown = (s: StoredSystem) => ({ ...redactDocument(s.document) as object, source: s.source })
+  const shown = (s: StoredSystem) => ({ id: s.id, ...redactDocument(s.document) as object, source: s.source })
 
   fastify.get('/', {
     preHandler: fastify.requireScope('read'),
-    schema: { tags: ['systems'], summary: 'List systems (secrets redacted)', security: [{ adminKey: [] }] }
+    schema: {
+      tags: ['systems'],
+      summary: 'List systems (secrets redacted)',
+      security: [{ adminKey: [] }],
+      response: { 200: z.object({ systems: z.array(shownDoc) }), ...errorResponses(...adminErrors) }
+    }
   }, async () => ({ systems: (await hub.systems.documents()).map(shown) }))
 
   fastify.get('/:id', {
     preHandler: fastify.requireScope('read'),
-    schema: { tags: ['systems'], summary: 'One system (secrets redacted)', security: [{ adminKey: [] }], params: idParam }
+    schema: {
+      tags: ['systems'],
+      summary: 'One system (secrets redacted)',
+      security: [{ adminKey: [] }],
+      params: idParam,
+      response: { 200: shownDoc.extend({ breaker }), ...errorResponses(400, 404, ...adminErrors) }
+    }
   }, async (request) => {
     const stored = (await hub.systems.documents()).find(s => s.id === request.params.id)
     if (!stored) throw notFound(`no system '${request.params.id}'`)
@@ -33,7 +54,14 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
 
   fastify.put('/:id', {
     preHandler: fastify.requireScope('write'),
-    schema: { tags: ['systems'], summary: 'Create or replace a system; invalid documents are rejected and the old one kept', security: [{ adminKey: [] }], params: idParam, body: systemDoc }
+    schema: {
+      tags: ['systems'],
+      summary: 'Create or replace a system; invalid documents are rejected and the old one kept',
+      security: [{ adminKey: [] }],
+      params: idParam,
+      body: systemDoc,
+      response: { 200: shownDoc.describe('Replaced'), 201: shownDoc.describe('Created'), ...errorResponses(...bodyErrors, ...adminErrors) }
+    }
   }, async (request, reply) => {
     const document = { ...request.body, id: request.body.id ?? request.params.id }
     if (document.id !== request.params.id) throw badRequest(`id: '${String(document.id)}' does not match the URL's '${request.params.id}'`)
@@ -46,7 +74,13 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
 
   fastify.delete('/:id', {
     preHandler: fastify.requireScope('delete'),
-    schema: { tags: ['systems'], summary: 'Remove a system (its links and history stay)', security: [{ adminKey: [] }], params: idParam }
+    schema: {
+      tags: ['systems'],
+      summary: 'Remove a system (its links and history stay)',
+      security: [{ adminKey: [] }],
+      params: idParam,
+      response: { 204: noContent('Removed'), ...errorResponses(400, 404, ...adminErrors) }
+    }
   }, async (request, reply) => {
     if (!await hub.systems.remove(request.params.id)) throw notFound(`no system '${request.params.id}'`)
     return reply.code(204).send()

@@ -16,6 +16,8 @@ const item = z.object({
   debug: z.boolean().optional()
 })
 const items = z.array(item).min(1).max(MAX_ITEMS, `at most ${MAX_ITEMS} items per request`)
+/** The hub's own webhook body: one event or a list of them (for the API document). */
+export const standardBody = z.union([item, items])
 
 /** Already in the hub's own form: an object with a scope, or an array (of such objects). */
 const isStandard = (body: unknown) => Array.isArray(body) || (typeof body === 'object' && body !== null && 'scope' in body)

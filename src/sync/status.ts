@@ -1,33 +1,44 @@
+import { z } from 'zod'
 import type { Queryable } from '../db/queryable.ts'
+import { timestamp } from '../http/schemas.ts'
 import { INBOUND, OUTBOUND } from '../queue/queues.ts'
 import type { SystemRegistry } from '../stores/systems.ts'
 
-export interface Counts { queued: number, active: number, completed: number, skipped: number, failed: number }
+const MAX_LISTED = 20
 
-export interface BatchStatus {
-  batchId: string
-  direction: string
-  system: string | null
-  target: string | null
-  scope: string
-  state: string
-  createdAt: string
-  /** Ids turned into jobs, coalesced into jobs already waiting, and rejected at upload. */
-  received: { queued: number, coalesced: number, rejected: number }
-  /** The batch's own jobs (fetches for inbound, deliveries for outbound) by state. */
-  counts: Counts
-  /** For inbound batches: the deliveries the fetched records fanned out to. */
-  deliveries?: Counts
-  finished: boolean
-  failures: Array<{ jobId: string, system: string, externalId: string | null, recordId: string | null, message: string, httpStatus: number | null }>
-  /** Debug batches: the jobs whose traces GET /v1/jobs/:id returns. */
-  debugJobs?: string[]
-  /** The systems the batch still has jobs for, and the throttle that paces them (why a big batch takes its time). */
-  waitingOn: Array<{ system: string, pending: number, maxConcurrent: number, perSecond: number | null }>
-}
+const counts = z.object({ queued: z.number(), active: z.number(), completed: z.number(), skipped: z.number(), failed: z.number() })
+
+/** GET /v1/sync/:batchId's answer. */
+export const batchStatusSchema = z.object({
+  batchId: z.string(),
+  direction: z.enum(['inbound', 'outbound']),
+  system: z.string().nullable(),
+  target: z.string().nullable(),
+  scope: z.string().describe('`<type>/<action>`'),
+  state: z.enum(['enqueuing', 'enqueued', 'aborted']).describe('of the upload: ids still being queued, all queued, or the upload broke off'),
+  createdAt: timestamp,
+  received: z.object({ queued: z.number(), coalesced: z.number(), rejected: z.number() })
+    .describe('ids turned into jobs, coalesced into jobs already waiting, and rejected at upload'),
+  counts: counts.describe("the batch's own jobs (fetches for inbound, deliveries for outbound) by state"),
+  deliveries: counts.optional().describe('inbound batches: the deliveries the fetched records fanned out to'),
+  finished: z.boolean(),
+  failures: z.array(z.object({
+    jobId: z.string().nullable(),
+    system: z.string(),
+    externalId: z.string().nullable(),
+    recordId: z.string().nullable(),
+    message: z.string(),
+    httpStatus: z.number().nullable()
+  })).describe(`the first ${MAX_LISTED}`),
+  waitingOn: z.array(z.object({ system: z.string(), pending: z.number(), maxConcurrent: z.number(), perSecond: z.number().nullable() }))
+    .describe('the systems the batch still has jobs for, and the throttle that paces them (why a big batch takes its time)'),
+  debugJobs: z.array(z.string()).optional().describe('debug batches: the jobs whose traces GET /v1/jobs/:id returns')
+})
+
+export type Counts = z.infer<typeof counts>
+export type BatchStatus = z.infer<typeof batchStatusSchema>
 
 const empty = (): Counts => ({ queued: 0, active: 0, completed: 0, skipped: 0, failed: 0 })
-const MAX_LISTED = 20
 
 /** Where a batch stands, from its jobs (a job re-sent for a retry is counted once, as its latest attempt). */
 export async function batchStatus (db: Queryable, systems: Pick<SystemRegistry, 'get'>, batchId: string): Promise<BatchStatus | undefined> {
@@ -35,6 +46,9 @@ export async function batchStatus (db: Queryable, systems: Pick<SystemRegistry, 
     `SELECT id, direction, system_id, target_id, type, action, state, queued, coalesced, rejected, debug,
             to_json(created_at)#>>'{}' AS created_at, created_at AS since FROM hub.sync_batches WHERE id = $1`, [batchId])
   if (!batch) return undefined
+  // Counting one batch's jobs by state has no pg-boss API (getQueueStats counts whole queues,
+  // findJobs returns rows, at most 100,000), so this reads pg-boss's job table by name and
+  // created_on, as pg-boss indexes it.
   const { rows } = await db.query<{ name: string, system: string, state: string, outcome: string | null, retried: boolean, n: number }>(
     `SELECT name, data->>'system' AS system, state::text AS state, output->>'outcome' AS outcome, coalesce(output ? 'retrying', false) AS retried, count(*)::int AS n
      FROM pgboss.job WHERE name = ANY($2) AND created_on >= $3 AND data->>'batchId' = $1
@@ -76,6 +90,8 @@ export async function batchStatus (db: Queryable, systems: Pick<SystemRegistry, 
     if (throttle) status.waitingOn.push({ system, pending, maxConcurrent: throttle.maxConcurrent, perSecond: throttle.perSecond ?? null })
   }
   if (batch.debug) {
+    // Not findJobs(queue, { data: { batchId } }): without a time bound it reads the queue from
+    // its oldest job; this starts where the batch did.
     const { rows: jobs } = await db.query<{ id: string }>(
       `SELECT id FROM pgboss.job WHERE name = $2 AND created_on >= $3 AND data->>'batchId' = $1 ORDER BY created_on LIMIT ${MAX_LISTED}`,
       [batchId, batch.direction === 'inbound' ? INBOUND : OUTBOUND, batch.since])

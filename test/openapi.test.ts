@@ -1,0 +1,88 @@
+import t from 'tap'
+import { buildTestHub } from './helpers/hub.ts'
+
+interface Operation {
+  summary?: string
+  parameters?: unknown[]
+  security?: unknown[]
+  requestBody?: { content?: Record<string, { schema?: unknown }> }
+  responses: Record<string, { description?: string, content?: Record<string, { schema?: Record<string, unknown> }> }>
+}
+
+const envelope = {
+  type: 'object',
+  required: ['error'],
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} }
+    }
+  }
+}
+
+/** Every string in the document that Swagger UI renders as Markdown. */
+function * texts (value: unknown, key = ''): Generator<[string, string]> {
+  if (typeof value === 'string' && (key === 'description' || key === 'summary')) yield [key, value]
+  else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) yield * texts(v, k)
+}
+
+t.test('the API document describes every operation completely', async t => {
+  const { app } = await buildTestHub(t, { workers: false })
+  const res = await app.inject({ url: '/docs/json' })
+  t.equal(res.statusCode, 200)
+  const doc = res.json() as { paths: Record<string, Record<string, Operation>> }
+
+  const problems: string[] = []
+  let operations = 0
+  for (const [path, methods] of Object.entries(doc.paths)) {
+    if (path !== '/' && path.endsWith('/')) problems.push(`${path}: trailing slash`)
+    for (const [method, op] of Object.entries(methods)) {
+      operations++
+      const name = `${method.toUpperCase()} ${path}`
+      if (!op.summary) problems.push(`${name}: no summary`)
+      const statuses = Object.keys(op.responses)
+      const ok = statuses.filter(s => s.startsWith('2'))
+      if (!ok.length) problems.push(`${name}: no 2xx response`)
+      for (const s of ok) {
+        const schema = op.responses[s].content?.['application/json']?.schema
+        if (s === '204' ? op.responses[s].content : !schema) problems.push(`${name}: ${s} ${s === '204' ? 'has a body' : 'has no schema'}`)
+      }
+      // An operation that takes nothing from the client cannot be the client's fault.
+      const takesInput = Boolean(op.parameters?.length || op.requestBody || op.security?.length)
+      const clientErrors = statuses.filter(s => s.startsWith('4'))
+      if (takesInput && !clientErrors.length) problems.push(`${name}: no 4xx documented`)
+      for (const s of clientErrors) {
+        const schema = op.responses[s].content?.['application/json']?.schema
+        if (!t.match(schema, envelope, `${name} ${s} answers the error envelope`)) problems.push(`${name}: ${s} is not the envelope`)
+        if (!op.responses[s].description || op.responses[s].description === 'Default Response') problems.push(`${name}: ${s} says nothing`)
+      }
+      if ((method === 'post' || method === 'put') && !Object.keys(op.requestBody?.content ?? {}).length) problems.push(`${name}: no request body`)
+    }
+  }
+  t.same(problems, [], 'nothing missing')
+  t.equal(operations, 16, 'every route is in the document')
+
+  const sync = doc.paths['/v1/sync'].post
+  t.same(Object.keys(sync.requestBody?.content ?? {}).sort(), ['application/json', 'text/csv'], 'a sync takes JSON or a CSV')
+  t.match(sync.requestBody?.content?.['application/json'].schema, { required: ['ids'] })
+  t.ok(sync.responses['202'] && !sync.responses['200'], 'a sync answers 202')
+  t.match(doc.paths['/v1/hooks/{system}'].post.requestBody?.content?.['application/json'].schema, { anyOf: [] }, 'the webhook body forms are described')
+
+  // Swagger UI renders descriptions as Markdown: a bare <type> is an HTML tag and vanishes.
+  for (const [key, text] of texts(doc)) {
+    if (/<[a-z]/i.test(text.replace(/`[^`]*`/g, ''))) t.fail(`${key} has a bare <tag>: ${text}`)
+  }
+})
+
+t.test('error answers carry the documented envelope through the response schemas', async t => {
+  const { app, auth } = await buildTestHub(t, { workers: false })
+  const missing = await app.inject({ url: '/v1/jobs/00000000-0000-4000-8000-000000000000', headers: auth })
+  t.equal(missing.statusCode, 404)
+  t.same(missing.json(), { error: { code: 'not_found', message: 'no job 00000000-0000-4000-8000-000000000000' } })
+  const invalid = await app.inject({ url: '/v1/errors?limit=0', headers: auth })
+  t.equal(invalid.statusCode, 400)
+  t.match(invalid.json(), { error: { code: 'validation_failed', message: /^querystring\.limit: /, details: [{ path: 'querystring.limit' }] } })
+  const errors = await app.inject({ url: '/v1/errors', headers: auth })
+  t.same(errors.json(), { errors: [], next: null })
+})
