@@ -210,7 +210,7 @@ t.test('a 422 fails at once with its message in the error log', async t => {
   t.equal(p.crm.calls({ method: 'POST', pathPrefix: '/customers' }).length, 1, 'not retried')
   const errors = (await p.app.inject({ url: '/v1/errors?system=crm', headers: p.auth })).json().errors
   t.equal(errors.length, 1)
-  t.match(errors[0], { systemId: 'crm', type: 'customer', direction: 'outbound', scope: 'customer/create', httpStatus: 422, message: /email domain is blocked/ })
+  t.match(errors[0], { system: 'crm', type: 'customer', direction: 'outbound', scope: 'customer/create', httpStatus: 422, message: /email domain is blocked/ })
   t.equal(p.erp.all('customer').length, 1, 'the other destination is unaffected')
   const record = await history(p, created.id)
   t.ok(record.history.some(h => h.systemId === 'crm' && h.outcome === 'failed'))

@@ -4,7 +4,7 @@ import { adminErrors, errorResponses, timestamp } from '../../src/http/schemas.t
 
 const failure = z.object({
   id: z.number(),
-  systemId: z.string(),
+  system: z.string(),
   type: z.string(),
   direction: z.enum(['inbound', 'outbound']),
   scope: z.string(),
@@ -40,7 +40,7 @@ const errors: FastifyPluginAsyncZod = async (fastify) => {
   }, async (request) => {
     const q = request.query
     const { rows } = await pool.query(
-      `SELECT id, system_id AS "systemId", type, direction, scope, record_id AS "recordId", external_id AS "externalId",
+      `SELECT id, system_id AS system, type, direction, scope, record_id AS "recordId", external_id AS "externalId",
               message, http_status AS "httpStatus", job_id AS "jobId", to_json(at)#>>'{}' AS at
        FROM hub.errors
        WHERE ($1::text IS NULL OR system_id = $1) AND ($2::text IS NULL OR type = $2)
