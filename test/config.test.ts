@@ -175,6 +175,7 @@ t.test('a minimal system gets every default', async (t) => {
     name: 'a',
     connector: 'http',
     baseUrl: 'http://a.test',
+    allowPrivateNetwork: false,
     auth: { kind: 'none' },
     webhooks: { keys: [], signingSecrets: [] },
     throttle: { maxConcurrent: 4 },

@@ -10,7 +10,7 @@ import { testDatabase } from './helpers/db.ts'
 import { startHttpServer } from './helpers/http.ts'
 
 function system (baseUrl: string, extra: Record<string, unknown> = {}): SystemConfig {
-  const parsed = parseSystem({ id: 'dest', baseUrl, auth: { kind: 'bearer', token: 'secret-token' }, ...extra }, {})
+  const parsed = parseSystem({ id: 'dest', baseUrl, allowPrivateNetwork: true, auth: { kind: 'bearer', token: 'secret-token' }, ...extra }, {})
   if (!parsed.ok) throw new Error(parsed.errors.join('\n'))
   return parsed.system
 }

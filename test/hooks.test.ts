@@ -79,6 +79,7 @@ async function putPlainSystem (t: Test, p: Pipeline) {
     headers: p.auth,
     payload: {
       baseUrl: p.shop.url,
+      allowPrivateNetwork: true,
       auth: { kind: 'bearer', token: 'shop-token' },
       webhooks: { keys: [PLAIN_KEY] },
       types: { customer: { get: { path: '/customers/{id}' } } },

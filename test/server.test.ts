@@ -84,6 +84,7 @@ t.test('a bad systems config file stops the process with the path of the mistake
     'systems:',
     '  - id: shop',
     '    baseUrl: http://127.0.0.1:1',
+    '    allowPrivateNetwork: true',
     '    types:',
     '      customer:',
     '        get: {}',

@@ -18,6 +18,7 @@ const SIGNING_SECRET = 'whsec_' + randomBytes(32).toString('base64')
 const document = (over: Record<string, unknown> = {}): Record<string, any> => ({
   name: 'Alpha',
   baseUrl: 'http://127.0.0.1:9/api/',
+  allowPrivateNetwork: true,
   auth: { kind: 'bearer', token: TOKEN },
   webhooks: { keys: [WEBHOOK_KEY], signingSecrets: [SIGNING_SECRET] },
   types: { customer: { get: { path: '/customers/{id}' } } },

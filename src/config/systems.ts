@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { urlRule } from '../connectors/address-guard.ts'
 import { canonicalSchemas, dataTypes } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
 import { targetProblem } from '../mapping/fields.ts'
@@ -181,11 +182,15 @@ const systemObject = z.strictObject({
   auth: authSchema.default({ kind: 'none' }),
   webhooks: webhooksSchema.prefault({}),
   throttle: z.strictObject({
+  // Off, the hub calls public addresses only (src/connectors/address-guard.ts): not loopback,
+  // private networks, link-local, CGNAT or a cloud metadata service.
+  allowPrivateNetwork: z.boolean().default(false),
     maxConcurrent: z.int().min(1).max(100).default(4),
     perSecond: z.number().positive().optional()
   }).prefault({}),
   timeoutMs: z.int().min(100).max(120_000).default(10_000),
-  maxResponseBytes: z.int().positive().default(5 * 1024 * 1024),
+  // A response is held in memory whole; 64 MB bounds what one call can cost the process.
+  maxResponseBytes: z.int().positive().max(64 * 1024 * 1024, 'must be at most 67108864 (64 MB)').default(5 * 1024 * 1024),
   // Transient failures (connection, timeout, 408, 425, 429, 5xx) are tried `attempts` times in
   // all, the delays doubling from delayMs up to maxDelayMs (src/pipeline/failures.ts).
   retry: retrySchema.prefault({}),
@@ -213,6 +218,10 @@ function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
     for (const op of ['get', 'update', 'delete'] as const) {
       const ep = te[op]
       if (ep && !placeholdersOf(ep).includes('id')) issue(['types', type, op, 'path'], 'must contain {id} (in the path or a query value)')
+  // Checked again on every connection, after DNS; an IP literal or localhost fails here already.
+  const refused = s.allowPrivateNetwork ? undefined : urlRule(s.baseUrl)
+  if (refused) issue(['baseUrl'], `refusing to call ${new URL(s.baseUrl).hostname} (${refused}); set allowPrivateNetwork: true on the system to allow it`)
+
     }
     if (te.lookup && !placeholdersOf(te.lookup).includes(te.lookup.field)) {
       issue(['types', type, 'lookup', 'path'], `must contain {${te.lookup.field}} (in the path or a query value)`)

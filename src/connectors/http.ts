@@ -1,13 +1,18 @@
-import { Agent, request } from 'undici'
+import { Agent } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { Auth, SystemConfig } from '../config/systems.ts'
+import { CENSOR } from '../redact.ts'
 import type { Trace } from '../trace.ts'
+import { AddressRefused, guardedConnect } from './address-guard.ts'
 import type { Pace } from './pace.ts'
 import { ConnectorError, isTransientStatus, parseRetryAfter } from './errors.ts'
 
 // One keep-alive pool per origin for the whole process: connection set-up is most of the cost
-// of a small call on loopback, and most of the tail latency on a real network.
-const agent = new Agent({ connections: 64, keepAliveTimeout: 30_000, pipelining: 1 })
+// of a small call on loopback, and most of the tail latency on a real network. Systems connect
+// through the address guard unless they allow private networks.
+const pool = { connections: 64, keepAliveTimeout: 30_000, pipelining: 1 }
+const agent = new Agent({ ...pool, connect: guardedConnect })
+const privateAgent = new Agent(pool)
 
 export interface CallRequest {
   method: string
@@ -52,8 +57,11 @@ async function readCapped (body: Dispatcher.ResponseData['body'], max: number): 
  */
 export async function callSystem (system: SystemConfig, req: CallRequest, trace?: Trace, pace?: Pace): Promise<CallResponse> {
   await pace?.(system)
-  // Appended, not resolved: a base URL's own path prefix ('/api') is kept.
-  const url = new URL(system.baseUrl.replace(/\/$/, '') + req.path)
+  // Appended, not resolved: a base URL's own path prefix ('/api') is kept, and so is its query.
+  // Sent as origin and path, never re-parsed as a URL, which would resolve an id of '..' away.
+  const base = new URL(system.baseUrl)
+  let path = base.pathname.replace(/\/$/, '') + req.path
+  if (base.search) path += (req.path.includes('?') ? '&' : '?') + base.search.slice(1)
   const headers: Record<string, string> = { accept: 'application/json', ...req.headers, ...authHeaders(system.auth) }
   let payload: string | undefined
   if (req.body !== undefined) {
@@ -61,16 +69,19 @@ export async function callSystem (system: SystemConfig, req: CallRequest, trace?
     headers['content-type'] = 'application/json'
   }
   const started = Date.now()
-  const traced = trace?.start(req.step, { method: req.method, url: url.toString(), headers, body: req.body })
+  const auth = authHeaders(system.auth)
+  const shownHeaders = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, k in auth ? CENSOR : v]))
+  const traced = trace?.start(req.step, { method: req.method, url: base.origin + path, headers: shownHeaders, body: req.body })
   let status: number | undefined
   let text = ''
   let retryAfter: string | string[] | undefined
   try {
-    const res = await request(url, {
+    const res = await (system.allowPrivateNetwork ? privateAgent : agent).request({
+      origin: base.origin,
+      path,
       method: req.method as Dispatcher.HttpMethod,
       headers,
       body: payload,
-      dispatcher: agent,
       // undici follows no redirects unless told to.
       signal: AbortSignal.timeout(system.timeoutMs)
     })
@@ -80,7 +91,9 @@ export async function callSystem (system: SystemConfig, req: CallRequest, trace?
   } catch (err) {
     const error = err instanceof ConnectorError
       ? err
-      : new ConnectorError(describeNetworkError(err, system.timeoutMs), { transient: true })
+      : err instanceof AddressRefused
+        ? new ConnectorError(`${system.id}: ${err.message}; set allowPrivateNetwork: true on the system to allow it`, { transient: false })
+        : new ConnectorError(describeNetworkError(err, system.timeoutMs), { transient: true })
     traced?.end({ error: error.message, ms: Date.now() - started })
     throw error
   }
@@ -135,9 +148,14 @@ export function fillTemplate (template: string, values: Record<string, unknown>,
   })
 }
 
-/** Path plus the endpoint's configured query, both filled in. */
+// encodeURIComponent leaves '.' alone, so an id of '..' would make /customers/{id} mean '/'.
+const dotSegment = (segment: string) => segment === '.' || segment === '..' ? segment.replaceAll('.', '%2E') : segment
+
+/** Path plus the endpoint's configured query, both filled in; no dot segment survives in the path. */
 export function endpointPath (endpoint: { path: string, query?: Record<string, string> }, values: Record<string, unknown>): string {
-  const path = fillTemplate(endpoint.path, values)
+  const filled = fillTemplate(endpoint.path, values)
+  const q = filled.indexOf('?')
+  const path = (q < 0 ? filled : filled.slice(0, q)).split('/').map(dotSegment).join('/') + (q < 0 ? '' : filled.slice(q))
   const query = Object.entries(endpoint.query ?? {})
   if (!query.length) return path
   // URLSearchParams encodes the values itself.
