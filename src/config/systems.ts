@@ -179,12 +179,12 @@ const systemObject = z.strictObject({
   connector: z.enum(['http']).default('http'),
   // Stored without a trailing slash so callers can join it with an endpoint path.
   baseUrl: z.url({ protocol: /^https?$/, error: iss => iss.input === undefined ? 'required' : 'must be an http:// or https:// URL' }).transform((u) => u.replace(/\/+$/, '')),
-  auth: authSchema.default({ kind: 'none' }),
-  webhooks: webhooksSchema.prefault({}),
-  throttle: z.strictObject({
   // Off, the hub calls public addresses only (src/connectors/address-guard.ts): not loopback,
   // private networks, link-local, CGNAT or a cloud metadata service.
   allowPrivateNetwork: z.boolean().default(false),
+  auth: authSchema.default({ kind: 'none' }),
+  webhooks: webhooksSchema.prefault({}),
+  throttle: z.strictObject({
     maxConcurrent: z.int().min(1).max(100).default(4),
     perSecond: z.number().positive().optional()
   }).prefault({}),
@@ -213,15 +213,15 @@ type SystemObject = z.output<typeof systemObject>
 function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
   const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message })
 
+  // Checked again on every connection, after DNS; an IP literal fails here already.
+  const refused = s.allowPrivateNetwork ? undefined : urlRule(s.baseUrl)
+  if (refused) issue(['baseUrl'], `refusing to call ${new URL(s.baseUrl).hostname} (${refused}); set allowPrivateNetwork: true on the system to allow it`)
+
   for (const [type, te] of Object.entries(s.types) as [DataType, TypeEndpoints | undefined][]) {
     if (!te) continue
     for (const op of ['get', 'update', 'delete'] as const) {
       const ep = te[op]
       if (ep && !placeholdersOf(ep).includes('id')) issue(['types', type, op, 'path'], 'must contain {id} (in the path or a query value)')
-  // Checked again on every connection, after DNS; an IP literal or localhost fails here already.
-  const refused = s.allowPrivateNetwork ? undefined : urlRule(s.baseUrl)
-  if (refused) issue(['baseUrl'], `refusing to call ${new URL(s.baseUrl).hostname} (${refused}); set allowPrivateNetwork: true on the system to allow it`)
-
     }
     if (te.lookup && !placeholdersOf(te.lookup).includes(te.lookup.field)) {
       issue(['types', type, 'lookup', 'path'], `must contain {${te.lookup.field}} (in the path or a query value)`)
