@@ -11,7 +11,7 @@ const job = z.object({
   queue: z.string(),
   state: z.enum(['created', 'retry', 'active', 'completed', 'cancelled', 'failed']),
   priority: z.number(),
-  data: z.record(z.string(), z.unknown()),
+  data: z.record(z.string(), z.unknown()).nullable(),
   output: z.unknown().describe("the handler's result, or its error"),
   retryCount: z.number(),
   createdOn: timestamp,
@@ -24,7 +24,7 @@ const jobWithDeliveries = job.extend({
 })
 
 type Job = z.infer<typeof job>
-type Stored = JobWithMetadata<Record<string, unknown>>
+type Stored = JobWithMetadata<Record<string, unknown> | null>
 
 const iso = (d: Date | null | undefined) => d ? new Date(d).toISOString() : null
 
@@ -51,7 +51,7 @@ async function withTraces (db: Queryable, jobs: Stored[]): Promise<Job[]> {
 
 // pg-boss finds a job by id within one queue; an id alone may be in any of the hub's queues.
 async function findJob (boss: PgBoss, id: string): Promise<Stored | undefined> {
-  const found = await Promise.all(queueDefinitions.map(q => boss.findJobs<Record<string, unknown>>(q.name, { id })))
+  const found = await Promise.all(queueDefinitions.map(q => boss.findJobs<Record<string, unknown> | null>(q.name, { id })))
   return found.flat()[0]
 }
 
@@ -74,7 +74,7 @@ const jobs: FastifyPluginAsyncZod = async (fastify) => {
     const output = found.output as { outbound?: unknown } | null
     const children = Array.isArray(output?.outbound) ? output.outbound as string[] : []
     if (!children.length) return shown
-    const deliveries = await Promise.all(children.map(id => boss.findJobs<Record<string, unknown>>(OUTBOUND, { id })))
+    const deliveries = await Promise.all(children.map(id => boss.findJobs<Record<string, unknown> | null>(OUTBOUND, { id })))
     return { ...shown, deliveries: await withTraces(pool, deliveries.flat()) }
   })
 }
