@@ -1,29 +1,42 @@
 // Scenario 3: 100,000 ids through POST /v1/sync (a streamed CSV): time until all are queued,
-// and the server's memory growth.
+// and the server's memory growth. Then the whole door at 10,000 ids: the batch processed and
+// delivered to two destinations, its counts exact (test/sync.test.ts shows the same at 200).
 import { Readable } from 'node:stream'
+import { waitUntil } from '../src/wait-until.ts'
 import { auth, benchConfig, sandboxFor, sleep, startHub } from './lib.ts'
 
 const IDS = Number(process.env.BENCH_SYNC_IDS ?? 100_000)
+const PIPELINE_IDS = Number(process.env.BENCH_SYNC_PIPELINE_IDS ?? 10_000)
 
-/** A CSV of `count` ids, generated as it is sent. */
-function csv (count: number, prefix: string): Readable {
-  let i = 0
+/** `prefix0`, `prefix1`, ... */
+export function * numbered (count: number, prefix: string): Generator<string> {
+  for (let i = 0; i < count; i++) yield `${prefix}${i}`
+}
+
+/** A CSV of the ids, generated as it is sent. */
+function csv (ids: Iterable<string>): Readable {
+  const next = ids[Symbol.iterator]()
+  let header = true
   return new Readable({
     read () {
-      if (i === 0) this.push('id\n')
-      const lines = []
-      for (let n = 0; n < 5_000 && i < count; n++, i++) lines.push(`${prefix}${i}`)
+      const lines = header ? ['id'] : []
+      header = false
+      for (let n = 0; n < 5_000; n++) {
+        const id = next.next()
+        if (id.done) break
+        lines.push(id.value)
+      }
       this.push(lines.length ? lines.join('\n') + '\n' : null)
     }
   })
 }
 
-export async function postCsv (url: string, count: number, prefix: string): Promise<{ ms: number, receipt: any }> {
+export async function postCsv (url: string, ids: Iterable<string>): Promise<{ ms: number, receipt: any }> {
   const started = performance.now()
   const res = await fetch(`${url}/v1/sync?system=shop&scope=customer/update`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'text/csv' },
-    body: Readable.toWeb(csv(count, prefix)) as ReadableStream,
+    body: Readable.toWeb(csv(ids)) as ReadableStream,
     duplex: 'half'
   } as RequestInit)
   const receipt = await res.json()
@@ -31,14 +44,14 @@ export async function postCsv (url: string, count: number, prefix: string): Prom
   return { ms: performance.now() - started, receipt }
 }
 
-export async function benchBulkSync (databaseUrl: () => Promise<string>) {
+async function queuing (databaseUrl: string) {
   const { sandbox, env } = await sandboxFor()
   // API role: the time to queue, without workers draining the queue at the same time.
-  const hub = await startHub({ ...env, DATABASE_URL: await databaseUrl(), HUB_ROLE: 'api', HUB_CONFIG: await benchConfig() })
-  await postCsv(hub.url, 1_000, 'warm') // first-request costs (JIT, connections) out of the way
+  const hub = await startHub({ ...env, DATABASE_URL: databaseUrl, HUB_ROLE: 'api', HUB_CONFIG: await benchConfig() })
+  await postCsv(hub.url, numbered(1_000, 'warm')) // first-request costs (JIT, connections) out of the way
   await sleep(500)
   const before = await hub.memory()
-  const { ms, receipt } = await postCsv(hub.url, IDS, 'bulk')
+  const { ms, receipt } = await postCsv(hub.url, numbered(IDS, 'bulk'))
   const after = await hub.memory()
   await hub.stop()
   await sandbox.close()
@@ -51,4 +64,39 @@ export async function benchBulkSync (databaseUrl: () => Promise<string>) {
     peakMB: Math.round(after.peak),
     growthMB: Math.round(after.peak - before.rss)
   }
+}
+
+/** Shop customers synced as one batch by a hub with its workers, until the batch is finished. */
+async function throughPipeline (databaseUrl: string) {
+  const { sandbox, env } = await sandboxFor()
+  const ids = Array.from({ length: PIPELINE_IDS }, (_, i) => sandbox.shop.put('customer', { email: `sync${i}@example.com`, first_name: `S${i}` }).id)
+  const hub = await startHub({ ...env, DATABASE_URL: databaseUrl, HUB_ROLE: 'all', HUB_CONFIG: await benchConfig() })
+  try {
+    const started = performance.now()
+    const { receipt } = await postCsv(hub.url, ids)
+    const status = await waitUntil('the batch to finish', async () => {
+      const s = await (await fetch(`${hub.url}/v1/sync/${receipt.batchId}`, { headers: auth })).json()
+      return s.finished && s
+    }, { timeoutMs: 3_600_000, everyMs: 500 })
+    const seconds = (performance.now() - started) / 1000
+    const counts = {
+      queued: receipt.queued,
+      completed: status.counts.completed,
+      failed: status.counts.failed + status.deliveries.failed,
+      delivered: status.deliveries.completed,
+      crm: sandbox.crm.all('customer').length,
+      erp: sandbox.erp.all('customer').length
+    }
+    const n = PIPELINE_IDS
+    const expected = { queued: n, completed: n, failed: 0, delivered: 2 * n, crm: n, erp: n }
+    if (JSON.stringify(counts) !== JSON.stringify(expected)) throw new Error(`counts off: ${JSON.stringify(counts)}, expected ${JSON.stringify(expected)}`)
+    return { ids: n, seconds: Number(seconds.toFixed(1)), recordsPerSecond: Math.round(n / seconds), countsExact: true }
+  } finally {
+    await hub.stop()
+    await sandbox.close()
+  }
+}
+
+export async function benchBulkSync (databaseUrl: () => Promise<string>) {
+  return { ...await queuing(await databaseUrl()), pipeline: await throughPipeline(await databaseUrl()) }
 }

@@ -2,7 +2,7 @@
 import pg from 'pg'
 import { waitUntil } from '../src/wait-until.ts'
 import { auth, benchConfig, percentile, sandboxFor, sleep, startHub } from './lib.ts'
-import { postCsv } from './bulk-sync.ts'
+import { numbered, postCsv } from './bulk-sync.ts'
 
 const QUEUED = Number(process.env.BENCH_DEBUG_QUEUED ?? 100_000)
 const SAMPLES = Number(process.env.BENCH_DEBUG_SAMPLES ?? 20)
@@ -14,7 +14,7 @@ export async function benchDebugLatency (databaseUrl: () => Promise<string>) {
   const db = new pg.Client(url)
   await db.connect()
   // Ids the shop does not have: each queued job is a real fetch (answered 404) for the workers.
-  await postCsv(hub.url, QUEUED, 'missing')
+  await postCsv(hub.url, numbered(QUEUED, 'missing'))
   const customer = sandbox.shop.put('customer', { email: 'debug@example.com', first_name: 'Dee' })
   const latencies: number[] = []
   for (let i = 0; i < SAMPLES; i++) {
