@@ -14,10 +14,13 @@ export interface HubProcess {
   stop (): Promise<number | null>
 }
 
-/** Run `node src/server.ts` as its own process (as a user would) and wait until it listens. */
-export async function startHubProcess (t: Test, env: Record<string, string>): Promise<HubProcess> {
-  const child = spawn(process.execPath, ['src/server.ts'], {
-    cwd: root,
+/**
+ * Run `node src/server.ts` (or `command`, such as an installed package's `hub start`) as its own
+ * process, as a user would, and wait until it listens.
+ */
+export async function startHubProcess (t: Test, env: Record<string, string>, command = { args: ['src/server.ts'], cwd: root }): Promise<HubProcess> {
+  const child = spawn(process.execPath, command.args, {
+    cwd: command.cwd,
     env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe']
   })

@@ -1,0 +1,92 @@
+// The package as users get it: the launcher's Node check, and a packed tarball installed
+// elsewhere that starts the hub on its embedded database.
+import { execFile } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { waitFor } from './helpers/pipeline.ts'
+import { startHubProcess } from './helpers/process.ts'
+
+const root = fileURLToPath(new URL('../', import.meta.url))
+// Commands run as in a user's shell: tap adds its loader to every child's NODE_OPTIONS, and the
+// TypeScript compiler that npm pack runs cannot load under it.
+const env = { PATH: process.env.PATH, HOME: process.env.HOME }
+const run = (file: string, args: string[], cwd: string) => promisify(execFile)('env', ['-u', 'NODE_OPTIONS', file, ...args], { cwd, env })
+const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }
+
+/** Run a command to its end; resolves with its exit code and output, whatever the code. */
+async function exec (file: string, args: string[], cwd: string) {
+  try {
+    const { stdout, stderr } = await run(file, args, cwd)
+    return { code: 0, stdout, stderr }
+  } catch (err) {
+    const { code, stdout, stderr } = err as { code: number, stdout: string, stderr: string }
+    return { code, stdout, stderr }
+  }
+}
+
+/** Alive to kill(0) and, where /proc tells, not a zombie (exited, not yet reaped by its parent). */
+async function running (pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  return !/^\d+ \(.*\) [ZX] /.test(stat)
+}
+
+const oldNode = '/usr/bin/node'
+const oldVersion = existsSync(oldNode) ? (await exec(oldNode, ['-p', 'process.versions.node'], root)).stdout.trim() : ''
+const [major, minor] = oldVersion.split('.').map(Number)
+const tooOld = major < 22 || (major === 22 && minor < 19)
+
+t.test('on a Node older than 22.19 the launcher says so in one line and exits 2', {
+  skip: !oldVersion ? `no ${oldNode}` : !tooOld ? `${oldNode} is ${oldVersion}, not older than 22.19` : false
+}, async t => {
+  const { code, stdout, stderr } = await exec(oldNode, ['bin/hub.js', 'start'], root)
+  t.equal(code, 2)
+  t.equal(stdout, '')
+  t.equal(stderr.split('\n').length, 2, 'one line')
+  t.match(stderr, `hub: the hub needs Node >= 22.19 (24 recommended); this is Node ${oldVersion}: install Node 24 with "nvm install 24"`)
+})
+
+t.test('in the repository the launcher runs the CLI: hub --version', async t => {
+  const { code, stdout } = await exec(process.execPath, ['bin/hub.js', '--version'], root)
+  t.equal(code, 0)
+  t.equal(stdout.trim(), version)
+})
+
+t.test('the packed package installs elsewhere and starts the hub on its embedded database', async t => {
+  const dir = await mkdtemp(join(tmpdir(), 'hub-package-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  // Run as root, the hub runs PostgreSQL as the postgres user, who must reach the binaries.
+  await chmod(dir, 0o755)
+  // prepack compiles the TypeScript into dist/: Node does not strip types under node_modules.
+  const [packed] = JSON.parse((await run('npm', ['pack', '--json', '--pack-destination', dir], root)).stdout) as Array<{ filename: string, files: Array<{ path: string }> }>
+  const files = packed.files.map(f => f.path)
+  t.ok(files.includes('bin/hub.js') && files.includes('dist/src/server.js') && files.includes('dist/sql/001_admin_keys.sql'), 'launcher, compiled code and migrations')
+  t.same(files.filter(f => f.endsWith('.ts') || f.startsWith('test/') || f.startsWith('bench/')), [], 'no TypeScript, tests or benchmarks')
+
+  const app = join(dir, 'app')
+  await mkdir(app)
+  await writeFile(join(app, 'package.json'), '{ "private": true }\n')
+  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, packed.filename)], app)
+  const hub = join(app, 'node_modules/.bin/hub')
+
+  const shown = await exec(process.execPath, [hub, '--version'], app)
+  t.equal(shown.stdout.trim(), version, 'hub --version')
+
+  const dataDir = join(dir, 'data')
+  const started = await startHubProcess(t, { HUB_DATA_DIR: dataDir }, { args: [hub, 'start'], cwd: app })
+  t.equal((await fetch(started.url + '/ready')).status, 200, 'ready on the embedded PostgreSQL')
+  const pidFile = join(dataDir, 'pg/postmaster.pid')
+  const postgres = Number((await readFile(pidFile, 'utf8')).split('\n')[0])
+  t.equal(await started.stop(), 0, 'SIGTERM stops it cleanly')
+  t.notOk(existsSync(pidFile), 'the embedded PostgreSQL shut down')
+  await t.resolves(waitFor(async () => !await running(postgres), 10_000, 'PostgreSQL to exit'), 'and its process is gone')
+})
