@@ -117,7 +117,8 @@ t.test('PUT creates (201) then replaces (200); GET and the list show it', async 
 
   const shown = await get(h, 'alpha')
   t.equal(shown.statusCode, 200)
-  t.same(shown.json(), created.json(), 'GET shows what PUT answered')
+  const closed = { state: 'closed', failures: 0, openedAt: null, nextProbeAt: null, lastError: null }
+  t.same(shown.json(), { ...created.json(), breaker: closed }, 'GET shows what PUT answered, and the circuit breaker')
   redacted(t, shown, [TOKEN, WEBHOOK_KEY, SIGNING_SECRET], 'GET')
   t.same(shown.json().flows.map((f: { type: string, direction: string }) => [f.type, f.direction]), [['customer', 'inbound']])
 
