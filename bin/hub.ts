@@ -56,7 +56,7 @@ connection(program.command('sync')
   .action(async (opts: Connection & { file: string, system?: string, type?: string, scope?: string, direction?: string, target?: string, debug?: boolean, wait: boolean }) => {
     const client = new HubClient(opts.url, opts.key)
     const upload = board({ interrupted: 'interrupted: the upload stopped; ids the hub already received stay queued' })
-    const sending = upload.bar({ label: 'sending', bytes: true, extra: ' | {rate} | ETA {left}' })
+    const sending = upload.bar({ label: 'sending', unit: 'bytes', extra: ' | {rate} | ETA {left}' })
     const queuing = upload.note()
     const since = performance.now()
     let receipt

@@ -13,9 +13,8 @@ export interface BarSpec {
   label: string
   /** Text after the counts: `{name}` from the update's payload, `{rate}` (with its unit) and `{left}` (the time to go). */
   extra?: string
-  /** Counts bytes (shown as KiB, MiB...); otherwise counts `unit`. */
-  bytes?: boolean
-  unit?: string
+  /** What it counts, for the rate: `bytes` are shown as KiB, MiB... */
+  unit: string
   /** When the work began, if before the first update (performance.now()): the first rate counts from there. */
   since?: number
 }
@@ -52,15 +51,16 @@ export function board ({ interrupted = 'interrupted', stream = process.stderr }:
   }
   return {
     bar (spec) {
-      const show = (v: number) => spec.bytes ? formatBytes(v) : String(v)
+      const bytes = spec.unit === 'bytes'
+      const show = (v: number) => bytes ? formatBytes(v) : String(v)
       const row = draw.row(spec.label, spec.extra ?? '', show)
       const measure = meter(spec.since)
       return {
         update (value, total, payload = {}, etaTotal = total) {
           start()
           const { rate, eta } = measure(value, etaTotal === null ? null : etaTotal - value)
-          const speed = rate === undefined ? '?' : spec.bytes ? formatBytes(rate) : rate < 10 ? rate.toFixed(1) : String(Math.round(rate))
-          row.update(value, total, { rate: `${speed}${spec.bytes ? '' : ` ${spec.unit ?? ''}`}/s`, left: eta === undefined ? '?' : duration(eta), ...payload })
+          const speed = rate === undefined ? `? ${bytes ? 'B' : spec.unit}` : bytes ? formatBytes(rate) : `${rate < 10 ? rate.toFixed(1) : Math.round(rate)} ${spec.unit}`
+          row.update(value, total, { rate: `${speed}/s`, left: eta === undefined ? '?' : duration(eta), ...payload })
         }
       }
     },
@@ -167,19 +167,25 @@ const RATE_WINDOW_MS = 10_000
 /** Per second rate of `value`, and the seconds until `remaining` is done at that rate (undefined: not known yet). */
 function meter (since?: number) {
   const samples: Array<[at: number, value: number]> = since === undefined ? [] : [[since, 0]]
+  // A bar that reached its end keeps the rate it ended at, rather than decay to 0 while the
+  // other bars go on.
+  let ended: number | undefined
   return (value: number, remaining: number | null): { rate?: number, eta?: number } => {
+    const finished = remaining !== null && remaining <= 0
+    if (finished && ended !== undefined) return { rate: ended, eta: 0 }
     const now = performance.now()
     samples.push([now, value])
     while (samples.length > 2 && samples[1][0] <= now - RATE_WINDOW_MS) samples.shift()
     const [at, from] = samples[0]
     const rate = now > at ? (value - from) / ((now - at) / 1000) : undefined
-    if (remaining !== null && remaining <= 0) return { rate, eta: 0 }
+    ended = finished ? rate : undefined
+    if (finished) return { rate, eta: 0 }
     return { rate, eta: rate && remaining !== null ? remaining / rate : undefined }
   }
 }
 
 /** 42s, 1m40s, 2h05m. */
-export function duration (seconds: number): string {
+function duration (seconds: number): string {
   const s = Math.ceil(seconds)
   const pad = (n: number) => String(n).padStart(2, '0')
   if (s < 60) return `${s}s`
@@ -187,16 +193,16 @@ export function duration (seconds: number): string {
   return `${Math.floor(s / 3600)}h${pad(Math.floor(s % 3600 / 60))}m`
 }
 
-export function formatBytes (n: number): string {
+function formatBytes (n: number): string {
   if (n < 1024) return `${Math.round(n)} B`
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`
   if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`
   return `${(n / 1024 ** 3).toFixed(2)} GiB`
 }
 
-export const done = (c: Counts) => c.completed + c.skipped + c.failed
+const done = (c: Counts) => c.completed + c.skipped + c.failed
 const pending = (c: Counts) => c.queued + c.active
-export const total = (c: Counts) => done(c) + pending(c)
+const total = (c: Counts) => done(c) + pending(c)
 
 /**
  * The bars of a running batch: its own jobs, and for inbound batches the deliveries they fan
