@@ -55,7 +55,7 @@ connection(program.command('sync')
   .option('--no-wait', 'return as soon as the ids are queued'))
   .action(async (opts: Connection & { file: string, system?: string, type?: string, scope?: string, direction?: string, target?: string, debug?: boolean, wait: boolean }) => {
     const client = new HubClient(opts.url, opts.key)
-    const upload = board({ interrupted: 'interrupted: the upload stopped; ids the hub already received stay queued' })
+    const upload = board({ interrupted: 'interrupted: the upload stopped, so the hub queued none of it; send the file again' })
     const sending = upload.bar({ label: 'sending', unit: 'bytes', extra: ' | {rate} | ETA {left}' })
     const queuing = upload.note()
     const since = performance.now()

@@ -9,6 +9,7 @@ import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod
 import { adminAuth } from './auth/plugin.ts'
 import { unavailable } from './errors.ts'
 import { errorEnvelope } from './http/errors.ts'
+import { jsonDepthLimit } from './http/json-depth.ts'
 import { describeRoute } from './http/openapi.ts'
 import type { Hub } from './hub.ts'
 
@@ -30,6 +31,7 @@ export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyIns
   fastify.setValidatorCompiler(validatorCompiler)
   fastify.setSerializerCompiler(serializerCompiler)
   await fastify.register(errorEnvelope)
+  await fastify.register(jsonDepthLimit)
   // Shed load before senders time out: while the event loop lags, answer 503 + Retry-After at
   // once (a sender retries later) instead of queueing requests that would wait without bound.
   const maxDelay = opts.hub.env.HUB_MAX_EVENT_LOOP_DELAY_MS

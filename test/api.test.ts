@@ -72,3 +72,27 @@ t.test('admin keys: 401 without or with a wrong key, 403 without the scope', asy
   const after = await app.inject({ url: '/v1/admin-keys', headers: reader })
   t.equal(after.statusCode, 401, 'a revoked key no longer works')
 })
+
+t.test('a key grants only the scopes it holds, and the last key with every scope stays', async t => {
+  const { app, auth } = await buildTestHub(t, { workers: false })
+  const create = (headers: Record<string, string>, name: string, scopes: string[]) =>
+    app.inject({ method: 'POST', url: '/v1/admin-keys', headers, payload: { name, scopes } })
+  const writer = await create(auth, 'writer', ['read', 'write'])
+  t.equal(writer.statusCode, 201)
+  const asWriter = { authorization: `Bearer ${writer.json().key}` }
+  const escalate = await create(asWriter, 'root2', ['read', 'write', 'delete'])
+  t.equal(escalate.statusCode, 403, 'a write key cannot mint a delete key')
+  t.match(escalate.json().error.message, /cannot grant 'delete'/)
+  t.equal((await create(asWriter, 'reader', ['read'])).statusCode, 201, 'it may grant what it holds')
+
+  const deleter = await create(auth, 'deleter', ['delete'])
+  const asDeleter = { authorization: `Bearer ${deleter.json().key}` }
+  const last = await app.inject({ method: 'DELETE', url: '/v1/admin-keys/bootstrap', headers: asDeleter })
+  t.equal(last.statusCode, 409, 'the last all-scope key cannot be revoked')
+  t.match(last.json().error.message, /last key with every scope/)
+  t.equal((await app.inject({ method: 'DELETE', url: '/v1/admin-keys/writer', headers: asDeleter })).statusCode, 204, 'other keys can')
+  t.equal((await create(auth, 'root2', ['read', 'write', 'delete'])).statusCode, 201)
+  t.equal((await app.inject({ method: 'DELETE', url: '/v1/admin-keys/bootstrap', headers: asDeleter })).statusCode, 204, 'with another full key it can go')
+  const nul = await app.inject({ method: 'DELETE', url: '/v1/admin-keys/a%00b', headers: asDeleter })
+  t.equal(nul.statusCode, 400, 'a NUL in a key name is a 400, not a 500')
+})

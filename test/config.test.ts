@@ -452,3 +452,14 @@ t.test('redaction hides every literal secret, keeps ${ENV} references and the sh
   t.same(redacted.flows, doc.flows, 'everything else is kept')
   t.equal(doc.auth.value, 'literal-key', 'the original is untouched')
 })
+
+t.test('a runaway document is refused at once: a bound on flows, each duplicate named once', async t => {
+  const flow = { type: 'customer', direction: 'inbound', mappings: [{ kind: 'field', from: 'email', to: 'email_address' }] }
+  const doc = (n: number) => ({ id: 'a', baseUrl: 'https://example.com', types: { customer: { get: { path: '/c/{id}' } } }, flows: Array.from({ length: n }, () => flow) })
+  const many = parseSystem(doc(3_000), {})
+  t.same(many.ok ? [] : many.errors, ['flows: at most 50 flows per system'], '3,000 copies of a flow: one issue')
+  const three = parseSystem(doc(3), {})
+  const errors = three.ok ? [] : three.errors
+  t.equal(errors.length, 6, 'each duplicate flow action is named once')
+  t.ok(errors.every(e => e.endsWith('is already handled by flows[0]')), 'against the first flow that handles it')
+})

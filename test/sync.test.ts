@@ -10,6 +10,7 @@ const csvPost = (p: Pipeline, query: string, csv: string | Readable) => p.app.in
   method: 'POST', url: `/v1/sync?${query}`, headers: { ...p.auth, 'content-type': 'text/csv' }, payload: csv
 })
 const jsonPost = (p: Pipeline, body: object) => p.app.inject({ method: 'POST', url: '/v1/sync', headers: p.auth, payload: body })
+const queuedJobs = async (p: Pipeline) => (await p.hub.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name IN ('inbound', 'outbound')")).rows[0].n
 const status = async (p: Pipeline, batchId: string) => (await p.app.inject({ url: `/v1/sync/${batchId}`, headers: p.auth })).json()
 const finished = (p: Pipeline, batchId: string, ms = 120_000) => waitFor(async () => {
   const s = await status(p, batchId)
@@ -95,7 +96,6 @@ t.test('outbound direction pushes hub records to the named target only', async t
 
 t.test('bad requests are refused clearly, and bad lines are rejected while the rest proceed', async t => {
   const p = await startPipeline(t, { workers: false })
-  const queued = async () => (await p.hub.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name IN ('inbound', 'outbound')")).rows[0].n
 
   const noHeader = await csvPost(p, 'system=shop&scope=customer/update', 'sku\n1\n')
   t.equal(noHeader.statusCode, 400)
@@ -115,7 +115,7 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
     t.equal(res.statusCode, code, JSON.stringify(body))
     t.match(res.json().error.message, message)
   }
-  t.equal(await queued(), 0, 'nothing was enqueued by a refused request')
+  t.equal(await queuedJobs(p), 0, 'nothing was enqueued by a refused request')
 
   const long = 'x'.repeat(300)
   const csv = ['id,scope', '1,customer/update', ',customer/update', '1,customer/update', `${long},customer/update`, '2,customer/delete', '3,order/update', '4,', '3,customer/create'].join('\n')
@@ -131,7 +131,7 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
       { line: 7, id: '3', reason: /scope 'order\/update' is not customer/ }
     ]
   })
-  t.equal(await queued(), 4, 'the good lines were queued')
+  t.equal(await queuedJobs(p), 4, 'the good lines were queued')
   const { rows } = await p.hub.pool.query("SELECT data->>'id' AS id, data->>'action' AS action FROM pgboss.job WHERE name = 'inbound' ORDER BY 1")
   t.same(rows, [{ id: '1', action: 'update' }, { id: '2', action: 'delete' }, { id: '3', action: 'create' }, { id: '4', action: 'update' }],
     'a line without a scope takes the default; an id rejected for its scope may come again')
@@ -145,7 +145,7 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
   t.equal(denied.statusCode, 403, 'a sync needs the write scope')
 })
 
-t.test('an upload cut off midway marks its batch aborted and keeps what was queued', async t => {
+t.test('an upload cut off midway marks its batch aborted and queues nothing', async t => {
   const p = await startPipeline(t, { workers: false })
   const { port } = new URL(p.url)
   const socket = connect(Number(port), '127.0.0.1')
@@ -157,11 +157,28 @@ t.test('an upload cut off midway marks its batch aborted and keeps what was queu
   ].join('\r\n'))
   socket.write(lines)
   const batch = await waitFor(async () => {
-    const { rows } = await p.hub.pool.query('SELECT id, state FROM hub.sync_batches')
-    return rows[0]?.state === 'enqueuing' && (await p.hub.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'inbound'")).rows[0].n > 0 ? rows[0] : undefined
-  }, 20_000, 'the first chunk to be queued')
+    const { rows } = await p.hub.pool.query("SELECT id, state FROM hub.sync_batches WHERE state = 'enqueuing'")
+    return rows[0]
+  }, 20_000, 'the upload to be under way')
   socket.destroy()
   const ended = await waitFor(async () => (await status(p, batch.id)).state === 'aborted' && await status(p, batch.id), 20_000, 'the batch to be marked aborted')
-  t.ok(ended.received.queued > 0, `${ended.received.queued} ids queued before the cut stay queued`)
-  t.equal(ended.counts.queued, ended.received.queued)
+  t.equal(ended.received.queued, 0, 'the batch says nothing was queued')
+  t.equal(await queuedJobs(p), 0, 'and no job exists')
+})
+
+t.test('a CSV that breaks part way, or runs past the size limits, is a 4xx that queued nothing', async t => {
+  const p = await startPipeline(t, { workers: false })
+  const post = (payload: string) => csvPost(p, 'system=shop&scope=customer/update', payload)
+  const good = Array.from({ length: 2_500 }, (_, i) => `id-${i}`).join('\n')
+  const broken = await post(`id\n${good}\n"unterminated\nid-x\n`)
+  t.equal(broken.statusCode, 400, 'a malformed line is a 400')
+  t.match(broken.json().error.message, /nothing was queued/)
+  const longLine = await post('id\n' + 'x'.repeat(200_000) + '\n')
+  t.equal(longLine.statusCode, 400, 'a line far beyond an id is a 400, not read whole')
+  const nul = await post('id\nok-1\nbad\u0000id\n')
+  t.equal(nul.statusCode, 202, 'an unstorable id is rejected on its line only')
+  t.match(nul.json(), { queued: 1, rejected: [{ line: 3, reason: 'id contains a NUL character' }] })
+  const huge = await post('id\n'.repeat(22 * 1024 * 1024))
+  t.equal(huge.statusCode, 413, 'a body over 64 MB is a 413')
+  t.equal(await queuedJobs(p), 1, 'only the accepted line of the good request was queued')
 })

@@ -1,7 +1,7 @@
 // /v1/systems: systems managed at run time. Responses never carry secrets, invalid documents
 // are refused with the exact path and leave the stored version alone, documents may reference
 // only HUB_SECRET_* variables, and a stored system is live for webhooks at once.
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { Test } from 'tap'
 import { buildTestHub } from './helpers/hub.ts'
@@ -316,4 +316,26 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   t.equal((await del(h, 'alpha')).statusCode, 204)
   failed(t, await hook('alpha', newKey), 404, 'not_found', "no system 'alpha'")
   t.equal((await inboundJobs(h)).length, 2, 'nothing more was enqueued')
+})
+
+t.test('webhook keys are stored as digests, and still admit their senders', async t => {
+  const h = await buildTestHub(t, { workers: false })
+  t.equal((await put(h, 'alpha', document())).statusCode, 201)
+  const { rows } = await h.hub.pool.query<{ document: string }>("SELECT document::text FROM hub.systems WHERE id = 'alpha'")
+  t.notMatch(rows[0].document, WEBHOOK_KEY, 'the key itself is nowhere in the stored document')
+  t.match(rows[0].document, /"keys": \["sha256:[0-9a-f]{64}"\]/, 'its digest is')
+  const hook = await h.app.inject({ method: 'POST', url: '/v1/hooks/alpha', headers: { authorization: `Bearer ${WEBHOOK_KEY}` }, payload: { scope: 'customer/update', id: '1' } })
+  t.equal(hook.statusCode, 202, 'the key admits webhooks')
+  const again = await put(h, 'alpha', document({ webhooks: { keys: [`sha256:${createHash('sha256').update(WEBHOOK_KEY).digest('hex')}`] } }))
+  t.equal(again.statusCode, 200, 'a document may carry the digest itself')
+  const still = await h.app.inject({ method: 'POST', url: '/v1/hooks/alpha', headers: { authorization: `Bearer ${WEBHOOK_KEY}` }, payload: { scope: 'customer/update', id: '2' } })
+  t.equal(still.statusCode, 202, 'and the key it stands for still works')
+})
+
+t.test('a document nested 10,000 deep is a 400, and the hub carries on', async t => {
+  const h = await buildTestHub(t, { workers: false })
+  const deep = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000)
+  const res = await h.app.inject({ method: 'PUT', url: '/v1/systems/alpha', headers: { ...h.auth, 'content-type': 'application/json' }, payload: deep })
+  failed(t, res, 400, 'bad_request', /nested deeper than 64 levels/)
+  t.equal((await put(h, 'alpha', document())).statusCode, 201, 'the next request is served')
 })

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { adminScopes, generateKey, putAdminKey } from '../../src/auth/admin-keys.ts'
-import { conflict, notFound } from '../../src/errors.ts'
+import { adminScopes, generateKey, missingScopes, putAdminKey, revokeAdminKey } from '../../src/auth/admin-keys.ts'
+import { conflict, forbidden, notFound } from '../../src/errors.ts'
+import { storableText } from '../../src/models/text.ts'
 import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
 
 const keyInfo = z.object({
@@ -43,6 +44,8 @@ const adminKeys: FastifyPluginAsyncZod = async (fastify) => {
     }
   }, async (request, reply) => {
     const { name, scopes } = request.body
+    const missing = missingScopes(request.adminKey!, scopes)
+    if (missing.length) throw forbidden(`scopes: this key cannot grant ${missing.map(m => `'${m}'`).join(', ')}, which it does not hold`)
     const { rowCount } = await pool.query('SELECT 1 FROM hub.admin_keys WHERE name = $1', [name])
     if (rowCount) throw conflict(`an admin key named '${name}' exists`)
     const key = generateKey()
@@ -56,12 +59,13 @@ const adminKeys: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['admin'],
       summary: 'Revoke an admin key',
       security: [{ adminKey: [] }],
-      params: z.object({ name: z.string() }),
-      response: { 204: noContent('Revoked'), ...errorResponses(...adminErrors, 404) }
+      params: z.object({ name: storableText(64) }),
+      response: { 204: noContent('Revoked'), ...errorResponses(...adminErrors, 404, 409) }
     }
   }, async (request, reply) => {
-    const { rowCount } = await pool.query('DELETE FROM hub.admin_keys WHERE name = $1', [request.params.name])
-    if (!rowCount) throw notFound(`no admin key named '${request.params.name}'`)
+    const outcome = await revokeAdminKey(pool, request.params.name)
+    if (outcome === 'not_found') throw notFound(`no admin key named '${request.params.name}'`)
+    if (outcome === 'last_full_key') throw conflict(`'${request.params.name}' is the last key with every scope (${adminScopes.join(', ')}); create another such key first`)
     return reply.code(204).send()
   })
 }

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import { storableText } from '../../src/models/text.ts'
 import { adminErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
 
 const failure = z.object({
@@ -26,8 +27,8 @@ const errors: FastifyPluginAsyncZod = async (fastify) => {
       summary: 'Final failures, newest first',
       security: [{ adminKey: [] }],
       querystring: z.object({
-        system: z.string().optional(),
-        type: z.string().optional(),
+        system: storableText(63).optional(),
+        type: storableText(63).optional(),
         direction: z.enum(['inbound', 'outbound']).optional(),
         before: z.coerce.number().int().positive().optional().describe('id of the last error of the previous page'),
         limit: z.coerce.number().int().min(1).max(500).default(50)

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { notFound } from '../../src/errors.ts'
 import { adminErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
 import { dataTypes } from '../../src/models/index.ts'
+import { recordId, storableText } from '../../src/models/text.ts'
 import { historyOf } from '../../src/stores/history.ts'
 import { findLink, getRecord, linksOf } from '../../src/stores/records.ts'
 
@@ -58,7 +59,7 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['records'],
       summary: "The canonical record linked to a system's record",
       security: [{ adminKey: [] }],
-      params: z.object({ type: typeParam, system: z.string(), externalId: z.string() }),
+      params: z.object({ type: typeParam, system: storableText(63), externalId: recordId() }),
       response: answers
     }
   }, async (request) => {

@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { badRequest, HubError, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses } from '../../src/http/schemas.ts'
+import { byteLimit } from '../../src/http/byte-limit.ts'
 import { check, dataTypes } from '../../src/models/index.ts'
 import { enqueueBatch } from '../../src/sync/enqueue.ts'
 import type { Line } from '../../src/sync/enqueue.ts'
@@ -26,6 +27,9 @@ const jsonBody = z.object({
   debug: z.boolean().optional(),
   ids: z.array(z.union([z.string(), z.number()]).transform(String)).min(1)
 })
+
+const MAX_CSV_BYTES = 64 * 1024 * 1024
+const MAX_CSV_RECORD = 64 * 1024
 
 const CSV_HELP = "a header row with an 'id' column (and optionally 'scope')"
 
@@ -55,7 +59,7 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
 
   fastify.post('/', {
     preHandler: fastify.requireScope('write'),
-    bodyLimit: 64 * 1024 * 1024,
+    bodyLimit: MAX_CSV_BYTES,
     schema: {
       tags: ['sync'],
       summary: 'Queue a manual sync of any number of ids',
@@ -75,16 +79,19 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
     let lines: AsyncIterable<Line> | Iterable<Line>
     if (csv) {
       options = request.query
-      const parser = parse({ bom: true, skip_empty_lines: true, relax_column_count: true, info: true })
+      // A line is an id and perhaps a scope: one far longer is not a list of ids, and must not
+      // be held in memory whole.
+      const parser = parse({ bom: true, skip_empty_lines: true, relax_column_count: true, info: true, max_record_size: MAX_CSV_RECORD })
       // pipeline (not pipe) so a client that goes away mid-upload ends the parse with an error,
       // and the batch is marked aborted rather than left waiting.
-      pipeline(request.body as Readable, parser, () => {})
+      pipeline(request.body as Readable, byteLimit(MAX_CSV_BYTES), parser, () => {})
       const rows = parser[Symbol.asyncIterator]()
       let header: string[]
       try {
         const first = await rows.next()
         header = first.done ? [] : (first.value.record as string[]).map(h => h.trim().toLowerCase())
       } catch (err) {
+        if (err instanceof HubError) throw err
         throw badRequest(`the CSV could not be read: ${(err as Error).message}`)
       }
       const idAt = header.indexOf('id')
@@ -101,10 +108,10 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
     try {
       return reply.code(202).send(await enqueueBatch(hub, plan, lines))
     } catch (err) {
-      // Whatever was queued before the upload broke stays queued, under this batch.
-      const batch = (err as { batch?: { batchId: string, queued: number } }).batch
+      // Nothing of the batch was queued (see enqueueBatch): the client may send it again whole.
+      const batch = (err as { batch?: { batchId: string } }).batch
       if (batch && !(err instanceof HubError)) {
-        throw badRequest(`the upload stopped at an error after ${batch.queued} ids were queued: ${(err as Error).message}`, batch)
+        throw badRequest(`the CSV could not be read, so nothing was queued: ${(err as Error).message}`, { batchId: batch.batchId })
       }
       throw err
     }

@@ -28,3 +28,25 @@ export async function countAdminKeys (pool: pg.Pool): Promise<number> {
   const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM hub.admin_keys')
   return rows[0].n
 }
+
+/** The scopes in `wanted` that `holder` does not have: a key can only grant what it holds. */
+export const missingScopes = (holder: AdminKey, wanted: readonly AdminScope[]) => wanted.filter(s => !holder.scopes.includes(s))
+
+export type Revocation = 'revoked' | 'not_found' | 'last_full_key'
+
+/**
+ * Revoke a key unless it is the last one holding every scope: without such a key nobody could
+ * grant the full set again, and the hub would be locked out of its own admin API. The check
+ * and the delete are one statement, so two concurrent revocations cannot both pass it.
+ */
+export async function revokeAdminKey (pool: pg.Pool, name: string): Promise<Revocation> {
+  const { rows } = await pool.query<{ deleted: boolean, found: boolean }>(
+    `WITH target AS (SELECT id, scopes @> $2::text[] AS full_key FROM hub.admin_keys WHERE name = $1 FOR UPDATE),
+          others AS (SELECT count(*) AS n FROM hub.admin_keys WHERE name <> $1 AND scopes @> $2::text[]),
+          deleted AS (DELETE FROM hub.admin_keys k USING target, others
+                      WHERE k.id = target.id AND (NOT target.full_key OR others.n > 0) RETURNING k.id)
+     SELECT EXISTS (SELECT 1 FROM deleted) AS deleted, EXISTS (SELECT 1 FROM target) AS found`,
+    [name, adminScopes])
+  if (rows[0].deleted) return 'revoked'
+  return rows[0].found ? 'last_full_key' : 'not_found'
+}

@@ -251,7 +251,7 @@ function describe (s: BatchStatus): string {
 }
 
 function state (s: BatchStatus): string {
-  if (s.finished) return s.state === 'aborted' ? 'finished, but the upload broke off: only the ids received before were queued' : 'finished'
+  if (s.finished) return s.state === 'aborted' ? 'the upload broke off, so nothing of it was queued' : 'finished'
   if (s.state === 'enqueuing') return 'receiving ids'
   const own = `${pending(s.counts)} of ${s.received.queued} to go`
   return `running, ${own}${s.deliveries && pending(s.deliveries) ? `, ${pending(s.deliveries)} deliveries to go` : ''}`

@@ -1,3 +1,4 @@
+import { CronExpressionParser } from 'cron-parser'
 import { z } from 'zod'
 import { urlRule } from '../connectors/address-guard.ts'
 import { canonicalSchemas, dataTypes } from '../models/index.ts'
@@ -72,6 +73,34 @@ const followUpSchema = z.strictObject({
   whenFalse: followUpCall
 })
 
+const MAX_PAGE_SIZE = 1_000
+
+// How a listing moves to its next page: a page number, an offset, or a token or link the
+// answer carries at `path` (sent back in `param`, or followed as a link when `param` is absent).
+const listPagingSchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('page'), param: z.string().min(1).default('page'), first: z.int().min(0).default(1) }),
+  z.strictObject({ kind: z.literal('offset'), param: z.string().min(1).default('offset') }),
+  z.strictObject({ kind: z.literal('next'), path: dotPath, param: z.string().min(1).optional() })
+])
+
+const cron = z.string().superRefine((text, ctx) => {
+  try {
+    CronExpressionParser.parse(text)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `invalid cron expression: ${(err as Error).message}` })
+  }
+})
+
+// Pull sync of an inbound flow (src/poll): a schedule, and how to tell what changed.
+const pollSchema = z.strictObject({
+  schedule: cron.default('0 * * * *'),
+  // cursor: the source filters by a modified token; audit: it cannot, so the hub diffs.
+  mode: z.enum(['cursor', 'audit']),
+  batchLimit: z.int().min(1).max(100_000).default(1_000),
+  // The listing returns whole records: map them as listed instead of fetching each one.
+  fullRecords: z.boolean().default(false)
+})
+
 const typeEndpointsSchema = z.strictObject({
   get: endpoint('GET').optional(),
   create: z.strictObject({ ...endpointFields('POST'), idPath: dotPath.default('id') }).optional(),
@@ -83,13 +112,19 @@ const typeEndpointsSchema = z.strictObject({
     resultPath: dotPath.optional(),
     idPath: dotPath.default('id')
   }).optional(),
-  // Polling is not designed yet, so extra keys pass through for it to pick up.
-  list: z.looseObject({
+  // The listing a poll pages through (src/poll/list.ts).
+  list: z.strictObject({
     ...endpointFields('GET'),
-    itemsPath: dotPath,
-    cursorPath: dotPath.optional(),
+    // Where the records are in an answer; absent, the answer is the array itself.
+    itemsPath: dotPath.optional(),
     idPath: dotPath.default('id'),
-    modifiedPath: dotPath.optional()
+    // Cursor mode: each record's modified token, and the query parameter that filters by it
+    // (inclusive: token >= the value sent).
+    modifiedPath: dotPath.optional(),
+    sinceParam: z.string().min(1).optional(),
+    paging: listPagingSchema.default({ kind: 'page', param: 'page', first: 1 }),
+    pageSize: z.int().min(1).max(MAX_PAGE_SIZE).default(MAX_PAGE_SIZE),
+    pageSizeParam: z.string().min(1).optional()
   }).optional(),
   recordPath: dotPath.optional(),
   followUps: z.array(followUpSchema).default([])
@@ -123,6 +158,9 @@ const collisionSchema = z.strictObject({
 /** A flow's collision settings with every default filled in (a flow may leave them out). */
 export const collisionOf = (flow: Pick<Flow, 'collision'>): Collision => flow.collision ?? collisionSchema.parse({})
 
+const MAX_FLOWS = 50
+const MAX_MAPPINGS = 500
+
 const flowSchema = z.strictObject({
   type: z.enum(dataTypes),
   direction: z.enum(directions),
@@ -133,9 +171,10 @@ const flowSchema = z.strictObject({
   }),
   enabled: z.boolean().default(true),
   filter: expression.optional(),
-  mappings: z.array(mappingSchema).default([]),
+  mappings: z.array(mappingSchema).max(MAX_MAPPINGS, `at most ${MAX_MAPPINGS} mappings per flow`).default([]),
   required: z.array(dotPath).default([]),
-  collision: collisionSchema.optional()
+  collision: collisionSchema.optional(),
+  poll: pollSchema.optional()
 })
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid HTTP header name')
@@ -204,7 +243,9 @@ const systemObject = z.strictObject({
   // deduplicate on it.
   idempotency: z.strictObject({ header: headerName }).optional(),
   types: types.default({}),
-  flows: z.array(flowSchema).default([])
+  // 3 types x 2 directions x 3 actions is 18 distinct flows; the bound keeps a runaway document
+  // from costing the hub more than a quick refusal.
+  flows: z.array(flowSchema).max(MAX_FLOWS, `at most ${MAX_FLOWS} flows per system`).default([])
 })
 
 type SystemObject = z.output<typeof systemObject>
@@ -228,6 +269,7 @@ function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
     }
   }
 
+  const handledBy = new Map<string, number>()
   s.flows.forEach((flow, i) => {
     const at = (...rest: PropertyKey[]) => ['flows', i, ...rest]
     const te = s.types[flow.type]
@@ -236,8 +278,16 @@ function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
       return
     }
     if (flow.direction === 'inbound') {
-      if (!te.get) issue(at('direction'), `inbound needs types.${flow.type}.get`)
+      if (!te.get && !flow.poll?.fullRecords) issue(at('direction'), `inbound needs types.${flow.type}.get`)
       if (flow.collision) issue(at('collision'), 'only outbound flows handle collisions')
+      if (flow.poll) {
+        if (!te.list) issue(at('poll'), `polling needs types.${flow.type}.list`)
+        else if (flow.poll.mode === 'cursor') {
+          for (const key of ['modifiedPath', 'sinceParam'] as const) {
+            if (!te.list[key]) issue(['types', flow.type, 'list', key], `required by the cursor-mode poll of flows[${i}]`)
+          }
+        }
+      }
       // The canonical model drops keys it does not know: a misspelt target would lose its value
       // on every record without a word.
       const model = canonicalSchemas[flow.type]
@@ -248,6 +298,7 @@ function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
       flow.mappings.forEach((m, k) => checkTarget(m.to, at('mappings', k, 'to')))
       flow.required.forEach((path, k) => checkTarget(path, at('required', k)))
     } else {
+      if (flow.poll) issue(at('poll'), 'only inbound flows poll')
       for (const action of flow.actions) {
         if (!te[action]) issue(at('actions'), `${action} needs types.${flow.type}.${action}`)
       }
@@ -271,13 +322,13 @@ function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
     if (flow.mappings.length === 0 && flow.actions.some((a) => a !== 'delete')) {
       issue(at('mappings'), 'needs at least one mapping unless the flow only deletes')
     }
-    // One flow per (type, direction, action): the pipeline must never have to choose.
-    for (let j = 0; j < i; j++) {
-      const other = s.flows[j]
-      if (other.type !== flow.type || other.direction !== flow.direction) continue
-      for (const action of flow.actions) {
-        if (other.actions.includes(action)) issue(at('actions'), `${flow.direction} ${flow.type} ${action} is already handled by flows[${j}]`)
-      }
+    // One flow per (type, direction, action): the pipeline must never have to choose. Each
+    // duplicate is named once, against the first flow (a pairwise report grows quadratically).
+    for (const action of flow.actions) {
+      const key = `${flow.direction} ${flow.type} ${action}`
+      const first = handledBy.get(key)
+      if (first === undefined) handledBy.set(key, i)
+      else if (first !== i) issue(at('actions'), `${key} is already handled by flows[${first}]`)
     }
   })
 }
@@ -310,6 +361,8 @@ export type SystemConfig = z.output<typeof systemSchema>
 export type SystemInput = z.input<typeof systemSchema>
 export type TypeEndpoints = z.output<typeof typeEndpointsSchema>
 export type Endpoint = z.output<typeof endpointSchema>
+export type ListEndpoint = NonNullable<TypeEndpoints['list']>
+export type Poll = z.output<typeof pollSchema>
 export type FollowUp = z.output<typeof followUpSchema>
 export type FollowUpCall = z.output<typeof followUpCall>
 export type Flow = z.output<typeof flowSchema>

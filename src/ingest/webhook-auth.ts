@@ -1,17 +1,17 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { Webhook } from 'standardwebhooks'
 import type { SystemConfig } from '../config/systems.ts'
 import { bearerToken } from '../auth/plugin.ts'
+import { digest, keyDigest } from '../auth/webhook-keys.ts'
 import { unauthorized } from '../errors.ts'
 
-// Hashing first gives equal-length inputs, so the comparison time says nothing about the key.
-const digest = (s: string) => createHash('sha256').update(s).digest()
-// The configured keys' digests, once per system config (a new config is a new array).
+// Comparing digests gives equal-length inputs, so the comparison time says nothing about the
+// key. The configured keys' digests, once per system config (a new config is a new array).
 const keyDigests = new WeakMap<string[], Buffer[]>()
 const digestsOf = (keys: string[]) => {
   let d = keyDigests.get(keys)
-  if (!d) keyDigests.set(keys, d = keys.map(digest))
+  if (!d) keyDigests.set(keys, d = keys.map(keyDigest))
   return d
 }
 

@@ -34,6 +34,8 @@ export interface SystemRegistry {
   remove (id: string): Promise<boolean>
   /** Make the config file's systems the 'file' systems: upsert them, drop ones no longer in it. */
   replaceFileSystems (documents: Array<{ id: string }>): Promise<void>
+  /** Hear of every change to the systems, made by any process. */
+  onChange (listener: () => void): void
   close (): Promise<void>
 }
 
@@ -51,8 +53,12 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
   const owner = {}
   let loadedAt = 0
   const invalidate = () => { cache = undefined }
+  const changeListeners: Array<() => void> = []
   const listener = await pool.connect()
-  listener.on('notification', invalidate)
+  listener.on('notification', () => {
+    invalidate()
+    for (const fn of changeListeners) fn()
+  })
   // A lost listener leaves the cache to its expiry; the pool replaces the connection.
   listener.on('error', err => log.warn({ err }, 'systems change listener lost'))
   await listener.query(`LISTEN ${CHANNEL}`)
@@ -104,6 +110,7 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
       })
       invalidate()
     },
+    onChange (fn) { changeListeners.push(fn) },
     async close () {
       await listener.query(`UNLISTEN ${CHANNEL}`).catch(() => {})
       listener.release()

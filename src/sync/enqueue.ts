@@ -1,8 +1,13 @@
 import { randomUUID } from 'node:crypto'
 import type { JobInsert } from 'pg-boss'
 import type { PipelineContext } from '../pipeline/context.ts'
+import { isDatabaseUnavailable } from '../db/errors.ts'
+import type { Queryable } from '../db/queryable.ts'
+import { MAX_ID, textProblem } from '../models/text.ts'
 import { inboundRow, insertJobs, outboundRow } from '../pipeline/jobs.ts'
 import { parseScope } from '../pipeline/scope.ts'
+import { triggerBatch } from '../poll/trigger.ts'
+import { conflict } from '../errors.ts'
 import { inboundScopes } from '../stores/systems.ts'
 import { INBOUND, OUTBOUND } from '../queue/queues.ts'
 import type { SyncPlan } from './plan.ts'
@@ -14,7 +19,6 @@ export interface BatchReceipt { batchId: string, queued: number, coalesced: numb
 type Queues = Pick<PipelineContext, 'pool' | 'boss'>
 
 const CHUNK = 1_000
-const MAX_ID = 255
 // The answer lists this many rejections; the count covers them all.
 const MAX_LISTED = 1_000
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -22,9 +26,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 /**
  * Turn a stream of ids into jobs of one batch, a chunk at a time, so any number of ids fits in
  * bounded memory (only the ids seen, for duplicate detection, are kept). Blank, over-long,
- * duplicate and unresolvable ids are rejected with their line; the rest proceed.
+ * unstorable, duplicate and unresolvable ids are rejected with their line; the rest proceed.
  */
 export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIterable<Line> | Iterable<Line>): Promise<BatchReceipt> {
+  if (plan.poll) return await pollBatch(ctx, plan)
   const batchId = randomUUID()
   await ctx.pool.query(
     `INSERT INTO hub.sync_batches (id, system_id, target_id, type, action, direction, debug) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -36,13 +41,12 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
   }
   const seen = new Map<string, number>()
   let chunk: Array<{ line: Line, action: SyncPlan['action'] }> = []
-  // Chunks commit without waiting for the disk; the batch's final (synchronous) commit below
-  // flushes the log up to itself, so every chunk is durable before the client hears 202.
+  // One transaction for the whole batch: a request that ends in an error (a broken CSV line, a
+  // client gone mid-upload) queues nothing, so any 4xx means "nothing happened, send it again".
+  // Jobs are visible to workers from the commit on.
   const writer = await ctx.pool.connect()
-  await writer.query('SET synchronous_commit TO off')
 
-  // On the pool (synchronous commit): this commit also makes the chunks before it durable.
-  const finish = (state: 'enqueued' | 'aborted') => ctx.pool.query(
+  const finish = (db: Queryable, state: 'enqueued' | 'aborted') => db.query(
     `UPDATE hub.sync_batches SET state = $2, enqueued_at = CASE WHEN $2 = 'enqueued' THEN now() END,
        queued = $3, coalesced = $4, rejected = $5 WHERE id = $1`,
     [batchId, state, receipt.queued, receipt.coalesced, receipt.rejectedCount])
@@ -55,11 +59,13 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
     receipt.coalesced += rows.length - inserted.size
   }
 
+  let broken: unknown
   try {
+    await writer.query('BEGIN')
     for await (const line of lines) {
       const id = line.id.trim()
-      if (!id) { reject(line, 'blank id'); continue }
-      if (id.length > MAX_ID) { reject(line, `id longer than ${MAX_ID} characters`); continue }
+      const problem = id ? textProblem(id, MAX_ID) : 'blank id'
+      if (problem) { reject(line, problem === 'blank id' ? problem : `id ${problem}`); continue }
       const first = seen.get(id)
       if (first !== undefined) { reject(line, `duplicate of line ${first}`); continue }
       let action = plan.action
@@ -76,15 +82,27 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
       if (chunk.length >= CHUNK) await flush()
     }
     if (chunk.length) await flush()
+    await finish(writer, 'enqueued')
+    await writer.query('COMMIT')
   } catch (err) {
-    await finish('aborted')
+    broken = err
+    await writer.query('ROLLBACK').catch(() => {})
+    receipt.queued = 0
+    receipt.coalesced = 0
+    await finish(ctx.pool, 'aborted').catch(() => {})
     throw Object.assign(err as Error, { batch: receipt })
   } finally {
-    await writer.query('RESET synchronous_commit').catch(() => {})
-    writer.release()
+    // A client whose connection broke is not given back to the pool.
+    writer.release(broken !== undefined && isDatabaseUnavailable(broken))
   }
-  await finish('enqueued')
   return receipt
+}
+
+/** `<type>/poll`: the poll runs now as this batch; the ids sent with it are not used. */
+async function pollBatch (ctx: Queues, plan: SyncPlan): Promise<BatchReceipt> {
+  const run = await triggerBatch({ ...ctx, systems: { get: async () => plan.system } }, plan.system!.id, plan.type, false)
+  if (!run.batchId) throw conflict(`a poll of ${plan.system!.id} ${plan.type} is already queued or running`, { running: true, progress: run.progress })
+  return { batchId: run.batchId, queued: 0, coalesced: 0, rejected: [], rejectedCount: 0 }
 }
 
 function inboundRows (plan: SyncPlan, batchId: string, chunk: Array<{ line: Line, action: SyncPlan['action'] }>): JobInsert[] {
