@@ -62,16 +62,17 @@ export async function callSystem (system: SystemConfig, req: CallRequest, trace?
   const base = new URL(system.baseUrl)
   let path = base.pathname.replace(/\/$/, '') + req.path
   if (base.search) path += (req.path.includes('?') ? '&' : '?') + base.search.slice(1)
-  const headers: Record<string, string> = { accept: 'application/json', ...req.headers, ...authHeaders(system.auth) }
+  const auth = authHeaders(system.auth)
+  const headers: Record<string, string> = { accept: 'application/json', ...req.headers, ...auth }
   let payload: string | undefined
   if (req.body !== undefined) {
     payload = JSON.stringify(req.body)
     headers['content-type'] = 'application/json'
   }
   const started = Date.now()
-  const auth = authHeaders(system.auth)
-  const shownHeaders = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, k in auth ? CENSOR : v]))
-  const traced = trace?.start(req.step, { method: req.method, url: base.origin + path, headers: shownHeaders, body: req.body })
+  // The auth header is censored by name, whatever it is called (X-Auth-Key …).
+  const shownAuth = Object.fromEntries(Object.keys(auth).map(k => [k, CENSOR]))
+  const traced = trace?.start(req.step, { method: req.method, url: base.origin + path, headers: { ...headers, ...shownAuth }, body: req.body })
   let status: number | undefined
   let text = ''
   let retryAfter: string | string[] | undefined
