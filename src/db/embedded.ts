@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { chown, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { arch, platform, userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
 import { promisify } from 'node:util'
+import { freePort } from '../net/free-port.ts'
 
 const run = promisify(execFile)
 
@@ -51,17 +51,6 @@ async function runAs (): Promise<{ uid: number, gid: number } | undefined> {
     await run('useradd', ['--system', '--user-group', '--no-create-home', 'postgres'])
     return await ids()
   }
-}
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 async function exists (path: string): Promise<boolean> {

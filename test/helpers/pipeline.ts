@@ -5,21 +5,15 @@ import YAML from 'yaml'
 import { exampleEnv, startSandbox } from '../../sandbox/index.ts'
 import { substituteEnv } from '../../src/config/load.ts'
 import type { Hub } from '../../src/hub.ts'
+import { waitUntil } from '../../src/wait-until.ts'
 import { buildTestHub } from './hub.ts'
 import type { TestHubOptions } from './hub.ts'
 
 export const exampleConfig = fileURLToPath(new URL('../../examples/hub.config.yaml', import.meta.url))
 
-/** Poll `check` until it returns a truthy value (or throw after `ms`). */
-export async function waitFor<T> (check: () => Promise<T> | T, ms = 20_000, what = 'condition'): Promise<T> {
-  const until = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
+/** Poll `check` until it returns a truthy value (or throw after `ms`): waitUntil, test-shaped. */
+export const waitFor = <T>(check: () => Promise<T> | T, ms = 20_000, what = 'condition'): Promise<T> =>
+  waitUntil(what, check, { timeoutMs: ms, everyMs: 25 })
 
 /** Jobs of the pipeline queues not yet finished (queued, retrying or running). */
 export async function pendingJobs (hub: Hub): Promise<number> {
