@@ -46,17 +46,21 @@ async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<o
   }
 
   const endpoints = system.types[data.type]
-  if (!endpoints?.get) throw new PermanentError(`${system.id} has no get endpoint for ${data.type}`)
-  let body: unknown
-  try {
-    body = (await callSystem(system, { method: endpoints.get.method, path: endpointPath(endpoints.get, { id: data.id }), step: 'fetch' }, trace, ctx.pace)).body
-  } catch (err) {
-    // Gone at the source (deleted since the webhook, or a wrong id): nothing to retry.
-    if (err instanceof ConnectorError && err.status === 404) return await skip(`not found in ${system.id} (404)`)
-    throw err
+  // A poll that listed whole records (poll.fullRecords) carries the record: no fetch.
+  let source = data.record
+  if (source === undefined) {
+    if (!endpoints?.get) throw new PermanentError(`${system.id} has no get endpoint for ${data.type}`)
+    let body: unknown
+    try {
+      body = (await callSystem(system, { method: endpoints.get.method, path: endpointPath(endpoints.get, { id: data.id }), step: 'fetch' }, trace, ctx.pace)).body
+    } catch (err) {
+      // Gone at the source (deleted since the webhook, or a wrong id): nothing to retry.
+      if (err instanceof ConnectorError && err.status === 404) return await skip(`not found in ${system.id} (404)`)
+      throw err
+    }
+    source = endpoints.recordPath ? getPath(body, endpoints.recordPath) : body
   }
-  const source = endpoints.recordPath ? getPath(body, endpoints.recordPath) : body
-  if (!source || typeof source !== 'object') throw new PermanentError(`${system.id} returned no ${data.type} record${endpoints.recordPath ? ` at ${endpoints.recordPath}` : ''}`)
+  if (!source || typeof source !== 'object') throw new PermanentError(`${system.id} returned no ${data.type} record${endpoints?.recordPath ? ` at ${endpoints.recordPath}` : ''}`)
   if (!await passesFilter(flow, source)) return await skip('filtered out by the inbound flow')
   const mapped = await applyMappings(flow.mappings, source)
   trace?.add('map', { input: source, output: mapped })

@@ -1,6 +1,7 @@
 import { inbound } from '../jobs/inbound.ts'
 import { cleanUp } from '../jobs/maintenance.ts'
 import { outbound } from '../jobs/outbound.ts'
+import { pollHandler } from '../jobs/poll.ts'
 import { breakers } from './connectors/breaker.ts'
 import { pacer } from './connectors/pace.ts'
 import { createPool } from './db/pool.ts'
@@ -8,7 +9,8 @@ import { slotLeaser } from './connectors/slots.ts'
 import type { Hub } from './hub.ts'
 import { batchHandler } from './pipeline/run-job.ts'
 import type { JobSpec } from './pipeline/run-job.ts'
-import { groupConcurrency, MAINTENANCE, PRIORITY } from './queue/queues.ts'
+import { groupConcurrency, MAINTENANCE, POLL, PRIORITY } from './queue/queues.ts'
+import { syncSchedules } from './poll/schedules.ts'
 
 export interface Workers { stop (): Promise<void> }
 
@@ -65,6 +67,15 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
       hub.log.info(await cleanUp(pool), 'maintenance: old webhook event ids and debug traces deleted')
     })
   })
+  // Poll runs, and their schedules kept in step with the systems, whichever process changes them.
+  registered.push({ name: POLL, id: await hub.boss.work(POLL, { localConcurrency: 2, pollingIntervalSeconds: 0.5 }, pollHandler(ctx)) })
+  let scheduling = Promise.resolve()
+  const reschedule = () => {
+    scheduling = scheduling.then(() => syncSchedules(hub.boss, hub.systems)).catch(err => hub.log.error({ err }, 'poll schedules not updated'))
+    return scheduling
+  }
+  hub.systems.onChange(reschedule)
+  await reschedule()
   let stopping: Promise<void> | undefined
   const stop = async () => {
     await Promise.all(registered.map(w => hub.boss.offWork(w.name, { id: w.id, wait: true })))

@@ -13,6 +13,8 @@ export interface InboundJob {
   action: Action
   /** The record's id in the source system. */
   id: string
+  /** The record as a poll listed it (fullRecords): mapped as it is, not fetched again. */
+  record?: unknown
   debug?: boolean
   batchId?: string
   /** Retries so far (the job runner re-sends with attempt + 1). */

@@ -4,6 +4,7 @@ export const INBOUND = 'inbound'
 export const OUTBOUND = 'outbound'
 export const DEAD_LETTER = 'dead-letter'
 export const MAINTENANCE = 'maintenance'
+export const POLL = 'poll'
 
 // Higher runs first. Debug jobs jump everything queued for the same work; live webhook traffic
 // goes before bulk manual syncs, so a 100,000-ID batch never holds back a shop's changes.
@@ -38,7 +39,10 @@ export const queueDefinitions: QueueDefinition[] = [
   // of changes to one record coalesces into one fetch, and one record is never written twice
   // at the same time.
   { name: INBOUND, policy: 'stately', ...common },
-  { name: OUTBOUND, policy: 'standard', ...common }
+  { name: OUTBOUND, policy: 'standard', ...common },
+  // exclusive: per (system, type) one run queued or running, in every process together. A run
+  // that dies is not retried: the next trigger or schedule carries on from the committed cursor.
+  { name: POLL, policy: 'exclusive', ...common, retryLimit: 0, expireInSeconds: 6 * 3600 }
 ]
 
 // The throttle's maxConcurrent becomes a pg-boss group tier: group concurrency is enforced in

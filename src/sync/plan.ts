@@ -1,7 +1,8 @@
 import type { SystemConfig } from '../config/systems.ts'
-import { badRequest, unprocessable } from '../errors.ts'
+import { badRequest } from '../errors.ts'
 import type { DataType } from '../models/index.ts'
 import { parseScope } from '../pipeline/scope.ts'
+import { pollTarget } from '../poll/trigger.ts'
 import type { Action, SystemRegistry } from '../stores/systems.ts'
 import { findFlow, inboundScopes } from '../stores/systems.ts'
 
@@ -25,6 +26,8 @@ export interface SyncPlan {
   system?: SystemConfig
   target?: SystemConfig
   debug: boolean
+  /** `<type>/poll`: no ids; the system's poll of `type` runs now, as this batch (src/poll). */
+  poll?: boolean
 }
 
 /** Resolve and check the request as a whole; per-line problems are handled while reading ids. */
@@ -38,7 +41,11 @@ export async function planSync (systems: SystemRegistry, p: SyncParams): Promise
   const direction = p.direction ?? 'inbound'
   const system = p.system ? await systems.get(p.system) : undefined
   if (p.system && !system) throw badRequest(`system: no system '${p.system}'`)
-  if (action === 'poll') throw unprocessable(`${type}/poll: polling is not available in this version of the hub; sync the ids instead`)
+  if (action === 'poll') {
+    if (direction !== 'inbound' || !system) throw badRequest(`system: required for ${type}/poll (the system to poll)`)
+    await pollTarget(systems, system.id, type)
+    return { direction, type, action: 'update', system, debug: false, poll: true }
+  }
   if (direction === 'inbound') {
     if (!system) throw badRequest('system: required for an inbound sync (the system to fetch the records from)')
     if (p.target) throw badRequest('target: only for direction outbound')

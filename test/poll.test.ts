@@ -1,0 +1,291 @@
+import t from 'tap'
+import type { Test } from 'tap'
+import { startLedger, startStockroom } from '../sandbox/index.ts'
+import type { PullSource } from '../sandbox/index.ts'
+import { parseSystem } from '../src/config/load.ts'
+import { POLL } from '../src/queue/queues.ts'
+import { buildTestHub } from './helpers/hub.ts'
+import type { TestHub } from './helpers/hub.ts'
+import { startHttpServer } from './helpers/http.ts'
+import { settled, waitFor } from './helpers/pipeline.ts'
+
+// Pull sync against the sandbox's two sources that send no webhooks: the ledger (cursor mode)
+// and the stockroom (audit mode). Sizes are the smallest that show each behaviour.
+
+const ledgerDoc = (id: string, url: string, poll: object = {}, list: object = {}) => ({
+  id,
+  baseUrl: url,
+  allowPrivateNetwork: true,
+  throttle: { maxConcurrent: 2, perSecond: 200 },
+  types: {
+    customer: {
+      get: { path: '/customers/{id}' },
+      list: { path: '/customers', itemsPath: 'customers', modifiedPath: 'version', sinceParam: 'modified_since', paging: { kind: 'page', param: 'page' }, pageSize: 2, pageSizeParam: 'per_page', ...list }
+    }
+  },
+  flows: [{
+    type: 'customer',
+    direction: 'inbound',
+    actions: ['create', 'update'],
+    mappings: [{ kind: 'field', from: 'email', to: 'email_address' }, { kind: 'field', from: 'name', to: 'first_name' }],
+    poll: { mode: 'cursor', ...poll }
+  }]
+})
+
+const stockroomDoc = (id: string, url: string, poll: object = {}, pageSize = 2) => ({
+  id,
+  baseUrl: url,
+  allowPrivateNetwork: true,
+  types: {
+    product: { list: { path: '/products', itemsPath: 'items', paging: { kind: 'next', path: 'next', param: 'after' }, pageSize, pageSizeParam: 'limit' } }
+  },
+  flows: [{
+    type: 'product',
+    direction: 'inbound',
+    mappings: [{ kind: 'field', from: 'sku', to: 'sku' }, { kind: 'field', from: 'title', to: 'name' }],
+    poll: { mode: 'audit', fullRecords: true, ...poll }
+  }]
+})
+
+async function putSystem (h: TestHub, doc: { id: string, [key: string]: unknown }) {
+  const res = await h.app.inject({ method: 'PUT', url: `/v1/systems/${doc.id}`, headers: h.auth, payload: doc })
+  if (res.statusCode >= 300) throw new Error(`PUT ${doc.id}: ${res.body}`)
+}
+
+async function source (t: Test, start: () => Promise<PullSource>) {
+  const s = await start()
+  t.teardown(() => s.close())
+  return s
+}
+
+const pollState = async (h: TestHub, system: string) => (await h.app.inject({ url: `/v1/systems/${system}/poll`, headers: h.auth })).json()
+
+/** Poll now and wait for that run to end; returns its report. */
+async function pollNow (h: TestHub, system: string, type: string) {
+  const res = await h.app.inject({ method: 'POST', url: `/v1/systems/${system}/poll/${type}`, headers: h.auth })
+  if (res.statusCode !== 202 || !res.json().started) throw new Error(`poll ${system}: ${res.statusCode} ${res.body}`)
+  const { jobId } = res.json()
+  return await waitFor(async () => {
+    const state = (await pollState(h, system)).types.find((s: { type: string }) => s.type === type)
+    return state.lastRun?.jobId === jobId ? state.lastRun : undefined
+  }, 30_000, `the poll run of ${system}`)
+}
+
+const linked = async (h: TestHub, system: string) =>
+  (await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.links l JOIN hub.records r ON r.id = l.record_id WHERE l.system_id = $1 AND r.deleted_at IS NULL', [system])).rows[0].n
+
+t.test('poll config is checked at load, with the path of what is wrong', async t => {
+  const errors = (doc: object) => { const r = parseSystem(doc); return r.ok ? [] : r.errors }
+  const base = ledgerDoc('ledger', 'http://127.0.0.1:1')
+  t.match(errors({ ...base, flows: [{ ...base.flows[0], poll: { mode: 'cursor', schedule: '61 * * * *' } }] }), ['flows[0].poll.schedule: invalid cron expression: Constraint error, got value 61 expected range 0-59'])
+  t.match(errors({ ...base, types: { customer: { ...base.types.customer, list: { ...base.types.customer.list, pageSize: 5000 } } } }), [/types\.customer\.list\.pageSize/])
+  t.match(errors({ ...base, types: { customer: { ...base.types.customer, list: { ...base.types.customer.list, paging: { kind: 'cursor' } } } } }), [/types\.customer\.list\.paging/])
+  const { sinceParam: _s, ...noSince } = base.types.customer.list
+  t.match(errors({ ...base, types: { customer: { ...base.types.customer, list: noSince } } }), [/types\.customer\.list\.sinceParam.*cursor-mode poll of flows\[0\]/])
+  t.match(errors({ ...base, types: { customer: { get: base.types.customer.get } } }), ['flows[0].poll: polling needs types.customer.list'])
+  const parsed = parseSystem(stockroomDoc('stockroom', 'http://127.0.0.1:1'))
+  t.ok(parsed.ok, 'an audit flow with fullRecords needs no get endpoint')
+  if (parsed.ok) t.match(parsed.system.flows[0].poll, { schedule: '0 * * * *', batchLimit: 1000 }, 'hourly, 1,000 changes a run by default')
+})
+
+t.test('pull sync', async t => {
+  const h = await buildTestHub(t)
+
+  t.test('cursor mode takes what changed since the last run, and not what came before', async t => {
+    const ledger = await source(t, startLedger)
+    for (let i = 1; i <= 3; i++) ledger.put(`L${i}`, { email: `c${i}@example.com`, name: `C${i}` })
+    await putSystem(h, ledgerDoc('ledger', ledger.url))
+    t.match(await pollNow(h, 'ledger', 'customer'), { mode: 'cursor', seen: 3, enqueued: 3, complete: true })
+    await settled(h.hub)
+    t.equal(await linked(h, 'ledger'), 3)
+    const fetched = ledger.calls.get
+    ledger.put('L2', { email: 'c2@example.com', name: 'Changed' })
+    ledger.put('L4', { email: 'c4@example.com', name: 'C4' })
+    t.match(await pollNow(h, 'ledger', 'customer'), { seen: 2, enqueued: 2 }, 'only the two changes are listed')
+    await settled(h.hub)
+    t.equal(ledger.calls.get - fetched, 2, 'and fetched')
+    t.equal(await linked(h, 'ledger'), 4)
+    t.match((await pollState(h, 'ledger')).types[0], { cursor: { token: '5', id: 'L4' }, mode: 'cursor', schedule: '0 * * * *', lastError: null })
+    t.ok(((await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.throttle WHERE system_id = 'ledger'")).rows[0].n), 'listing calls take the system\'s perSecond pace')
+  })
+
+  t.test('records sharing a token across page boundaries and batch limits are all taken once', async t => {
+    const ledger = await source(t, startLedger)
+    for (const id of ['E1', 'E2', 'E3', 'E4', 'E5']) ledger.put(id, { email: `${id}@example.com` }, 7)
+    await putSystem(h, ledgerDoc('equal', ledger.url, { batchLimit: 3 }))
+    t.match(await pollNow(h, 'equal', 'customer'), { enqueued: 3, cut: true })
+    t.match((await pollState(h, 'equal')).types[0].cursor, { token: '7', id: 'E3' })
+    t.match(await pollNow(h, 'equal', 'customer'), { enqueued: 2, cut: false })
+    t.match(await pollNow(h, 'equal', 'customer'), { enqueued: 0 })
+    await settled(h.hub)
+    t.equal(await linked(h, 'equal'), 5)
+    const { rows } = await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.history WHERE system_id = 'equal' AND direction = 'inbound'")
+    t.equal(rows[0].n, 5, 'each record was fetched once')
+  })
+
+  t.test('a failing page leaves the cursor where the committed work is; the next run takes the rest', async t => {
+    const ledger = await source(t, startLedger)
+    for (let i = 1; i <= 5; i++) ledger.put(`F${i}`, { email: `f${i}@example.com` })
+    await putSystem(h, ledgerDoc('failing', ledger.url))
+    ledger.failList(2)
+    t.match(await pollNow(h, 'failing', 'customer'), { pages: 1, enqueued: 2, error: /answered 503/ })
+    const state = (await pollState(h, 'failing')).types[0]
+    t.match(state, { cursor: { token: '2', id: 'F2' }, lastError: /answered 503/ }, 'the cursor stops at the last page queued')
+    ledger.failList(1)
+    t.match(await pollNow(h, 'failing', 'customer'), { pages: 0, enqueued: 0, error: /answered 503/ })
+    t.match((await pollState(h, 'failing')).types[0].cursor, { token: '2', id: 'F2' }, 'a failed first page moves nothing')
+    t.match(await pollNow(h, 'failing', 'customer'), { enqueued: 3, complete: true })
+    await settled(h.hub)
+    t.equal(await linked(h, 'failing'), 5)
+  })
+
+  t.test('a list answer of the wrong shape fails the run, naming what was expected where', async t => {
+    const ledger = await source(t, startLedger)
+    ledger.put('W1', { email: 'w1@example.com' })
+    await putSystem(h, ledgerDoc('wrong', ledger.url))
+    ledger.garble({ customers: { W1: {} } })
+    t.match(await pollNow(h, 'wrong', 'customer'), { enqueued: 0, error: "wrong answered GET /customers?per_page=2&page=1 with the wrong shape: expected an array of records at 'customers', found an object" })
+    ledger.garble({ customers: [{ email: 'x@example.com', version: 1 }] })
+    t.match(await pollNow(h, 'wrong', 'customer'), { enqueued: 0, error: /expected an id at 'id' of record 0, found nothing/ })
+    t.equal((await pollState(h, 'wrong')).types[0].cursor, null)
+    t.equal(await linked(h, 'wrong'), 0)
+  })
+
+  t.test('audit mode finds new, changed and deleted records; a failed or cut-short listing deletes nothing', async t => {
+    const stock = await source(t, startStockroom)
+    for (let i = 1; i <= 5; i++) stock.put(`P${i}`, { sku: `SKU${i}`, title: `Product ${i}` })
+    await putSystem(h, stockroomDoc('stock', stock.url, { batchLimit: 3 }))
+    t.match(await pollNow(h, 'stock', 'product'), { mode: 'audit', enqueued: 3, cut: true, complete: false })
+    t.match(await pollNow(h, 'stock', 'product'), { enqueued: 2, deleted: 0, complete: true })
+    await settled(h.hub)
+    t.equal(await linked(h, 'stock'), 5)
+    t.equal(stock.calls.get, 0, 'full records are mapped as listed')
+    t.match(await pollNow(h, 'stock', 'product'), { seen: 5, enqueued: 0, deleted: 0 }, 'nothing changed, nothing queued')
+
+    stock.put('P2', { sku: 'SKU2', title: 'Renamed' })
+    stock.put('P6', { sku: 'SKU6', title: 'Product 6' })
+    stock.remove('P4')
+    stock.remove('P5')
+    // Listed now: [P1, P2] [P3, P6]; the second page fails.
+    stock.failList(2)
+    t.match(await pollNow(h, 'stock', 'product'), { enqueued: 1, deleted: 0, complete: false, error: /answered 503/ }, 'a failed listing deletes nothing')
+    await settled(h.hub)
+    t.equal(await linked(h, 'stock'), 5)
+    t.match((await h.hub.pool.query("SELECT r.data->>'name' AS name FROM hub.links l JOIN hub.records r ON r.id = l.record_id WHERE l.system_id = 'stock' AND l.external_id = 'P2'")).rows, [{ name: 'Renamed' }])
+
+    for (const i of [1, 2, 3]) stock.put(`P${i}`, { sku: `SKU${i}`, title: `Again ${i}` })
+    t.match(await pollNow(h, 'stock', 'product'), { enqueued: 3, deleted: 0, cut: true, complete: false }, 'a listing cut short at the batch limit deletes nothing')
+    t.match(await pollNow(h, 'stock', 'product'), { enqueued: 1, deleted: 2, complete: true }, 'a complete one does')
+    await settled(h.hub)
+    t.equal(await linked(h, 'stock'), 4)
+    t.equal((await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.poll_audit WHERE system_id = 'stock'")).rows[0].n, 4, 'the audit table holds what the source holds')
+  })
+
+  t.test('after a reset, a full pull sends nothing out for unchanged records', async t => {
+    const ledger = await source(t, startLedger)
+    const crm = await startHttpServer(t, (req, res) => {
+      res.writeHead(req.method === 'POST' ? 201 : 200, { 'content-type': 'application/json' }).end(JSON.stringify({ id: `D${Math.random()}` }))
+    })
+    await putSystem(h, {
+      id: 'crm',
+      baseUrl: crm.url,
+      allowPrivateNetwork: true,
+      types: { customer: { create: { path: '/customers' }, update: { path: '/customers/{id}' } } },
+      flows: [{ type: 'customer', direction: 'outbound', actions: ['create', 'update'], mappings: [{ kind: 'field', from: 'email_address', to: 'email' }] }]
+    })
+    t.teardown(() => h.app.inject({ method: 'DELETE', url: '/v1/systems/crm', headers: h.auth }))
+    for (let i = 1; i <= 3; i++) ledger.put(`R${i}`, { email: `r${i}@example.com` })
+    await putSystem(h, ledgerDoc('reset', ledger.url))
+    await pollNow(h, 'reset', 'customer')
+    await settled(h.hub)
+    t.equal(crm.received.length, 3, 'three creates')
+    t.match(await pollNow(h, 'reset', 'customer'), { enqueued: 0 }, 'nothing new')
+    const reset = await h.app.inject({ method: 'DELETE', url: '/v1/systems/reset/poll/customer/state', headers: h.auth })
+    t.equal(reset.statusCode, 204)
+    t.equal((await pollState(h, 'reset')).types[0].cursor, null)
+    t.match(await pollNow(h, 'reset', 'customer'), { enqueued: 3 }, 'a full pull')
+    await settled(h.hub)
+    t.equal(crm.received.length, 3, 'and no outbound call: the content did not change')
+  })
+
+  t.test('two processes triggering one poll at once make one run', async t => {
+    const ledger = await source(t, startLedger)
+    for (let i = 1; i <= 3; i++) ledger.put(`T${i}`, { email: `t${i}@example.com` })
+    await putSystem(h, ledgerDoc('twice', ledger.url))
+    const other = await buildTestHub(t, { databaseUrl: h.databaseUrl, workers: false })
+    const release = ledger.pause()
+    const trigger = (x: TestHub) => x.app.inject({ method: 'POST', url: '/v1/systems/twice/poll/customer', headers: x.auth })
+    const answers = (await Promise.all([trigger(h), trigger(other)])).map(r => ({ status: r.statusCode, ...r.json() }))
+    t.same(answers.map(a => a.status), [202, 202])
+    t.same(answers.map(a => a.started).sort(), [false, true], 'one started, the other was told it is running')
+    t.match(answers.find(a => !a.started), { running: true })
+    const again = (await trigger(other)).json()
+    t.match(again, { started: false, running: true }, 'a third trigger while it runs starts nothing either')
+    release()
+    const jobId = answers.find(a => a.started).jobId
+    const run = await waitFor(async () => { const last = (await pollState(h, 'twice')).types[0].lastRun; return last?.jobId === jobId && last }, 30_000, 'the run')
+    t.match(run, { seen: 3, enqueued: 3 })
+    t.equal(ledger.calls.list, run.pages, 'the source was listed by that run only')
+    const { rows } = await h.hub.pool.query('SELECT count(*)::int AS n FROM pgboss.job WHERE name = $1 AND singleton_key = $2', [POLL, 'twice/customer'])
+    t.equal(rows[0].n, 1, 'one poll job')
+  })
+
+  t.test('<type>/poll in a manual sync runs the poll as a batch; initialization loads everything as one', async t => {
+    const ledger = await source(t, startLedger)
+    for (let i = 1; i <= 3; i++) ledger.put(`M${i}`, { email: `m${i}@example.com` })
+    await putSystem(h, ledgerDoc('manual', ledger.url, { batchLimit: 2 }))
+    const sync = await h.app.inject({ method: 'POST', url: '/v1/sync', headers: h.auth, payload: { system: 'manual', scope: 'customer/poll', ids: ['all'] } })
+    t.equal(sync.statusCode, 202, sync.body)
+    const status = async (id: string) => (await h.app.inject({ url: `/v1/sync/${id}`, headers: h.auth })).json()
+    const finished = (id: string) => waitFor(async () => { const s = await status(id); return s.finished ? s : undefined }, 30_000, 'the batch')
+    t.match(await finished(sync.json().batchId), { scope: 'customer/poll', state: 'enqueued', received: { queued: 2 }, counts: { completed: 2, failed: 0 } }, 'a poll run: the batch limit applies')
+
+    const init = await h.app.inject({ method: 'POST', url: '/v1/systems/manual/initialize/customer', headers: h.auth })
+    t.equal(init.statusCode, 202, init.body)
+    t.match(init.json(), { started: true, batchId: String })
+    t.match(await finished(init.json().batchId), { state: 'enqueued', received: { queued: 3 }, counts: { completed: 3, failed: 0 } }, 'every record, no batch limit')
+    t.match((await pollState(h, 'manual')).types[0], { lastRun: { initialize: true, enqueued: 3 }, cursor: { id: 'M3' } })
+  })
+
+  t.test('schedules follow the systems without a restart', async t => {
+    const ledger = await source(t, startLedger)
+    const schedule = async () => (await h.hub.boss.getSchedules(POLL, 'sched/customer'))[0]?.cron
+    await putSystem(h, ledgerDoc('sched', ledger.url, { schedule: '*/5 * * * *' }))
+    t.equal(await waitFor(async () => (await schedule()) === '*/5 * * * *' && 'ok', 10_000, 'the schedule'), 'ok')
+    await putSystem(h, ledgerDoc('sched', ledger.url, { schedule: '15 3 * * *' }))
+    t.equal(await waitFor(async () => (await schedule()) === '15 3 * * *' && 'ok', 10_000, 'the new schedule'), 'ok')
+    t.match((await pollState(h, 'sched')).types[0], { schedule: '15 3 * * *', nextRun: /T03:15:00/ })
+    await h.app.inject({ method: 'DELETE', url: '/v1/systems/sched', headers: h.auth })
+    t.equal(await waitFor(async () => (await schedule()) === undefined && 'gone', 10_000, 'the schedule to go'), 'gone')
+  })
+
+  t.test('polling what does not poll is a 404 or 422 naming what is missing', async t => {
+    const ledger = await source(t, startLedger)
+    await putSystem(h, ledgerDoc('named', ledger.url))
+    const post = (url: string, payload?: object) => h.app.inject({ method: 'POST', url, headers: h.auth, payload })
+    t.match((await post('/v1/systems/nope/poll/customer')).json(), { error: { code: 'not_found', message: "no system 'nope'" } })
+    const res = await post('/v1/systems/named/poll/product')
+    t.equal(res.statusCode, 422)
+    t.match(res.json(), { error: { message: /named does not poll product: it needs an enabled inbound product flow with poll, and types\.product\.list/ } })
+    t.equal((await post('/v1/systems/named/poll/widget')).statusCode, 400)
+    t.equal((await post('/v1/systems/named/initialize/product')).statusCode, 422)
+    t.equal((await h.app.inject({ method: 'DELETE', url: '/v1/systems/named/poll/product/state', headers: h.auth })).statusCode, 422)
+    const sync = await post('/v1/sync', { system: 'named', scope: 'order/poll', ids: ['x'] })
+    t.equal(sync.statusCode, 422)
+    const { rows } = await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.sync_batches WHERE system_id = 'named'")
+    t.equal(rows[0].n, 0, 'no batch was stored')
+    t.equal(ledger.calls.list, 0)
+  })
+
+  t.test('2,500 changes with a batch limit of 1,000 arrive in three runs, all of them', async t => {
+    const stock = await source(t, startStockroom)
+    for (let i = 0; i < 2500; i++) stock.put(`B${i}`, { sku: `B${i}`, title: `Bulk ${i}` })
+    await putSystem(h, { ...stockroomDoc('bulk', stock.url, {}, 1000), throttle: { maxConcurrent: 16 } })
+    const runs = []
+    for (let i = 0; i < 4; i++) runs.push((await pollNow(h, 'bulk', 'product')).enqueued)
+    t.same(runs, [1000, 1000, 500, 0])
+    // Handed to the inbound pipeline, each once (the other tests follow jobs through it).
+    const { rows } = await h.hub.pool.query("SELECT count(DISTINCT data->>'id')::int AS ids, count(*)::int AS jobs FROM pgboss.job WHERE name = 'inbound' AND data->>'system' = 'bulk'")
+    t.same(rows[0], { ids: 2500, jobs: 2500 })
+  })
+})
