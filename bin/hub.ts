@@ -29,6 +29,8 @@ Examples:
   hub sync --system shop --type customer --scope update --file ids.csv
   hub sync --direction outbound --target crm --scope customer/update --file hub-ids.csv
   hub status 0b5c6e1a-... --watch
+  hub poll erp product
+  hub initialize erp customer
 
 Exit codes: 0 done, 1 some ids were rejected or failed, 2 the command could not run.`)
 
@@ -94,6 +96,49 @@ connection(program.command('status')
   .action(async (batchId: string, opts: Connection & { watch?: boolean }) => {
     const client = new HubClient(opts.url, opts.key)
     const status = opts.watch ? await follow(client, batchId) : await client.status(batchId)
+    process.stdout.write(summary(status))
+    process.exitCode = problems(status) || status.state === 'aborted' ? 1 : 0
+  })
+
+connection(program.command('poll')
+  .description('poll a system for changes of one data type now (pull sync), and wait for the run to end')
+  .argument('<system>', 'the system to poll')
+  .argument('<type>', 'data type (customer, product, order)')
+  .option('--reset', 'first clear the last-polled state, so this run is a full pull'))
+  .action(async (system: string, type: string, opts: Connection & { reset?: boolean }) => {
+    const client = new HubClient(opts.url, opts.key)
+    if (opts.reset) await client.resetPoll(system, type)
+    const answer = await client.poll(system, type)
+    if (!answer.started) {
+      const p = answer.progress
+      process.stdout.write(`a poll of ${system} ${type} is already queued or running${p ? ` (${p.pages} pages, ${p.enqueued} changes so far)` : ''}; no second one started\n`)
+      return
+    }
+    for (;;) {
+      const state = (await client.pollState(system)).types.find(t => t.type === type)
+      const run = state?.lastRun
+      if (run && run.jobId === answer.jobId) {
+        process.stdout.write(`${system} ${type}: ${run.pages} pages, ${run.seen} records seen, ${run.enqueued} changes queued, ${run.deleted} deletes${run.cut ? ' (batch limit reached: the rest follow in the next run)' : ''}\n`)
+        if (run.error) throw new CliError(`the poll failed: ${run.error}`, 1)
+        return
+      }
+      await sleep(POLL_MS)
+    }
+  })
+
+connection(program.command('initialize')
+  .description('load every record of one data type from a system (no batch limit), followed like a manual sync batch')
+  .argument('<system>', 'the system to load from')
+  .argument('<type>', 'data type (customer, product, order)')
+  .option('--no-wait', 'return as soon as the load is queued'))
+  .action(async (system: string, type: string, opts: Connection & { wait: boolean }) => {
+    const client = new HubClient(opts.url, opts.key)
+    const { batchId } = await client.initialize(system, type)
+    if (!opts.wait) {
+      process.stdout.write(`batch ${batchId}: follow it with hub status ${batchId} --watch\n`)
+      return
+    }
+    const status = await follow(client, batchId!)
     process.stdout.write(summary(status))
     process.exitCode = problems(status) || status.state === 'aborted' ? 1 : 0
   })

@@ -6,6 +6,10 @@ import { Readable } from 'node:stream'
 import { request } from 'undici'
 import type { BatchReceipt as Receipt } from '../sync/enqueue.ts'
 import type { BatchStatus } from '../sync/status.ts'
+import type { RunReport } from '../poll/state.ts'
+import type { Triggered } from '../poll/trigger.ts'
+
+type PollTriggered = Triggered & { batchId?: string }
 
 /** An error the CLI reports as one line on stderr, exiting with `exitCode`. */
 export class CliError extends Error {
@@ -29,7 +33,7 @@ export interface SyncQuery {
   debug?: boolean
 }
 
-type Method = 'GET' | 'POST'
+type Method = 'GET' | 'POST' | 'DELETE'
 
 export class HubClient {
   readonly url: string
@@ -82,6 +86,23 @@ export class HubClient {
     return await this.#call<BatchStatus>('GET', `/v1/sync/${encodeURIComponent(batchId)}`)
   }
 
+  /** Pull sync (routes/poll): run a poll now, clear its state, initialize, read the state. */
+  async poll (system: string, type: string): Promise<PollTriggered> {
+    return await this.#call<PollTriggered>('POST', `/v1/systems/${encodeURIComponent(system)}/poll/${encodeURIComponent(type)}`)
+  }
+
+  async resetPoll (system: string, type: string): Promise<void> {
+    await this.#call<void>('DELETE', `/v1/systems/${encodeURIComponent(system)}/poll/${encodeURIComponent(type)}/state`)
+  }
+
+  async initialize (system: string, type: string): Promise<PollTriggered> {
+    return await this.#call<PollTriggered>('POST', `/v1/systems/${encodeURIComponent(system)}/initialize/${encodeURIComponent(type)}`)
+  }
+
+  async pollState (system: string): Promise<{ system: string, types: Array<{ type: string, lastRun: RunReport | null, running: RunReport | null }> }> {
+    return await this.#call('GET', `/v1/systems/${encodeURIComponent(system)}/poll`)
+  }
+
   async #call<T> (method: Method, path: string, opts: { body?: Readable, headers?: Record<string, string>, headersTimeout?: number } = {}): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json', ...opts.headers }
     if (this.#key) headers.authorization = `Bearer ${this.#key}`
@@ -93,6 +114,7 @@ export class HubClient {
     } catch (err) {
       throw new CliError(`cannot reach the hub at ${this.url}: ${reason(err)}`)
     }
+    if (res.statusCode === 204) return undefined as T
     let json: any
     try {
       json = JSON.parse(text)
