@@ -10,6 +10,7 @@ import type { EmbeddedPostgres } from './db/embedded.ts'
 import { migrate, migrationsApplied, readMigrations } from './db/migrate.ts'
 import type { Migration } from './db/migrate.ts'
 import { createPool } from './db/pool.ts'
+import { createJobViews, dropJobViews } from './db/views.ts'
 import type { Pool } from './db/pool.ts'
 import { loggerOptions } from './logger.ts'
 import { createBoss, ensureQueues } from './queue/boss.ts'
@@ -83,8 +84,10 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
     const migrations = await readMigrations()
     const applied = await migrate(pool, migrations)
     if (applied.length) log.info({ applied }, 'migrations applied')
+    await dropJobViews(pool)
     boss = await createBoss(databaseUrl, log)
     await ensureQueues(boss, queueDefinitions)
+    await createJobViews(pool)
     await bootstrapAdminKey(env, pool, log, !embedded ? undefined : opts.announce)
     const configEnv = opts.configEnv ?? process.env
     systems = await systemRegistry(pool, configEnv, log)

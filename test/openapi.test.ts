@@ -22,7 +22,7 @@ const envelope = {
 }
 
 // POSTs that act on their path alone: every other POST and PUT must document its body.
-const withoutBody = new Set(['POST /v1/systems/{id}/poll/{type}', 'POST /v1/systems/{id}/initialize/{type}'])
+const withoutBody = new Set(['POST /v1/systems/{id}/poll/{type}', 'POST /v1/systems/{id}/initialize/{type}', 'POST /v1/errors/{id}/retry'])
 
 /** Every string in the document that Swagger UI renders as Markdown. */
 function * texts (value: unknown, key = ''): Generator<[string, string]> {
@@ -66,7 +66,7 @@ t.test('the API document describes every operation completely', async t => {
   }
   t.same(problems, [], 'nothing missing')
   const routes = ['GET /health', 'GET /ready', 'POST /v1/hooks/{system}', 'GET /v1/systems', 'GET /v1/systems/{id}', 'PUT /v1/systems/{id}',
-    'DELETE /v1/systems/{id}', 'GET /v1/records/{type}/{id}', 'GET /v1/records/{type}/by-link/{system}/{externalId}', 'GET /v1/errors',
+    'DELETE /v1/systems/{id}', 'GET /v1/records/{type}/{id}', 'GET /v1/records/{type}/by-link/{system}/{externalId}', 'GET /v1/errors', 'POST /v1/errors/{id}/retry', 'POST /v1/errors/retry',
     'POST /v1/sync', 'GET /v1/sync/{batchId}', 'GET /v1/jobs/{id}', 'GET /v1/admin-keys', 'POST /v1/admin-keys', 'DELETE /v1/admin-keys/{name}']
   t.same(routes.filter(r => !operations.includes(r)), [], 'every route is in the document')
 

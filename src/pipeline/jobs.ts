@@ -23,6 +23,8 @@ export interface InboundJob {
   delivery?: string
   /** Times in a row held by an open circuit breaker (spends no attempt). */
   holds?: number
+  /** The hub.errors row this job replays: resolved when the job completes. */
+  replayOf?: number
 }
 
 /** Push one canonical record to one destination system. */
@@ -38,6 +40,7 @@ export interface OutboundJob {
   attempt?: number
   delivery?: string
   holds?: number
+  replayOf?: number
 }
 
 

@@ -6,7 +6,7 @@ import type { Pass, Verdict } from '../connectors/breaker.ts'
 import type { Queryable } from '../db/queryable.ts'
 import { addHistory } from '../stores/history.ts'
 import type { HistoryEntry } from '../stores/history.ts'
-import { logError } from '../stores/error-log.ts'
+import { logError, resolveError } from '../stores/error-log.ts'
 import { redactDeep } from '../redact.ts'
 import { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
@@ -78,6 +78,7 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
       : await ctx.withSlot(job.data.system, tierLimit(job.groupTier), job.id, () => spec.handle(jobCtx, run))
     // The work is done: a breaker write the database refuses now must not undo it.
     if (system) await settleBreaker(ctx, system, pass, calls ? 'up' : 'none').catch(err => ctx.log.warn({ err, system: system!.id }, 'circuit breaker not updated'))
+    if (job.data.replayOf) await resolveError(ctx.pool, job.data.replayOf).catch(err => ctx.log.warn({ err, error: job.data.replayOf }, 'replayed error not marked resolved'))
     return { id: job.id, status: 'completed', output }
   } catch (err) {
     // Its message goes to the error log, history, the breaker, the output: none may quote a secret.

@@ -1,0 +1,44 @@
+-- Views over pg-boss's job tables, for operators with psql (README: "Monitoring through the job
+-- tables"). pg-boss installs its schema after the hub's migrations run, and a view would block
+-- pg-boss's own migrations on an upgrade, so the hub drops these before starting pg-boss and
+-- creates them again after (src/db/views.ts).
+
+-- Jobs not yet finished, by queue, state and system.
+CREATE VIEW hub.queue_depth AS
+  SELECT name AS queue, state::text AS state, group_id AS system, count(*)::int AS jobs
+  FROM pgboss.job
+  WHERE state < 'completed'
+  GROUP BY 1, 2, 3;
+
+-- Jobs finished in the last 1, 5 and 60 minutes, by queue, system and final state.
+CREATE VIEW hub.throughput AS
+  SELECT name AS queue, group_id AS system, state::text AS state,
+         count(*) FILTER (WHERE completed_on > now() - interval '1 minute')::int AS last_1m,
+         count(*) FILTER (WHERE completed_on > now() - interval '5 minutes')::int AS last_5m,
+         count(*)::int AS last_60m
+  FROM pgboss.job
+  WHERE state >= 'completed' AND completed_on > now() - interval '60 minutes'
+  GROUP BY 1, 2, 3;
+
+-- The oldest job due and waiting for a worker, per queue (deferred retries are not waiting).
+CREATE VIEW hub.oldest_waiting AS
+  SELECT name AS queue, count(*)::int AS waiting, min(created_on) AS oldest_created_on,
+         extract(epoch FROM now() - min(created_on))::float8 AS oldest_age_seconds
+  FROM pgboss.job
+  WHERE state IN ('created', 'retry') AND start_after <= now()
+  GROUP BY 1;
+
+-- Work pg-boss gave up on (a permanent failure, the last attempt, or a worker lost too often).
+CREATE VIEW hub.dead_letters AS
+  SELECT id AS job_id, data->>'system' AS system, data->>'type' AS type, data->>'action' AS action,
+         coalesce(data->>'recordId', data->>'id') AS record, created_on, data
+  FROM pgboss.job
+  WHERE name = 'dead-letter';
+
+-- A record's lineage: every inbound and outbound attempt, its link in that system, and its job.
+CREATE VIEW hub.record_lineage AS
+  SELECT h.record_id, h.type, h.at, h.system_id AS system, h.direction, h.action, h.outcome, h.reason,
+         coalesce(h.external_id, l.external_id) AS external_id, h.job_id, j.state::text AS job_state
+  FROM hub.history h
+  LEFT JOIN hub.links l ON l.record_id = h.record_id AND l.system_id = h.system_id AND l.type = h.type
+  LEFT JOIN pgboss.job j ON j.id = h.job_id;

@@ -1,0 +1,86 @@
+// Operators' API: error filters and paging, replay of failures one by one and by filter against
+// a destination that fails and then recovers, and the monitor overview.
+import type { ServerResponse } from 'node:http'
+import t from 'tap'
+import { destLinks, startDelivery } from './helpers/delivery.ts'
+import { settled, waitFor } from './helpers/pipeline.ts'
+
+const json = (res: ServerResponse, status: number, body: unknown) => {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+}
+
+interface ErrorRow { id: number, resolvedAt: string | null, replayJobId: string | null }
+
+t.test('errors: filters, paging, replay one and by filter once the destination recovers, 409 when its system is gone', async t => {
+  let broken = true
+  let made = 0
+  const d = await startDelivery(t, {
+    // 422 is permanent: each delivery fails at once, without retries.
+    dest: (req, res) => broken ? json(res, 422, { error: 'Email Rejected' }) : json(res, 201, { id: `d${++made}` })
+  })
+  const list = async (query = '') => {
+    const res = await d.app.inject({ url: `/v1/errors${query}`, headers: d.auth })
+    t.equal(res.statusCode, 200, query)
+    return res.json() as { errors: ErrorRow[], next: number | null }
+  }
+  const retry = async (url: string, payload?: Record<string, unknown>) => await d.app.inject({ method: 'POST', url, headers: d.auth, payload })
+
+  await d.deliver(['1', '2', '3'])
+  await waitFor(async () => (await list()).errors.length === 3, 20_000, 'three failures')
+  await settled(d.hub)
+
+  t.equal((await list('?resolved=false&system=dest&direction=outbound&type=customer')).errors.length, 3)
+  t.equal((await list('?resolved=true')).errors.length, 0)
+  t.equal((await list('?text=email%20REJECTED')).errors.length, 3, 'message text, any case')
+  t.equal((await list('?text=100%25')).errors.length, 0, '% is a character, not a wildcard')
+  t.equal((await list(`?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).errors.length, 0)
+  const page1 = await list('?limit=2')
+  t.equal(page1.errors.length, 2)
+  const page2 = await list(`?limit=2&before=${page1.next}`)
+  t.equal(page2.errors.length, 1)
+  t.ok(page2.errors[0].id < page1.errors[1].id, 'the next page goes on where the first ended')
+  t.equal(page2.next, null)
+
+  const bad = await d.app.inject({ url: '/v1/errors?since=yesterday&resolved=maybe&direction=up', headers: d.auth })
+  t.equal(bad.statusCode, 400)
+  t.same(bad.json().error.details.map((i: { path: string }) => i.path).sort(), ['querystring.direction', 'querystring.resolved', 'querystring.since'])
+  t.equal((await retry('/v1/errors/retry', { since: 'soon', extra: 1 })).statusCode, 400)
+  t.equal((await retry('/v1/errors/999999/retry')).statusCode, 404)
+  t.equal((await retry('/v1/errors/x/retry')).statusCode, 400)
+
+  broken = false
+  const [first, ...rest] = (await list()).errors
+  const one = await retry(`/v1/errors/${first.id}/retry`)
+  t.equal(one.statusCode, 202, one.body)
+  t.ok(one.json().jobId, 'a new job')
+  await waitFor(async () => (await list('?resolved=true')).errors.length === 1, 20_000, 'the replay to resolve it')
+  const [resolved] = (await list('?resolved=true')).errors
+  t.match(resolved, { id: first.id, replayJobId: one.json().jobId, resolvedAt: String })
+  const job = await d.app.inject({ url: `/v1/jobs/${one.json().jobId}`, headers: d.auth })
+  t.match(job.json(), { state: 'completed' }, 'the new job is shown')
+  const again = await retry(`/v1/errors/${first.id}/retry`)
+  t.equal(again.statusCode, 409)
+  t.match(again.json().error.message, /resolved already/)
+
+  const all = await retry('/v1/errors/retry', { system: 'dest' })
+  t.equal(all.statusCode, 202, all.body)
+  t.same(all.json().queued.map((q: { id: number }) => q.id).sort(), rest.map(e => e.id).sort(), 'only the open ones')
+  t.same(all.json().refused, [])
+  await waitFor(async () => (await list('?resolved=false')).errors.length === 0, 20_000, 'every error resolved')
+  await settled(d.hub)
+  t.equal((await destLinks(d)).length, 3, 'every record delivered')
+  t.equal(made, 3, 'each created once')
+
+  broken = true
+  await d.deliver(['4'])
+  await waitFor(async () => (await list('?resolved=false')).errors.length === 1, 20_000, 'a new failure')
+  await settled(d.hub)
+  const [open] = (await list('?resolved=false')).errors
+  t.equal((await d.app.inject({ method: 'DELETE', url: '/v1/systems/dest', headers: d.auth })).statusCode, 204)
+  const gone = await retry(`/v1/errors/${open.id}/retry`)
+  t.equal(gone.statusCode, 409)
+  t.equal(gone.json().error.message, `error ${open.id} cannot be replayed: system 'dest' no longer exists`)
+  const byFilter = await retry('/v1/errors/retry', {})
+  t.same(byFilter.json(), { queued: [], refused: [{ id: open.id, reason: gone.json().error.message }] })
+  t.equal((await list('?resolved=false')).errors[0].replayJobId, null, 'nothing queued for a refused replay')
+})
