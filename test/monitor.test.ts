@@ -84,3 +84,33 @@ t.test('errors: filters, paging, replay one and by filter once the destination r
   t.same(byFilter.json(), { queued: [], refused: [{ id: open.id, reason: gone.json().error.message }] })
   t.equal((await list('?resolved=false')).errors[0].replayJobId, null, 'nothing queued for a refused replay')
 })
+
+t.test('the overview and the views answer after traffic', async t => {
+  const d = await startDelivery(t, { dest: (req, res) => json(res, 201, { id: `d-${req.url}-${Math.random()}` }) })
+  await d.deliver(['1', '2'])
+  await waitFor(async () => (await destLinks(d)).length === 2, 20_000, 'both deliveries')
+  await settled(d.hub)
+
+  t.equal((await d.app.inject({ url: '/v1/monitor/overview' })).statusCode, 401)
+  const res = await d.app.inject({ url: '/v1/monitor/overview', headers: d.auth })
+  t.equal(res.statusCode, 200, res.body)
+  const o = res.json()
+  const queue = (name: string) => o.queues.find((q: { queue: string }) => q.queue === name)
+  t.match(queue('inbound'), { states: {}, waiting: 0, oldestAgeSeconds: null, completed: { last60m: 2 }, failed: { last60m: 0 } })
+  t.match(queue('outbound'), { completed: { last60m: 2 } })
+  t.match(o.systems.find((s: { id: string }) => s.id === 'dest'), { throttle: { maxConcurrent: Number }, breaker: { state: 'closed' }, lastHour: { created: 2 } })
+  t.ok(o.workers.length >= 1, 'this process is a live worker')
+  t.same(o.oldestWaiting, null)
+  t.same(o.errors, { lastHour: 0, unresolved: 0 })
+
+  // The README's example queries.
+  const q = async (sql: string, params: unknown[] = []) => (await d.hub.pool.query(sql, params)).rows
+  t.same(await q('SELECT * FROM hub.queue_depth'), [], 'nothing left to do')
+  t.match(await q("SELECT queue, sum(last_60m)::int AS n FROM hub.throughput WHERE state = 'completed' GROUP BY 1 ORDER BY 1"), [{ queue: 'inbound', n: 2 }, { queue: 'outbound', n: 2 }])
+  t.same(await q('SELECT * FROM hub.oldest_waiting'), [])
+  t.same(await q('SELECT * FROM hub.dead_letters'), [])
+  t.same(await q('SELECT * FROM hub.failures'), [])
+  const lineage = await q(`SELECT system, direction, outcome, external_id, job_state FROM hub.record_lineage
+    WHERE record_id = (SELECT record_id FROM hub.links WHERE system_id = 'src' AND type = 'customer' AND external_id = $1) ORDER BY at`, ['1'])
+  t.match(lineage, [{ system: 'src', direction: 'inbound', external_id: '1', job_state: 'completed' }, { system: 'dest', direction: 'outbound', outcome: 'created', external_id: /^d-/, job_state: 'completed' }])
+})
