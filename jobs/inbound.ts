@@ -2,15 +2,15 @@ import { ConnectorError } from '../src/connectors/errors.ts'
 import { callSystem, endpointPath } from '../src/connectors/http.ts'
 import { inTransaction } from '../src/db/pool.ts'
 import { applyMappings, checkRequired, getPath, passesFilter } from '../src/mapping/map.ts'
-import { validateCanonical } from '../src/models/index.ts'
 import type { PipelineContext } from '../src/pipeline/context.ts'
 import { PermanentError } from '../src/pipeline/failures.ts'
 import { fanOut } from '../src/pipeline/fan-out.ts'
+import { writeRecordAlone } from '../src/pipeline/write-record.ts'
 import type { InboundJob } from '../src/pipeline/jobs.ts'
 import type { JobRun, JobSpec } from '../src/pipeline/run-job.ts'
 import { INBOUND } from '../src/queue/queues.ts'
 import { addHistory } from '../src/stores/history.ts'
-import { findLink, LinkRace, softDelete, upsertFromSource } from '../src/stores/records.ts'
+import { findLink, softDelete } from '../src/stores/records.ts'
 import { findFlow } from '../src/stores/systems.ts'
 
 // A live change is fetched once it is this old. Webhooks for the same record arriving meanwhile
@@ -67,29 +67,11 @@ async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<o
   const missing = checkRequired(flow.required, mapped)
   if (missing.length) throw new PermanentError(`required field missing after mapping: ${missing.join(', ')}`)
 
-  const write = () => inTransaction(ctx.pool, async tx => {
-    const { recordId, outcome } = await upsertFromSource(tx, system.id, data.type, data.id, mapped, record => {
-      const checked = validateCanonical(data.type, record)
-      if (!checked.ok) {
-        const first = checked.issues[0]
-        throw new PermanentError(`invalid ${data.type}: ${first.path || '(record)'}: ${first.message}`)
-      }
-      return checked.value as Record<string, unknown>
-    })
-    await addHistory(tx, { ...history, recordId, outcome })
-    trace?.add('store', { recordId, outcome })
-    // Unchanged content stops here: no outbound work, which also ends echo loops.
-    const outbound = outcome === 'unchanged'
-      ? []
-      : await fanOut(ctx, tx, { recordId, type: data.type, action: outcome === 'created' ? 'create' : 'update', origin: system.id, debug: data.debug, batchId: data.batchId })
-    return { outcome, recordId, outbound }
+  const { recordId, outcome, outbound } = await writeRecordAlone(ctx, {
+    type: data.type, origin: system.id, linked: true, externalId: data.id, data: mapped, mode: 'merge',
+    action: data.action, jobId: run.id, debug: data.debug, batchId: data.batchId, trace
   })
-  try {
-    return await write()
-  } catch (err) {
-    if (!(err instanceof LinkRace)) throw err
-    return await write()
-  }
+  return { outcome, recordId, outbound }
 }
 
 export const inbound: JobSpec<InboundJob> = {

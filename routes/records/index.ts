@@ -6,6 +6,7 @@ import { dataTypes } from '../../src/models/index.ts'
 import { recordId, storableText } from '../../src/models/text.ts'
 import { historyOf } from '../../src/stores/history.ts'
 import { findLink, getRecord, linksOf } from '../../src/stores/records.ts'
+import write from './write.ts'
 
 const typeParam = z.enum(dataTypes)
 
@@ -34,6 +35,8 @@ const answers = { 200: shown, ...errorResponses(400, 404, ...adminErrors) }
 
 const records: FastifyPluginAsyncZod = async (fastify) => {
   const { pool } = fastify.hub
+  // Listing and the create-or-replace sync endpoints (seed 001).
+  await fastify.register(write)
 
   async function show (type: string, id: string) {
     const record = await getRecord(pool, id)

@@ -20,11 +20,17 @@ export function bearerToken (headers: IncomingHttpHeaders): string | undefined {
   return match?.[1]
 }
 
+/** An admin key sent as `Bearer <key>`, or as `apiKey <key>` (the form of seed 002's import script). */
+export function adminToken (headers: IncomingHttpHeaders): string | undefined {
+  const match = /^(?:Bearer|apiKey)\s+(\S+)\s*$/i.exec(headers.authorization ?? '')
+  return match?.[1]
+}
+
 export const adminAuth = fp(async (fastify: FastifyInstance) => {
   fastify.decorate('requireScope', (scope: AdminScope): preHandlerAsyncHookHandler => {
     return async function (request) {
-      const token = bearerToken(request.headers)
-      if (!token) throw unauthorized('missing admin key: send Authorization: Bearer <key>')
+      const token = adminToken(request.headers)
+      if (!token) throw unauthorized('missing admin key: send Authorization: Bearer <key> (or apiKey <key>)')
       const key = await findAdminKey(fastify.hub.pool, token)
       if (!key) throw unauthorized('invalid admin key')
       if (!key.scopes.includes(scope)) throw forbidden(`this key lacks the '${scope}' scope`)

@@ -16,6 +16,9 @@ export type { Order } from './order.ts'
 export const dataTypes = ['customer', 'product', 'order'] as const
 export type DataType = typeof dataTypes[number]
 
+/** The field that tells one record of a type from another when no link does (imports, search). */
+export const keyFields: Record<DataType, string> = { customer: 'email_address', product: 'sku', order: 'number' }
+
 export const canonicalSchemas: Record<DataType, z.ZodType> = {
   customer: customerSchema,
   product: productSchema,

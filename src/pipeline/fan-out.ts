@@ -23,7 +23,7 @@ export interface Change {
  * on `db` (the transaction that wrote the record, so the record and its fan-out commit together).
  * A delete that a linked destination cannot take is recorded as skipped right here.
  */
-export async function fanOut (ctx: PipelineContext, db: Queryable, change: Change): Promise<string[]> {
+export async function fanOut (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, change: Change): Promise<string[]> {
   const rows = []
   for (const system of await ctx.systems.all()) {
     if (system.id === change.origin) continue

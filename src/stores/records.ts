@@ -78,42 +78,50 @@ export type WriteOutcome = 'created' | 'updated' | 'unchanged'
 export class LinkRace extends Error {}
 
 /**
- * Create or update the canonical record linked to (system, type, externalId). The fields the
- * source mapped replace the record's; fields it did not map are kept, so a system that knows
- * only part of a record (or an echo of our own write) never erases the rest. `validate` checks
- * the merged record (and may normalise it). Call inside a transaction: the link row is locked,
- * so two writers for one external record serialise.
+ * The live record of `type` whose top-level `field` is `value` (locked), for key matching.
+ * Type and field are written into the SQL (both checked: a data type, a plain field name) so
+ * the planner can use the per-type key indexes of migration 008.
  */
-export async function upsertFromSource (db: Queryable, systemId: string, type: DataType, externalId: string,
-  mapped: Record<string, unknown>, validate: (data: Record<string, unknown>) => Record<string, unknown>): Promise<{ recordId: string, outcome: WriteOutcome }> {
-  const recordId = await findLink(db, systemId, type, externalId, true)
-  if (recordId) {
-    const current = await getRecord(db, recordId, true)
-    if (!current) throw new Error(`link to a missing record ${recordId}`)
-    const data = validate({ ...current.data, ...mapped })
-    const hash = contentHash(data)
-    if (hash === current.hash && !current.deletedAt) return { recordId, outcome: 'unchanged' }
-    await db.query(
-      'UPDATE hub.records SET data = $2, hash = $3, version = version + 1, updated_at = now(), deleted_at = NULL WHERE id = $1',
-      [recordId, data, hash])
-    return { recordId, outcome: 'updated' }
-  }
-  let data = mapped
+export async function findByKey (db: Queryable, type: DataType, field: string, value: string): Promise<CanonicalRecord | undefined> {
+  if (!/^[a-z_][a-z0-9_]*$/.test(field) || !/^[a-z]+$/.test(type)) throw new Error(`not a key: ${type}.${field}`)
+  const { rows } = await db.query<CanonicalRecord>(
+    `SELECT ${columns()} FROM hub.records WHERE type = '${type}' AND data->>'${field}' = $1 AND deleted_at IS NULL
+     ORDER BY created_at LIMIT 1 FOR UPDATE`, [value])
+  return rows[0]
+}
+
+export async function replaceData (db: Queryable, recordId: string, data: Record<string, unknown>, hash: string): Promise<void> {
+  await db.query(
+    'UPDATE hub.records SET data = $2, hash = $3, version = version + 1, updated_at = now(), deleted_at = NULL WHERE id = $1',
+    [recordId, data, hash])
+}
+
+/**
+ * A new record, and its link when `link` is given. `validate` checks it (and may normalise it)
+ * after the hub's own fields are added. Throws LinkRace when another writer linked the same
+ * external record meanwhile: running the transaction again finds the link and updates through it.
+ */
+export async function insertRecord (db: Queryable, type: DataType, given: Record<string, unknown>,
+  validate: (data: Record<string, unknown>) => Record<string, unknown>, link?: { systemId: string, externalId?: string }): Promise<string> {
+  let data = given
   // Our own customer number, for destinations that keep a reference back to the hub (seed 003).
   if (type === 'customer' && data.customer_number == null) {
     const { rows } = await db.query<{ n: string }>("SELECT nextval('hub.customer_number_seq')::text AS n")
     data = { ...data, customer_number: rows[0].n }
   }
   data = validate(data)
-  // Record and link in one statement (one round trip).
+  if (!link?.externalId) {
+    const { rows } = await db.query<{ id: string }>('INSERT INTO hub.records (type, data, hash) VALUES ($1, $2, $3) RETURNING id', [type, data, contentHash(data)])
+    return rows[0].id
+  }
+  // Record and link in one statement (one round trip). ON CONFLICT waits for a concurrent
+  // writer's commit; the record row of a lost race is rolled back with the transaction.
   const { rows } = await db.query<{ record_id: string }>(
     `WITH r AS (INSERT INTO hub.records (type, data, hash) VALUES ($1, $2, $3) RETURNING id)
      INSERT INTO hub.links (system_id, type, external_id, record_id) SELECT $4, $1, $5, id FROM r
-     ON CONFLICT DO NOTHING RETURNING record_id`, [type, data, contentHash(data), systemId, externalId])
-  // Another writer linked it between our check and insert (ON CONFLICT waited for its commit):
-  // running the transaction again finds the link and updates through it.
-  if (!rows[0]) throw new LinkRace(`${systemId} ${type} ${externalId} was linked concurrently`)
-  return { recordId: rows[0].record_id, outcome: 'created' }
+     ON CONFLICT DO NOTHING RETURNING record_id`, [type, data, contentHash(data), link.systemId, link.externalId])
+  if (!rows[0]) throw new LinkRace(`${link.systemId} ${type} ${link.externalId} was linked concurrently`)
+  return rows[0].record_id
 }
 
 /** Soft delete; false when the record was already deleted. */
@@ -121,4 +129,40 @@ export async function softDelete (db: Queryable, recordId: string): Promise<bool
   const { rowCount } = await db.query(
     'UPDATE hub.records SET deleted_at = now(), version = version + 1, updated_at = now() WHERE id = $1 AND deleted_at IS NULL', [recordId])
   return rowCount === 1
+}
+
+export interface RecordFilters {
+  limit: number
+  /** The last record of the previous page (ordered by updated_at, id). */
+  after?: { updatedAt: string, id: string }
+  updatedSince?: string
+  /** Linked in this system (or not, with linked false). */
+  system?: string
+  linked?: boolean
+  /** A prefix of `keyField`, case-insensitive. */
+  q?: string
+  keyField: string
+  includeDeleted?: boolean
+}
+
+export interface ListedRecord extends Omit<CanonicalRecord, 'hash'> { links: { systemId: string, externalId: string }[] }
+
+/** One page of a type's records, oldest change first. */
+export async function listRecords (db: Queryable, type: DataType, f: RecordFilters): Promise<ListedRecord[]> {
+  const where = ['r.type = $1']
+  const params: unknown[] = [type]
+  const param = (v: unknown) => { params.push(v); return `$${params.length}` }
+  if (f.after) where.push(`(r.updated_at, r.id) > (${param(f.after.updatedAt)}::timestamptz, ${param(f.after.id)}::uuid)`)
+  if (f.updatedSince) where.push(`r.updated_at >= ${param(f.updatedSince)}::timestamptz`)
+  if (f.system) where.push(`${f.linked === false ? 'NOT ' : ''}EXISTS (SELECT 1 FROM hub.links l WHERE l.record_id = r.id AND l.system_id = ${param(f.system)})`)
+  // LIKE's own wildcards in the text are matched literally.
+  if (f.q) where.push(`r.data->>${param(f.keyField)} ILIKE ${param(f.q.replace(/[\\%_]/g, c => '\\' + c) + '%')}`)
+  if (!f.includeDeleted) where.push('r.deleted_at IS NULL')
+  const { rows } = await db.query<ListedRecord>(
+    `SELECT r.id, r.type, r.data, r.version, to_json(r.created_at)#>>'{}' AS "createdAt", to_json(r.updated_at)#>>'{}' AS "updatedAt",
+            to_json(r.deleted_at)#>>'{}' AS "deletedAt",
+            COALESCE((SELECT json_agg(json_build_object('systemId', l.system_id, 'externalId', l.external_id) ORDER BY l.system_id)
+                      FROM hub.links l WHERE l.record_id = r.id), '[]') AS links
+     FROM hub.records r WHERE ${where.join(' AND ')} ORDER BY r.updated_at, r.id LIMIT ${param(f.limit)}`, params)
+  return rows
 }

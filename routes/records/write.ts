@@ -1,0 +1,208 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { badRequest, conflict, HubError, notFound } from '../../src/errors.ts'
+import { adminErrors, bodyErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
+import { dataTypes, keyFields, toIssues } from '../../src/models/index.ts'
+import type { DataType, Issue } from '../../src/models/index.ts'
+import { recordId, storableText } from '../../src/models/text.ts'
+import { inTransaction } from '../../src/db/pool.ts'
+import { InvalidRecord, writeRecord, WriteRefused } from '../../src/pipeline/write-record.ts'
+import type { RecordWrite } from '../../src/pipeline/write-record.ts'
+import { LinkRace, listRecords } from '../../src/stores/records.ts'
+
+// The sync endpoints (seed 001): systems push canonical records, create or replace. A record is
+// found by `id` (the hub id) first, else by `external_id` in `system`; the hub's one write
+// (src/pipeline/write-record.ts) stores it and fans it out to every system but `system`.
+
+const API = 'api'
+const MAX_BATCH = 1_000
+
+const typeParam = z.object({ type: z.enum(dataTypes) })
+const systemField = storableText(63).optional().describe('the system the record comes from: external_id is its id, and the change is not sent back to it')
+const envelope = z.object({
+  id: z.uuid('must be a hub record id (a UUID)').optional().describe('the hub id: takes precedence over external_id'),
+  external_id: z.union([z.number().transform(String), recordId()]).optional().describe("the record's id in `system`"),
+  system: systemField
+})
+const item = envelope.catchall(z.unknown()).describe('the canonical record\'s fields (see the data type\'s model) with `id` and/or `external_id`; the record is replaced by these fields, not merged')
+const query = z.object({ system: systemField })
+const status = z.enum(['created', 'replaced', 'unchanged'])
+const result = z.object({ status, id: z.string(), external_id: z.string().nullable(), system: z.string().nullable() })
+const itemError = z.object({ field: z.string(), message: z.string() })
+const batchResult = z.object({
+  index: z.number(),
+  status: z.union([status, z.literal('error')]),
+  id: z.string().nullable(),
+  external_id: z.string().nullable(),
+  errors: z.array(itemError)
+})
+
+class ItemRefused extends Error {
+  errors: Issue[]
+  statusCode: number
+  constructor (statusCode: number, errors: Issue[]) {
+    super(errors[0].message)
+    this.statusCode = statusCode
+    this.errors = errors
+  }
+}
+
+const records: FastifyPluginAsyncZod = async (fastify) => {
+  const { hub } = fastify
+
+  /** What one item asks of the write, or ItemRefused naming its fields. */
+  async function writeOf (type: DataType, raw: unknown, defaultSystem: string | undefined): Promise<RecordWrite> {
+    const parsed = envelope.safeParse(raw)
+    if (!parsed.success) throw new ItemRefused(400, toIssues(parsed.error))
+    if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ItemRefused(400, [{ path: '', message: 'must be an object' }])
+    const { id, external_id: externalId, system = defaultSystem } = parsed.data
+    const { id: _id, external_id: _ext, system: _sys, ...data } = raw as Record<string, unknown>
+    if (externalId !== undefined && !system) throw new ItemRefused(400, [{ path: 'system', message: 'required with external_id (in the body or the query)' }])
+    if (system && !await hub.systems.get(system)) throw new ItemRefused(400, [{ path: 'system', message: `no system ${system} is configured` }])
+    return { type, origin: system ?? API, linked: Boolean(system), externalId, recordId: id, data, mode: 'replace' }
+  }
+
+  /** The item's write on `tx`: its result, or its errors when the item (not the request) is at fault. */
+  async function writeOne (tx: Parameters<typeof writeRecord>[1], w: RecordWrite) {
+    try {
+      const { recordId: id, outcome } = await writeRecord(hub, tx, w)
+      return { status: outcome === 'updated' ? 'replaced' as const : outcome, id, external_id: w.externalId ?? null, system: w.linked ? w.origin : null }
+    } catch (err) {
+      if (err instanceof InvalidRecord) throw new ItemRefused(400, err.issues)
+      if (err instanceof WriteRefused) throw new ItemRefused(err.field === 'id' ? 404 : 409, [{ path: err.field, message: err.message }])
+      throw err
+    }
+  }
+
+  // A lost link race (two writers created the same external record at once) rolls back and runs again.
+  async function once<T> (fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (!(err instanceof LinkRace)) throw err
+      return await fn()
+    }
+  }
+
+  fastify.post('/:type', {
+    preHandler: fastify.requireScope('write'),
+    schema: {
+      tags: ['records'],
+      summary: 'Create or replace one record',
+      description: 'Found by `id` (the hub id) first, else by `external_id` in `system`; an `external_id` not seen before creates a record and its link. ' +
+        'With both, the record found by `id` gets its link in `system` set to `external_id`. The properties are **wholly replaced** by the body ' +
+        '(unlike an inbound job, which merges the fields a source maps). A change fans out to every subscribed system except `system`.',
+      security: [{ adminKey: [] }],
+      params: typeParam,
+      querystring: query,
+      body: item,
+      response: { 200: result, ...errorResponses(...bodyErrors, 404, 409, ...adminErrors) }
+    }
+  }, async (request) => {
+    const { type } = request.params
+    try {
+      const w = await writeOf(type, request.body, request.query.system)
+      return await once(() => inTransaction(hub.pool, tx => writeOne(tx, w)))
+    } catch (err) {
+      if (!(err instanceof ItemRefused)) throw err
+      const first = err.errors[0]
+      const message = `${first.path || '(record)'}: ${first.message}`
+      if (err.statusCode === 404) throw notFound(first.message)
+      if (err.statusCode === 409) throw conflict(first.message)
+      throw new HubError(400, 'validation_failed', message, err.errors)
+    }
+  })
+
+  fastify.post('/:type/batch', {
+    preHandler: fastify.requireScope('write'),
+    bodyLimit: 16 * 1024 * 1024,
+    schema: {
+      tags: ['records'],
+      summary: `Create or replace up to ${MAX_BATCH} records, with partial success`,
+      description: 'Each item as for POST /v1/records/{type}. One result per item, in order: an invalid item is reported with its `errors` ' +
+        'and never blocks the valid ones.',
+      security: [{ adminKey: [] }],
+      params: typeParam,
+      querystring: query,
+      body: z.array(z.unknown().describe('an item as for POST /v1/records/{type}')).min(1).max(MAX_BATCH),
+      response: { 200: z.object({ results: z.array(batchResult) }), ...errorResponses(...bodyErrors, ...adminErrors) }
+    }
+  }, async (request) => {
+    const { type } = request.params
+    const writes = await Promise.all(request.body.map(raw => writeOf(type, raw, request.query.system).catch((err: unknown) => {
+      if (err instanceof ItemRefused) return err
+      throw err
+    })))
+    // One transaction for the batch: an item's own fault is found before it writes anything
+    // (validation, a missing id, a taken link), so it never aborts the others.
+    const results = await once(() => inTransaction(hub.pool, async tx => {
+      const out: z.infer<typeof batchResult>[] = []
+      for (const [index, w] of writes.entries()) {
+        if (w instanceof ItemRefused) {
+          out.push({ index, status: 'error', id: null, external_id: null, errors: w.errors.map(e => ({ field: e.path, message: e.message })) })
+          continue
+        }
+        try {
+          const r = await writeOne(tx, w)
+          out.push({ index, status: r.status, id: r.id, external_id: r.external_id, errors: [] })
+        } catch (err) {
+          if (!(err instanceof ItemRefused)) throw err
+          out.push({ index, status: 'error', id: w.recordId ?? null, external_id: w.externalId ?? null, errors: err.errors.map(e => ({ field: e.path, message: e.message })) })
+        }
+      }
+      return out
+    }))
+    return { results }
+  })
+
+  fastify.get('/:type', {
+    preHandler: fastify.requireScope('read'),
+    schema: {
+      tags: ['records'],
+      summary: 'List records, oldest change first, with cursor paging',
+      description: 'Ordered by updatedAt then id. Follow `nextCursor` until it is null. `q` matches the type\'s key field ' +
+        `(${Object.entries(keyFields).map(([t, f]) => `${t}: ${f}`).join(', ')}) by prefix, case-insensitively.`,
+      security: [{ adminKey: [] }],
+      params: typeParam,
+      querystring: z.object({
+        cursor: storableText(200).optional().describe('nextCursor of the previous page'),
+        limit: z.coerce.number().int().min(1).max(1000).default(100),
+        updatedSince: z.iso.datetime({ offset: true }).optional().describe('only records changed at or after this time'),
+        system: storableText(63).optional().describe('only records linked in this system (or, with linked=false, not linked there)'),
+        linked: z.stringbool().default(true),
+        q: storableText(255).optional().describe('prefix of the key field'),
+        includeDeleted: z.stringbool().default(false)
+      }),
+      response: {
+        200: z.object({
+          records: z.array(z.object({
+            id: z.string(),
+            type: z.enum(dataTypes),
+            data: z.record(z.string(), z.unknown()),
+            version: z.number(),
+            createdAt: timestamp,
+            updatedAt: timestamp,
+            deletedAt: timestamp.nullable(),
+            links: z.array(z.object({ systemId: z.string(), externalId: z.string() }))
+          })),
+          nextCursor: z.string().nullable()
+        }),
+        ...errorResponses(400, ...adminErrors)
+      }
+    }
+  }, async (request) => {
+    const { type } = request.params
+    const { cursor, ...filters } = request.query
+    let after: { updatedAt: string, id: string } | undefined
+    if (cursor) {
+      const [updatedAt, id] = Buffer.from(cursor, 'base64url').toString().split('|')
+      if (!updatedAt || !id || Number.isNaN(Date.parse(updatedAt)) || !z.uuid().safeParse(id).success) throw badRequest('cursor: not a cursor this hub gave')
+      after = { updatedAt, id }
+    }
+    const page = await listRecords(hub.pool, type, { ...filters, after, keyField: keyFields[type] })
+    const last = page.length === filters.limit ? page[page.length - 1] : undefined
+    return { records: page, nextCursor: last ? Buffer.from(`${last.updatedAt}|${last.id}`).toString('base64url') : null }
+  })
+}
+
+export default records

@@ -1,0 +1,105 @@
+import t from 'tap'
+import { ADMIN_KEY } from './helpers/hub.ts'
+import { startPipeline } from './helpers/pipeline.ts'
+
+// A loaded test machine's event loop lag must not turn requests into 503s here.
+const calm = { env: { HUB_MAX_EVENT_LOOP_DELAY_MS: '0' } }
+
+// The sync endpoints (seed 001): create or replace through the one write, fanned out to every
+// subscribed system except the one the record came from.
+
+t.test('create or replace: id before external_id, replace drops fields, fan-out skips the origin', async t => {
+  const p = await startPipeline(t, calm)
+  const post = (payload: object, url = '/v1/records/customer?system=erp') =>
+    p.app.inject({ method: 'POST', url, headers: p.auth, payload })
+
+  const created = await post({ external_id: 'E-1', email_address: 'ada@example.com', first_name: 'Ada', company: 'Engines' })
+  t.equal(created.statusCode, 200, created.body)
+  const { id, status, external_id: ext } = created.json()
+  t.equal(status, 'created')
+  t.equal(ext, 'E-1')
+  await p.settled()
+  t.equal(p.crm.all('customer').length, 1, 'the CRM got it')
+  t.equal(p.erp.all('customer').length, 0, 'the ERP, where it came from, did not')
+
+  t.equal((await post({ external_id: 'E-1', email_address: 'ada@example.com', first_name: 'Ada', company: 'Engines' })).json().status, 'unchanged')
+
+  const replaced = await post({ external_id: 'E-1', email_address: 'ada@example.com', first_name: 'Ada' })
+  t.same([replaced.json().status, replaced.json().id], ['replaced', id])
+  const record = (await p.app.inject({ url: `/v1/records/customer/${id}`, headers: p.auth })).json()
+  t.notOk('company' in record.data, 'a field the new body lacks is gone')
+  t.ok(record.data.customer_number, "the hub's own customer number is kept")
+
+  // Both: found by id, and the ERP link now says E-2.
+  const relinked = await post({ id, external_id: 'E-2', email_address: 'ada@example.com', first_name: 'Ada L.' })
+  t.same([relinked.json().status, relinked.json().id], ['replaced', id])
+  const links = (await p.app.inject({ url: `/v1/records/customer/${id}`, headers: p.auth })).json().links
+  t.same(links.filter((l: { systemId: string }) => l.systemId === 'erp').map((l: { externalId: string }) => l.externalId), ['E-2'])
+  t.equal((await post({ external_id: 'E-1', email_address: 'new@example.com' })).json().status, 'created', 'E-1 is no longer linked: a new record')
+
+  // The apiKey form of seed 002's script is an admin key too.
+  const viaApiKey = await p.app.inject({ method: 'POST', url: '/v1/records/customer', headers: { authorization: `apiKey ${ADMIN_KEY}` }, payload: { email_address: 'k@example.com' } })
+  t.equal(viaApiKey.json().status, 'created', viaApiKey.body)
+
+  const unknown = await post({ id: '00000000-0000-4000-8000-000000000000', email_address: 'x@example.com' })
+  t.equal(unknown.statusCode, 404)
+  const invalid = await post({ external_id: 'E-9', email_address: 'not an email' })
+  t.equal(invalid.statusCode, 400)
+  t.match(invalid.json().error.message, /^email_address: /)
+  const noSystem = await post({ external_id: 'E-9', first_name: 'X' }, '/v1/records/customer')
+  t.equal(noSystem.statusCode, 400)
+  t.match(noSystem.json().error.message, /^system: required/)
+})
+
+t.test('a batch of 100 with 3 invalid items creates 97 and names the fields of 3', async t => {
+  const p = await startPipeline(t, calm)
+  const items: object[] = Array.from({ length: 100 }, (_, i) => ({ external_id: `B-${i}`, email_address: `b${i}@example.com`, first_name: `B${i}` }))
+  items[10] = { external_id: 'B-10', email_address: 'broken' }
+  items[50] = { external_id: 'B-50', first_name: 42 }
+  items[99] = { external_id: { nested: true }, email_address: 'b99@example.com' }
+  const res = await p.app.inject({ method: 'POST', url: '/v1/records/customer/batch?system=erp', headers: p.auth, payload: items })
+  t.equal(res.statusCode, 200)
+  const { results } = res.json()
+  t.equal(results.length, 100)
+  t.same(results.map((r: { index: number }) => r.index), items.map((_, i) => i), 'one result per item, in order')
+  t.equal(results.filter((r: { status: string }) => r.status === 'created').length, 97)
+  t.same(results.filter((r: { status: string }) => r.status === 'error').map((r: { index: number, errors: { field: string }[] }) => [r.index, r.errors[0].field]),
+    [[10, 'email_address'], [50, 'first_name'], [99, 'external_id']])
+  // Fanned out in the batch's transaction: one outbound job per created record, none to the origin.
+  const { rows } = await p.hub.pool.query("SELECT data->>'system' AS system, count(*)::int AS n FROM pgboss.job WHERE name = 'outbound' GROUP BY 1")
+  t.same(rows, [{ system: 'crm', n: 97 }])
+
+  const tooMany = await p.app.inject({ method: 'POST', url: '/v1/records/customer/batch?system=erp', headers: p.auth, payload: Array.from({ length: 1001 }, () => ({})) })
+  t.equal(tooMany.statusCode, 400)
+})
+
+t.test('GET /v1/records/:type pages by cursor and filters', async t => {
+  const p = await startPipeline(t, calm)
+  const items = Array.from({ length: 5 }, (_, i) => ({ external_id: `L-${i}`, email_address: `list${i}@example.com` }))
+  await p.app.inject({ method: 'POST', url: '/v1/records/customer/batch?system=erp', headers: p.auth, payload: items })
+  await p.app.inject({ method: 'POST', url: '/v1/records/customer', headers: p.auth, payload: { email_address: 'other@example.com' } })
+  await p.settled()
+
+  const seen: string[] = []
+  let cursor: string | null = null
+  let pages = 0
+  do {
+    const res = await p.app.inject({ url: `/v1/records/customer?system=erp&limit=2${cursor ? `&cursor=${cursor}` : ''}`, headers: p.auth })
+    t.equal(res.statusCode, 200)
+    const body: { records: { data: { email_address: string } }[], nextCursor: string | null } = res.json()
+    seen.push(...body.records.map(r => r.data.email_address))
+    cursor = body.nextCursor
+    pages++
+  } while (cursor)
+  t.same(seen.sort(), items.map(i => i.email_address).sort(), 'every record linked in the ERP, once')
+  t.ok(pages >= 3)
+
+  const notLinked = (await p.app.inject({ url: '/v1/records/customer?system=erp&linked=false', headers: p.auth })).json()
+  t.same(notLinked.records.map((r: { data: { email_address: string } }) => r.data.email_address), ['other@example.com'])
+  const q = (await p.app.inject({ url: '/v1/records/customer?q=LIST3', headers: p.auth })).json()
+  t.same(q.records.map((r: { data: { email_address: string } }) => r.data.email_address), ['list3@example.com'])
+  const later = (await p.app.inject({ url: `/v1/records/customer?updatedSince=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`, headers: p.auth })).json()
+  t.same(later.records, [])
+  const bad = await p.app.inject({ url: '/v1/records/customer?cursor=nonsense', headers: p.auth })
+  t.equal(bad.statusCode, 400)
+})
