@@ -10,6 +10,7 @@ import { adminAuth } from './auth/plugin.ts'
 import { unavailable } from './errors.ts'
 import { errorEnvelope } from './http/errors.ts'
 import { jsonDepthLimit } from './http/json-depth.ts'
+import { metrics } from './http/metrics.ts'
 import { describeRoute } from './http/openapi.ts'
 import type { Hub } from './hub.ts'
 
@@ -56,6 +57,8 @@ export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyIns
     transform: describeRoute
   })
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
+  // Workers serve it too: their job and call counters are theirs.
+  await fastify.register(metrics)
   await fastify.register(autoload, {
     dir: routesDir,
     options: { prefix: '/v1' },

@@ -1,8 +1,11 @@
 // Operators' API: error filters and paging, replay of failures one by one and by filter against
-// a destination that fails and then recovers, and the monitor overview.
+// a destination that fails and then recovers, the monitor overview and the views, /metrics.
 import type { ServerResponse } from 'node:http'
+import parsePrometheus from 'parse-prometheus-text-format'
+import type { Family } from 'parse-prometheus-text-format'
 import t from 'tap'
 import { destLinks, startDelivery } from './helpers/delivery.ts'
+import { buildTestHub } from './helpers/hub.ts'
 import { settled, waitFor } from './helpers/pipeline.ts'
 
 const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -113,4 +116,41 @@ t.test('the overview and the views answer after traffic', async t => {
   const lineage = await q(`SELECT system, direction, outcome, external_id, job_state FROM hub.record_lineage
     WHERE record_id = (SELECT record_id FROM hub.links WHERE system_id = 'src' AND type = 'customer' AND external_id = $1) ORDER BY at`, ['1'])
   t.match(lineage, [{ system: 'src', direction: 'inbound', external_id: '1', job_state: 'completed' }, { system: 'dest', direction: 'outbound', outcome: 'created', external_id: /^d-/, job_state: 'completed' }])
+})
+
+t.test('/metrics: Prometheus text that moves with traffic; a read key unless configured open', async t => {
+  const d = await startDelivery(t, { dest: (req, res) => json(res, 201, { id: `d-${req.url}-${Math.random()}` }) })
+  t.equal((await d.app.inject({ url: '/metrics' })).statusCode, 401)
+  const scrape = async () => {
+    const res = await d.app.inject({ url: '/metrics', headers: d.auth })
+    t.equal(res.statusCode, 200)
+    t.match(res.headers['content-type'], /^text\/plain; version=0\.0\.4/)
+    return { text: res.body, families: parsePrometheus(res.body) }
+  }
+  const counter = (families: Family[], name: string, labels: Record<string, string>) => {
+    const s = families.find(f => f.name === name)?.metrics.find(m => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))
+    return Number(s?.value ?? 0)
+  }
+  // The parser keeps no labels of histogram samples: their _count lines are read as written.
+  const observations = (text: string, name: string, labels: string) => Number(new RegExp(`^${name}_count\\{${labels}\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0)
+  const before = await scrape()
+  await d.deliver(['1', '2'])
+  await waitFor(async () => (await destLinks(d)).length === 2, 20_000, 'both deliveries')
+  await settled(d.hub)
+  const after = await scrape()
+  const moved = (name: string, labels: Record<string, string>) => counter(after.families, name, labels) - counter(before.families, name, labels)
+  const observed = (name: string, labels: string) => observations(after.text, name, labels) - observations(before.text, name, labels)
+  t.equal(moved('hub_jobs_total', { queue: 'outbound', system: 'dest', outcome: 'completed' }), 2)
+  t.equal(moved('hub_jobs_total', { queue: 'inbound', system: 'src', outcome: 'completed' }), 2)
+  t.equal(moved('hub_webhooks_total', { system: 'src', outcome: 'accepted' }), 1)
+  t.equal(observed('hub_outbound_request_duration_seconds', 'system="dest",status="201"'), 2)
+  t.equal(observed('hub_outbound_request_duration_seconds', 'system="src",status="200"'), 2)
+  t.equal(observed('hub_http_request_duration_seconds', 'method="POST",route="/v1/hooks/:system",status="202"'), 1)
+  t.match(after.families.find(f => f.name === 'hub_queue_depth'), { type: 'GAUGE' })
+  t.match(after.families.find(f => f.name === 'hub_queue_oldest_age_seconds'), { type: 'GAUGE' })
+
+  const open = await buildTestHub(t, { workers: false, env: { HUB_METRICS_OPEN: 'true' } })
+  const res = await open.app.inject({ url: '/metrics' })
+  t.equal(res.statusCode, 200)
+  t.ok(parsePrometheus(res.body).some(f => f.name === 'hub_jobs_total'))
 })

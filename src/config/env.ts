@@ -11,7 +11,9 @@ const envSchema = z.object({
   HUB_CONFIG: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   HUB_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
-  HUB_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000)
+  HUB_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
+  // GET /metrics answers without an admin key (for a scraper inside a private network).
+  HUB_METRICS_OPEN: z.enum(['true', 'false']).default('false').transform(v => v === 'true')
 })
 
 export type Env = z.infer<typeof envSchema>

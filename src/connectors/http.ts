@@ -6,6 +6,7 @@ import type { Trace } from '../trace.ts'
 import { AddressRefused, guardedConnect } from './address-guard.ts'
 import type { Pace } from './pace.ts'
 import { ConnectorError, isTransientStatus, parseRetryAfter } from './errors.ts'
+import { observeCall } from '../metrics.ts'
 
 // One keep-alive pool per origin for the whole process: connection set-up is most of the cost
 // of a small call on loopback, and most of the tail latency on a real network. Systems connect
@@ -95,9 +96,11 @@ export async function callSystem (system: SystemConfig, req: CallRequest, trace?
       : err instanceof AddressRefused
         ? new ConnectorError(`${system.id}: ${err.message}; set allowPrivateNetwork: true on the system to allow it`, { transient: false })
         : new ConnectorError(describeNetworkError(err, system.timeoutMs), { transient: true })
+    observeCall(system.id, 'network', started)
     traced?.end({ error: error.message, ms: Date.now() - started })
     throw error
   }
+  observeCall(system.id, status, started)
   const body = parseBody(text)
   traced?.end({ status, body, ms: Date.now() - started })
   if (status >= 200 && status < 300) return { status, body }

@@ -7,6 +7,7 @@ import type { Queryable } from '../db/queryable.ts'
 import { addHistory } from '../stores/history.ts'
 import type { HistoryEntry } from '../stores/history.ts'
 import { logError, resolveError } from '../stores/error-log.ts'
+import { countJob } from '../metrics.ts'
 import { redactDeep } from '../redact.ts'
 import { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
@@ -78,6 +79,7 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
       : await ctx.withSlot(job.data.system, tierLimit(job.groupTier), job.id, () => spec.handle(jobCtx, run))
     // The work is done: a breaker write the database refuses now must not undo it.
     if (system) await settleBreaker(ctx, system, pass, calls ? 'up' : 'none').catch(err => ctx.log.warn({ err, system: system!.id }, 'circuit breaker not updated'))
+    countJob(spec.queue, job.data.system, 'completed')
     if (job.data.replayOf) await resolveError(ctx.pool, job.data.replayOf).catch(err => ctx.log.warn({ err, error: job.data.replayOf }, 'replayed error not marked resolved'))
     return { id: job.id, status: 'completed', output }
   } catch (err) {
@@ -97,12 +99,14 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
       await resend(ctx, spec.queue, job, { ...job.data, delivery: deliveryId, attempt: attempt + 1, holds: undefined }, delay)
       await addHistory(ctx.pool, { ...history, outcome: 'retrying', reason: `${failure.message} (attempt ${attempt + 1} of ${policy.attempts}, next in ${Math.round(delay / 1000)} s)` })
       trace?.add('retry', { error: failure.message, delayMs: delay })
+      countJob(spec.queue, job.data.system, 'retried')
       return { id: job.id, status: 'completed', output: { retrying: true, error: failure.message, delayMs: delay } }
     }
     ctx.log.warn({ jobId: job.id, queue: spec.queue, scope, system: job.data.system, error: failure.message }, 'job failed')
     await logError(ctx.pool, { ...history, scope, message: failure.message, httpStatus: failure.status, queue: spec.queue, jobData: job.data })
     await addHistory(ctx.pool, { ...history, outcome: 'failed', reason: failure.message })
     trace?.add('failed', { error: failure.message, status: failure.status })
+    countJob(spec.queue, job.data.system, 'failed')
     return { id: job.id, status: 'deadletter', output: { error: failure.message, status: failure.status ?? null } }
   } finally {
     if (trace) {
@@ -124,6 +128,7 @@ async function hold (ctx: PipelineContext, queue: string, job: JobWithMetadata<P
   await resend(ctx, queue, job, { ...job.data, delivery: job.data.delivery ?? job.id, holds: holds + 1 }, delay)
   await addHistory(ctx.pool, { ...history, outcome: 'held', reason: `${reason}: held without spending an attempt, next check in ${Math.round(delay / 1000)} s` })
   trace?.add('held', { reason, delayMs: delay })
+  countJob(queue, job.data.system, 'held')
   return { id: job.id, status: 'completed', output: { retrying: true, held: true, error: reason, delayMs: delay } }
 }
 
