@@ -2,6 +2,7 @@ import { inbound } from '../jobs/inbound.ts'
 import { cleanUp } from '../jobs/maintenance.ts'
 import { outbound } from '../jobs/outbound.ts'
 import { pollHandler } from '../jobs/poll.ts'
+import { importHandler } from '../jobs/import.ts'
 import { breakers } from './connectors/breaker.ts'
 import { pacer } from './connectors/pace.ts'
 import { createPool } from './db/pool.ts'
@@ -9,7 +10,7 @@ import { slotLeaser } from './connectors/slots.ts'
 import type { Hub } from './hub.ts'
 import { batchHandler } from './pipeline/run-job.ts'
 import type { JobSpec } from './pipeline/run-job.ts'
-import { groupConcurrency, MAINTENANCE, POLL, PRIORITY } from './queue/queues.ts'
+import { groupConcurrency, IMPORT, MAINTENANCE, POLL, PRIORITY } from './queue/queues.ts'
 import { syncSchedules } from './poll/schedules.ts'
 
 export interface Workers { stop (): Promise<void> }
@@ -69,6 +70,7 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
   })
   // Poll runs, and their schedules kept in step with the systems, whichever process changes them.
   registered.push({ name: POLL, id: await hub.boss.work(POLL, { localConcurrency: 2, pollingIntervalSeconds: 0.5 }, pollHandler(ctx)) })
+  registered.push({ name: IMPORT, id: await hub.boss.work(IMPORT, { localConcurrency: 2, pollingIntervalSeconds: 0.5 }, importHandler(ctx)) })
   let scheduling = Promise.resolve()
   const reschedule = () => {
     scheduling = scheduling.then(() => syncSchedules(hub.boss, hub.systems)).catch(err => hub.log.error({ err }, 'poll schedules not updated'))

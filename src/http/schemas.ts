@@ -18,6 +18,7 @@ const meaning = {
   413: 'The body is over the size limit',
   415: 'A Content-Type this operation does not read',
   422: 'Valid, but the hub cannot do it',
+  429: 'Too much is waiting already: retry once some of it is done',
   503: 'The database is unavailable or the hub is overloaded: retry after Retry-After seconds'
 } as const
 

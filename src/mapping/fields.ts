@@ -92,3 +92,18 @@ function childOf (schema: z.ZodType, key: string): z.ZodType[] {
 function replaced (segments: readonly PathSegment[], at: number, key: string): PathSegment[] {
   return segments.map((s, i) => i === at ? key : s)
 }
+
+/**
+ * The kinds of value (zod def types: 'string', 'number', 'boolean', …) `schema` can hold at
+ * `path`, or [] when the path is not in it. CSV imports use it to type a cell's text.
+ */
+export function leafTypes (schema: z.ZodType, path: string): string[] {
+  let nodes = [schema]
+  for (const seg of parsePath(path)) {
+    const shapes = nodes.flatMap(bare)
+    nodes = typeof seg === 'number'
+      ? shapes.filter(s => defOf(s).type === 'array').map(s => defOf(s).element as z.ZodType)
+      : shapes.flatMap(s => childOf(s, seg))
+  }
+  return [...new Set(nodes.flatMap(bare).map(s => defOf(s).type))]
+}

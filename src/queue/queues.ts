@@ -5,6 +5,7 @@ export const OUTBOUND = 'outbound'
 export const DEAD_LETTER = 'dead-letter'
 export const MAINTENANCE = 'maintenance'
 export const POLL = 'poll'
+export const IMPORT = 'import'
 
 // Higher runs first. Debug jobs jump everything queued for the same work; live webhook traffic
 // goes before bulk manual syncs, so a 100,000-ID batch never holds back a shop's changes.
@@ -42,7 +43,9 @@ export const queueDefinitions: QueueDefinition[] = [
   { name: OUTBOUND, policy: 'standard', ...common },
   // exclusive: per (system, type) one run queued or running, in every process together. A run
   // that dies is not retried: the next trigger or schedule carries on from the committed cursor.
-  { name: POLL, policy: 'exclusive', ...common, retryLimit: 0, expireInSeconds: 6 * 3600 }
+  { name: POLL, policy: 'exclusive', ...common, retryLimit: 0, expireInSeconds: 6 * 3600 },
+  // One job per CSV import, run a chunk at a time; a large one may take hours.
+  { name: IMPORT, policy: 'standard', ...common, expireInSeconds: 12 * 3600 }
 ]
 
 // The throttle's maxConcurrent becomes a pg-boss group tier: group concurrency is enforced in

@@ -1,0 +1,207 @@
+import { pipeline } from 'node:stream'
+import multipart from '@fastify/multipart'
+import type { MultipartFile } from '@fastify/multipart'
+import { parse } from 'csv-parse'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { badRequest, conflict, HubError, notFound } from '../../src/errors.ts'
+import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
+import { inTransaction } from '../../src/db/pool.ts'
+import { headerProblems } from '../../src/imports/rows.ts'
+import { addRows, createImport, deleteImport, getImport, listImports, markQueued, waitingImports } from '../../src/imports/store.ts'
+import type { ImportOptions } from '../../src/imports/store.ts'
+import { canonicalSchemas, check, dataTypes, keyFields } from '../../src/models/index.ts'
+import type { DataType } from '../../src/models/index.ts'
+import { textProblem } from '../../src/models/text.ts'
+import { insertJobs } from '../../src/pipeline/jobs.ts'
+import { IMPORT } from '../../src/queue/queues.ts'
+import { targetProblem } from '../../src/mapping/fields.ts'
+
+// CSV imports (seed 002). The upload is parsed as it streams in and its rows land in PostgreSQL
+// within the request, so once answered 202 the import survives a crash and any worker runs it
+// (jobs/import.ts). The file itself is never held whole in memory nor written to a local disk.
+
+/** Seed 002's limits. */
+export const MAX_FILE_BYTES = 50 * 1024 * 1024
+export const MAX_WAITING = 10
+/** Rows per INSERT while the upload streams in. */
+const UPLOAD_BATCH = 1_000
+/** A lock number for "queue an import", so two uploads finishing at once cannot both be the 11th. */
+const QUEUE_LOCK = 0x1_4d_50_52
+
+const flag = z.enum(['true', 'false']).transform(v => v === 'true')
+const fields = z.object({
+  type: z.enum(dataTypes),
+  delimiter: z.string().length(1, 'must be one character').refine(d => !/[\r\n"]/.test(d), 'cannot be a quote or a line break').default(','),
+  overrideExisting: flag.default(false).describe('update records that already exist (otherwise they are left as they are)'),
+  updateOnlyEmptyFields: flag.default(false).describe('with overrideExisting: set only the fields that are empty now'),
+  key: z.string().optional().describe(`the top-level field that matches existing records (default: ${Object.entries(keyFields).map(([t, f]) => `${f} for ${t}`).join(', ')})`),
+  system: z.string().optional().describe("rows are this system's records, mapped by its inbound flow; their 'id' column is their external id")
+})
+
+const importView = z.object({
+  id: z.string(),
+  type: z.enum(dataTypes),
+  status: z.enum(['queued', 'processing', 'finished', 'error']),
+  total: z.number().describe('data rows in the file'),
+  success: z.number().describe('rows written (or already up to date)'),
+  errors: z.number().describe('rows reported instead of written'),
+  errorDetails: z.array(z.object({ row: z.number().describe("the file's row: the header is row 1"), field: z.string(), message: z.string() })).describe('the first 100'),
+  message: z.string().nullable().describe('why the import stopped, when status is error'),
+  options: z.object({ delimiter: z.string(), key: z.string(), system: z.string().optional(), overrideExisting: z.boolean(), updateOnlyEmptyFields: z.boolean() }),
+  createdAt: timestamp,
+  startedAt: timestamp.nullable(),
+  finishedAt: timestamp.nullable()
+})
+const idParam = z.object({ id: z.uuid('must be an import id (a UUID)') })
+
+const imports: FastifyPluginAsyncZod = async (fastify) => {
+  const { hub } = fastify
+  await fastify.register(multipart, { limits: { fileSize: MAX_FILE_BYTES, files: 1, fields: 10, fieldSize: 1024, parts: 12 } })
+
+  const tooMany = () => Object.assign(new HubError(429, 'too_many_imports', `${MAX_WAITING} imports are waiting already: retry once one has started`), { retryAfter: 30 })
+
+  /** The form's fields (which must come before the file) as import options. */
+  async function optionsOf (given: Record<string, string>): Promise<{ type: DataType, options: ImportOptions }> {
+    const checked = check(fields, given)
+    if (!checked.ok) {
+      const first = checked.issues[0]
+      throw new HubError(400, 'validation_failed', `${first.path}: ${first.message}`, checked.issues)
+    }
+    const { type, delimiter, overrideExisting, updateOnlyEmptyFields, system } = checked.value
+    const key = checked.value.key ?? keyFields[type]
+    const keyProblem = /^[a-z_][a-z0-9_]*$/.test(key) ? targetProblem(canonicalSchemas[type], type, key) : `'${key}' is not a top-level field`
+    if (keyProblem) throw badRequest(`key: ${keyProblem}`)
+    if (system !== undefined && !await hub.systems.get(system)) throw badRequest(`system: no system ${system} is configured`)
+    return { type, options: { delimiter, key, overrideExisting, updateOnlyEmptyFields, ...(system ? { system } : {}) } }
+  }
+
+  /** Stream the CSV into import_rows; the import's id and row count. */
+  async function upload (file: MultipartFile, type: DataType, options: ImportOptions): Promise<{ id: string, total: number }> {
+    const system = options.system ? await hub.systems.get(options.system) : undefined
+    const rows = parse({ delimiter: options.delimiter, bom: true, relax_column_count: true, skip_empty_lines: true, max_record_size: 64 * 1024 })
+    // The loop below hears a failure (the parser's, or the upload's size limit) through `rows`.
+    pipeline(file.file, rows, () => {})
+    return await inTransaction(hub.pool, async tx => {
+      let id: string | undefined
+      let total = 0
+      let batch: string[][] = []
+      try {
+        for await (const record of rows as AsyncIterable<string[]>) {
+          if (!id) {
+            const headers = record.map(h => h.trim())
+            const problems = headerProblems(type, headers, system)
+            if (problems.length) throw badRequest(`file: ${problems[0]}`, { problems })
+            id = await createImport(tx, type, options, headers)
+            continue
+          }
+          for (const [i, cell] of record.entries()) {
+            const problem = textProblem(cell, 64 * 1024)
+            if (problem) throw badRequest(`file: row ${total + 2}, column ${i + 1}: ${problem}`)
+          }
+          batch.push(record)
+          total++
+          if (batch.length === UPLOAD_BATCH) {
+            await addRows(tx, id, total - batch.length + 1, batch)
+            batch = []
+          }
+        }
+      } catch (err) {
+        // csv-parse's own errors (an unclosed quote, a record over the size limit) are the file's fault.
+        if ((err as { code?: string }).code?.startsWith('CSV_')) throw badRequest(`file: not a CSV this hub can read: ${(err as Error).message}`)
+        throw err
+      }
+      if (file.file.truncated) throw new HubError(413, 'payload_too_large', `file: over ${MAX_FILE_BYTES / 1024 / 1024} MB`)
+      if (!id) throw badRequest('file: empty (a header row and at least one row are needed)')
+      if (total === 0) throw badRequest('file: no rows after the header')
+      if (batch.length) await addRows(tx, id, total - batch.length + 1, batch)
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [QUEUE_LOCK])
+      if (await waitingImports(tx) >= MAX_WAITING) throw tooMany()
+      await markQueued(tx, id, total)
+      await insertJobs(hub.boss, IMPORT, [{ data: { importId: id } }], tx)
+      return { id, total }
+    })
+  }
+
+  fastify.post('/', {
+    preHandler: fastify.requireScope('write'),
+    bodyLimit: MAX_FILE_BYTES + 1024 * 1024,
+    schema: {
+      tags: ['imports'],
+      summary: 'Upload a CSV of records to import',
+      description: 'multipart/form-data: the fields, then `file` (UTF-8 CSV with a header row, at most 50 MB). Without `system` the headers are ' +
+        "canonical field paths (`email_address`, `addresses[0].city`) and an optional `id` column holds hub ids; with `system` the rows are that system's " +
+        "records, mapped by its inbound flow, and an `id` column (required) their external ids. At most 10 imports wait at a time. Follow it with GET /v1/imports/{id}.",
+      security: [{ adminKey: [] }],
+      documentedBody: {
+        'multipart/form-data': fields.extend({ file: z.string().describe('the CSV file') })
+      },
+      response: {
+        202: z.object({ id: z.string(), total: z.number().describe('data rows in the file') }),
+        ...errorResponses(...bodyErrors, 429, ...adminErrors)
+      }
+    }
+  }, async (request, reply) => {
+    if (!request.isMultipart()) throw new HubError(415, 'unsupported_media_type', 'send multipart/form-data with the fields and a file part')
+    // Seed 002's limit, checked before reading the file (and again, exactly, before queueing).
+    if (await waitingImports(hub.pool) >= MAX_WAITING) throw tooMany()
+    const given: Record<string, string> = {}
+    let receipt: { id: string, total: number } | undefined
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        if (receipt) continue
+        given[part.fieldname] = String(part.value)
+        continue
+      }
+      if (part.fieldname !== 'file') throw badRequest(`${part.fieldname}: unexpected file part (the CSV goes in 'file')`)
+      const { type, options } = await optionsOf(given)
+      receipt = await upload(part, type, options)
+    }
+    if (!receipt) throw badRequest('file: required (a CSV file part after the fields)')
+    return reply.code(202).send(receipt)
+  })
+
+  fastify.get('/', {
+    preHandler: fastify.requireScope('read'),
+    schema: {
+      tags: ['imports'],
+      summary: 'Imports, newest first',
+      security: [{ adminKey: [] }],
+      querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+      response: { 200: z.object({ imports: z.array(importView) }), ...errorResponses(400, ...adminErrors) }
+    }
+  }, async (request) => ({ imports: await listImports(hub.pool, request.query.limit) }))
+
+  fastify.get('/:id', {
+    preHandler: fastify.requireScope('read'),
+    schema: {
+      tags: ['imports'],
+      summary: "An import's status and counts",
+      security: [{ adminKey: [] }],
+      params: idParam,
+      response: { 200: importView, ...errorResponses(400, 404, ...adminErrors) }
+    }
+  }, async (request) => {
+    const found = await getImport(hub.pool, request.params.id)
+    if (!found) throw notFound(`no import ${request.params.id}`)
+    return found
+  })
+
+  fastify.delete('/:id', {
+    preHandler: fastify.requireScope('write'),
+    schema: {
+      tags: ['imports'],
+      summary: 'Delete a finished or failed import (its records stay)',
+      security: [{ adminKey: [] }],
+      params: idParam,
+      response: { 204: noContent('deleted'), ...errorResponses(400, 404, 409, ...adminErrors) }
+    }
+  }, async (request, reply) => {
+    const outcome = await deleteImport(hub.pool, request.params.id)
+    if (!outcome) throw notFound(`no import ${request.params.id}`)
+    if (outcome !== 'deleted') throw conflict(`import ${request.params.id} is ${outcome}: only a finished or failed import can be deleted`)
+    return reply.code(204).send()
+  })
+}
+
+export default imports

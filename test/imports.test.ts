@@ -1,0 +1,152 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import t from 'tap'
+import { buildTestHub, ADMIN_KEY } from './helpers/hub.ts'
+import type { TestHub } from './helpers/hub.ts'
+import { startPipeline, waitFor } from './helpers/pipeline.ts'
+import { startHubProcess } from './helpers/process.ts'
+import { startWorkers } from '../src/workers.ts'
+
+// A loaded test machine's event loop lag must not turn requests into 503s here.
+const calm = { env: { HUB_MAX_EVENT_LOOP_DELAY_MS: '0' } }
+
+// CSV imports (seed 002): uploaded into PostgreSQL, run by any worker a chunk at a time.
+
+/** A multipart/form-data body as a client would send it. */
+async function form (fields: Record<string, string>, csv?: string | Buffer) {
+  const data = new FormData()
+  for (const [k, v] of Object.entries(fields)) data.append(k, v)
+  if (csv !== undefined) data.append('file', new Blob([csv as BlobPart]), 'import.csv')
+  const request = new Request('http://hub/', { method: 'POST', body: data })
+  return { headers: { 'content-type': request.headers.get('content-type') as string }, payload: Buffer.from(await request.arrayBuffer()) }
+}
+
+async function upload (h: TestHub, fields: Record<string, string>, csv?: string | Buffer) {
+  const body = await form(fields, csv)
+  return await h.app.inject({ method: 'POST', url: '/v1/imports', headers: { ...h.auth, ...body.headers }, payload: body.payload })
+}
+
+const finished = (h: TestHub, id: string, ms = 120_000) => waitFor(async () => {
+  const res = await h.app.inject({ url: `/v1/imports/${id}`, headers: h.auth })
+  return ['finished', 'error'].includes(res.json().status) && res.json()
+}, ms, `import ${id} to finish`)
+
+const customers = (n: number, from = 0) => ['email_address,first_name,addresses[0].city',
+  ...Array.from({ length: n }, (_, i) => `c${from + i}@example.com,C${from + i},Town ${i}`)].join('\n')
+
+t.test('an import writes its rows, reports bad ones by row, and fans every record out', async t => {
+  const p = await startPipeline(t, calm)
+  const lines = customers(1_200).split('\n')
+  lines[5] = 'not-an-email,Bad,Town'
+  lines[700] = ',,'
+  const res = await upload(p, { type: 'customer' }, lines.join('\n'))
+  t.equal(res.statusCode, 202, res.body)
+  const { id, total } = res.json()
+  t.equal(total, 1_200)
+  const done = await finished(p, id)
+  t.match(done, { status: 'finished', total: 1_200, success: 1_198, errors: 2 })
+  t.same(done.errorDetails.map((e: { row: number, field: string }) => [e.row, e.field]), [[6, 'email_address'], [701, '']])
+  t.ok(done.startedAt && done.finishedAt)
+  const { rows: [{ n }] } = await p.hub.pool.query("SELECT count(*)::int AS n FROM hub.records WHERE type = 'customer'")
+  t.equal(n, 1_198)
+  const city = await p.hub.pool.query("SELECT data->'addresses'->0->>'city' AS city FROM hub.records WHERE data->>'email_address' = 'c3@example.com'")
+  t.equal(city.rows[0].city, 'Town 3', 'a path header fills the nested field')
+  // Each record's fan-out was queued with its write: the CRM and the ERP, once each.
+  const jobs = await p.hub.pool.query("SELECT data->>'system' AS system, count(*)::int AS n FROM pgboss.job WHERE name = 'outbound' GROUP BY 1 ORDER BY 1")
+  t.same(jobs.rows, [{ system: 'crm', n: 1_198 }, { system: 'erp', n: 1_198 }])
+
+  // The same file again: every record exists and is unchanged, so no outbound work.
+  const again = await upload(p, { type: 'customer', overrideExisting: 'true' }, lines.join('\n'))
+  t.match(await finished(p, again.json().id), { status: 'finished', success: 1_198, errors: 2 })
+  const after = await p.hub.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'outbound'")
+  t.equal(after.rows[0].n, 2 * 1_198, 'unchanged rows queue nothing')
+
+  const list = (await p.app.inject({ url: '/v1/imports', headers: p.auth })).json().imports
+  t.same(list.map((i: { id: string }) => i.id), [again.json().id, id], 'newest first')
+  const del = await p.app.inject({ method: 'DELETE', url: `/v1/imports/${id}`, headers: p.auth })
+  t.equal(del.statusCode, 204)
+  t.equal((await p.app.inject({ url: `/v1/imports/${id}`, headers: p.auth })).statusCode, 404)
+  t.equal((await p.hub.pool.query("SELECT count(*)::int AS n FROM hub.records WHERE type = 'customer'")).rows[0].n, 1_198, 'deleting an import keeps its records')
+})
+
+t.test('overrideExisting and updateOnlyEmptyFields', async t => {
+  const h = await buildTestHub(t, calm)
+  const seed = await h.app.inject({ method: 'POST', url: '/v1/records/customer', headers: h.auth, payload: { email_address: 'ann@example.com', first_name: 'Ann' } })
+  const recordId = seed.json().id
+  const csv = 'email_address,first_name,last_name\nann@example.com,Anna,Lee\n'
+  const data = async () => (await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [recordId])).rows[0].data
+
+  await finished(h, (await upload(h, { type: 'customer' }, csv)).json().id)
+  t.match(await data(), { first_name: 'Ann' }, 'without overrideExisting an existing record is left alone')
+  t.notOk((await data()).last_name)
+  await finished(h, (await upload(h, { type: 'customer', overrideExisting: 'true', updateOnlyEmptyFields: 'true' }, csv)).json().id)
+  t.match(await data(), { first_name: 'Ann', last_name: 'Lee' }, 'only the empty field was filled')
+  await finished(h, (await upload(h, { type: 'customer', overrideExisting: 'true' }, 'email_address,first_name\nann@example.com,Anna\n')).json().id)
+  t.match(await data(), { first_name: 'Anna', last_name: 'Lee' }, 'overridden; a column the file lacks is kept')
+  t.equal((await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.records")).rows[0].n, 1, 'matched by email_address, never duplicated')
+})
+
+t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting, 409 deleting one not done', async t => {
+  const h = await buildTestHub(t, { ...calm, workers: false })
+  const bad = async (fields: Record<string, string>, csv: string | undefined, pattern: RegExp) => {
+    const res = await upload(h, fields, csv)
+    t.equal(res.statusCode, 400, res.body)
+    t.match(res.json().error.message, pattern)
+  }
+  await bad({ type: 'customer' }, 'email_adress,first_name\na@example.com,A\n', /^file: 'email_adress' is not a field of customer; did you mean 'email_address'/)
+  await bad({ type: 'customer' }, 'colour\nred\n', /fields: .*email_address/)
+  await bad({ type: 'widget' }, 'email_address\na@example.com\n', /^type: /)
+  await bad({ type: 'customer', delimiter: ';;' }, 'email_address\na@example.com\n', /^delimiter: /)
+  await bad({ type: 'customer' }, '', /^file: empty/)
+  await bad({ type: 'customer' }, 'email_address\n', /^file: no rows/)
+  await bad({ type: 'customer' }, '"email_address\na@example.com\n', /^file: not a CSV/)
+  await bad({ type: 'customer' }, undefined, /^file: required/)
+  await bad({ type: 'customer', key: 'nope' }, 'email_address\na@example.com\n', /^key: /)
+  t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.imports')).rows[0].n, 0, 'nothing stored for a rejected upload')
+
+  const line = 'someone@example.com\n'
+  const huge = Buffer.from('email_address\n' + line.repeat(Math.ceil(51 * 1024 * 1024 / line.length)))
+  const tooBig = await upload(h, { type: 'customer' }, huge)
+  t.equal(tooBig.statusCode, 413)
+
+  const ids: string[] = []
+  for (let i = 0; i < 10; i++) ids.push((await upload(h, { type: 'customer' }, customers(1, i))).json().id)
+  const eleventh = await upload(h, { type: 'customer' }, customers(1, 10))
+  t.equal(eleventh.statusCode, 429)
+  t.match(eleventh.json().error.message, /10 imports are waiting/)
+  const running = await h.app.inject({ method: 'DELETE', url: `/v1/imports/${ids[0]}`, headers: h.auth })
+  t.equal(running.statusCode, 409)
+  t.match(running.json().error.message, /is queued/)
+})
+
+t.test("a worker killed mid-import: another finishes it, no row written twice", async t => {
+  const api = await buildTestHub(t, { ...calm, workers: false })
+  const res = await upload(api, { type: 'customer' }, customers(2_000))
+  const { id } = res.json()
+  const worker = await startHubProcess(t, { DATABASE_URL: api.databaseUrl, HUB_ROLE: 'worker' })
+  await waitFor(async () => (await api.hub.pool.query('SELECT next_row FROM hub.imports WHERE id = $1', [id])).rows[0].next_row > 1, 60_000, 'a first chunk')
+  worker.child.kill('SIGKILL')
+  await new Promise(resolve => worker.child.once('exit', resolve))
+  const atKill = (await api.hub.pool.query('SELECT status, next_row FROM hub.imports WHERE id = $1', [id])).rows[0]
+  t.equal(atKill.status, 'processing', `killed at row ${atKill.next_row} of 2000`)
+
+  const workers = await startWorkers(api.hub)
+  t.teardown(() => workers.stop())
+  t.match(await finished(api, id, 300_000), { status: 'finished', total: 2_000, success: 2_000, errors: 0 })
+  const counts = await api.hub.pool.query("SELECT (SELECT count(*)::int FROM hub.records) AS records, (SELECT count(*)::int FROM hub.history WHERE action = 'import') AS writes")
+  t.same(counts.rows[0], { records: 2_000, writes: 2_000 }, 'each row written exactly once')
+})
+
+t.test("seed 002's own script uploads, polls and sees finished", async t => {
+  const h = await buildTestHub(t, { ...calm, listen: true })
+  const dir = await mkdtemp(join(tmpdir(), 'hub-import-'))
+  const file = join(dir, 'contacts.csv')
+  await writeFile(file, customers(20))
+  const { stdout } = await promisify(execFile)(process.execPath, [new URL('./fixtures/seed-002-import.cjs', import.meta.url).pathname],
+    { env: { PATH: process.env.PATH, HUB_URL: h.url, API_KEY: ADMIN_KEY, FILE_PATH: file }, timeout: 120_000 })
+  t.match(stdout, /completed 20 of 20/)
+  t.match(stdout, /Success/)
+})
