@@ -19,3 +19,6 @@ CREATE VIEW hub.failures AS
          max(at) AS last_at
   FROM hub.errors
   GROUP BY 1, 2, 3, 4;
+
+-- Record search by an external id of any system (GET /v1/records/:type/by-external-id/:id).
+CREATE INDEX links_external ON hub.links (type, external_id);

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import autoload from '@fastify/autoload'
+import fastifyStatic from '@fastify/static'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
@@ -25,6 +26,7 @@ export interface AppOptions {
 }
 
 const routesDir = fileURLToPath(new URL('../routes/', import.meta.url))
+const uiDir = fileURLToPath(new URL('../ui/', import.meta.url))
 
 /** The hub's HTTP API as a Fastify plugin; only src/server.ts listens. */
 export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyInstance, opts: AppOptions) => {
@@ -59,6 +61,8 @@ export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyIns
   await fastify.register(swaggerUi, { routePrefix: '/docs' })
   // Workers serve it too: their job and call counters are theirs.
   await fastify.register(metrics)
+  // The dashboard: static files; its data comes from the admin API with the signed-in key.
+  if (opts.surface !== 'health') await fastify.register(fastifyStatic, { root: uiDir, wildcard: false })
   await fastify.register(autoload, {
     dir: routesDir,
     options: { prefix: '/v1' },

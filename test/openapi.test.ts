@@ -67,7 +67,7 @@ t.test('the API document describes every operation completely', async t => {
   }
   t.same(problems, [], 'nothing missing')
   const routes = ['GET /health', 'GET /ready', 'POST /v1/hooks/{system}', 'GET /v1/systems', 'GET /v1/systems/{id}', 'PUT /v1/systems/{id}',
-    'DELETE /v1/systems/{id}', 'GET /v1/records/{type}/{id}', 'GET /v1/records/{type}/by-link/{system}/{externalId}', 'GET /v1/errors', 'POST /v1/errors/{id}/retry', 'POST /v1/errors/retry', 'GET /v1/monitor/overview', 'GET /metrics',
+    'DELETE /v1/systems/{id}', 'GET /v1/records/{type}/{id}', 'GET /v1/records/{type}/by-link/{system}/{externalId}', 'GET /v1/errors', 'POST /v1/errors/{id}/retry', 'POST /v1/errors/retry', 'GET /v1/monitor/overview', 'GET /metrics', 'GET /v1/records/{type}/by-external-id/{externalId}',
     'POST /v1/sync', 'GET /v1/sync/{batchId}', 'GET /v1/jobs/{id}', 'GET /v1/admin-keys', 'POST /v1/admin-keys', 'DELETE /v1/admin-keys/{name}']
   t.same(routes.filter(r => !operations.includes(r)), [], 'every route is in the document')
 

@@ -71,6 +71,26 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     if (!id) throw notFound(`no ${type} linked to ${system} ${externalId}`)
     return show(type, id)
   })
+
+  fastify.get('/:type/by-external-id/:externalId', {
+    preHandler: fastify.requireScope('read'),
+    schema: {
+      tags: ['records'],
+      summary: 'Records of a type linked to this external id in any system',
+      security: [{ adminKey: [] }],
+      params: z.object({ type: typeParam, externalId: recordId() }),
+      response: {
+        200: z.object({ links: z.array(z.object({ systemId: z.string(), externalId: z.string(), recordId: z.string() })).describe('at most 100') }),
+        ...errorResponses(400, ...adminErrors)
+      }
+    }
+  }, async (request) => {
+    const { rows } = await pool.query<{ systemId: string, externalId: string, recordId: string }>(
+      `SELECT system_id AS "systemId", external_id AS "externalId", record_id AS "recordId" FROM hub.links
+       WHERE type = $1 AND external_id = $2 ORDER BY system_id LIMIT 100`,
+      [request.params.type, request.params.externalId])
+    return { links: rows }
+  })
 }
 
 export default records

@@ -20,12 +20,13 @@ CREATE VIEW hub.throughput AS
   WHERE state >= 'completed' AND completed_on > now() - interval '60 minutes'
   GROUP BY 1, 2, 3;
 
--- The oldest job due and waiting for a worker, per queue (deferred retries are not waiting).
+-- The oldest job due and waiting for a worker, per queue (deferred retries are not waiting; dead
+-- letters have no worker and wait for an operator: see hub.dead_letters).
 CREATE VIEW hub.oldest_waiting AS
   SELECT name AS queue, count(*)::int AS waiting, min(created_on) AS oldest_created_on,
          extract(epoch FROM now() - min(created_on))::float8 AS oldest_age_seconds
   FROM pgboss.job
-  WHERE state IN ('created', 'retry') AND start_after <= now()
+  WHERE state IN ('created', 'retry') AND start_after <= now() AND name <> 'dead-letter'
   GROUP BY 1;
 
 -- Work pg-boss gave up on (a permanent failure, the last attempt, or a worker lost too often).

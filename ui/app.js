@@ -1,0 +1,249 @@
+// The dashboard: plain ES module, no build step. It calls the same admin API as everyone else,
+// with the admin key kept for this tab only (sessionStorage).
+const $ = (id) => document.getElementById(id)
+const view = $('view')
+let timer
+
+/** An element with attributes (on* are listeners) and children (strings become text). */
+function h (tag, attrs = {}, ...children) {
+  const el = document.createElement(tag)
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v)
+    else if (v !== undefined && v !== null && v !== false) el.setAttribute(k, v === true ? '' : v)
+  }
+  el.append(...children.flat().filter(c => c !== undefined && c !== null).map(c => c instanceof Node ? c : String(c)))
+  return el
+}
+
+class SignedOut extends Error {}
+
+async function api (path, opts = {}) {
+  const key = sessionStorage.getItem('hubKey')
+  if (!key) throw new SignedOut()
+  const res = await fetch(path, { ...opts, headers: { authorization: `Bearer ${key}`, ...opts.headers } })
+  if (res.status === 401) throw new SignedOut()
+  const body = res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text()
+  if (!res.ok) throw new Error(body?.error?.message ?? `${res.status}`)
+  return body
+}
+
+const table = (head, rows) => h('div', { class: 'wrap' }, h('table', {}, h('thead', {}, h('tr', {}, head.map(x => h('th', {}, x)))), h('tbody', {}, rows)))
+const row = (...cells) => h('tr', {}, cells.map(c => h('td', {}, c)))
+const fail = (err) => h('p', { class: 'bad', role: 'alert' }, err.message)
+
+function signedOut (message = '') {
+  sessionStorage.removeItem('hubKey')
+  clearInterval(timer)
+  view.replaceChildren()
+  $('nav').hidden = true
+  $('signin').hidden = false
+  $('signin-error').textContent = message
+}
+
+$('signin').addEventListener('submit', async (e) => {
+  e.preventDefault()
+  sessionStorage.setItem('hubKey', $('key').value)
+  try {
+    await api('/v1/monitor/overview')
+  } catch (err) {
+    return signedOut(err instanceof SignedOut ? 'That key is not valid.' : err.message)
+  }
+  $('key').value = ''
+  $('signin').hidden = true
+  $('nav').hidden = false
+  route()
+})
+$('signout').addEventListener('click', () => signedOut())
+
+// Completed jobs a minute, sampled at each refresh, for the sparkline.
+const samples = []
+function sparkline (values) {
+  // One sample is drawn as a flat line: the chart shows from the first refresh.
+  if (values.length === 1) values = [values[0], values[0]]
+  const max = Math.max(1, ...values)
+  const step = 300 / Math.max(1, values.length - 1)
+  const points = values.map((v, i) => `${(i * step).toFixed(1)},${(58 - v / max * 54).toFixed(1)}`).join(' ')
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg')
+  svg.setAttribute('class', 'spark')
+  svg.setAttribute('viewBox', '0 0 300 60')
+  svg.setAttribute('preserveAspectRatio', 'none')
+  svg.innerHTML = `<polygon fill="#cde" points="0,60 ${points} 300,60"/><polyline fill="none" stroke="#36c" stroke-width="2" points="${points}"/>`
+  return svg
+}
+
+async function overview () {
+  const o = await api('/v1/monitor/overview')
+  samples.push(o.queues.reduce((n, q) => n + q.completed.last1m, 0))
+  if (samples.length > 60) samples.shift()
+  return [
+    h('h1', {}, 'Overview'),
+    h('p', {}, `Jobs completed in the last minute: ${samples.at(-1)}`), sparkline(samples),
+    h('h2', {}, 'Queues'),
+    table(['queue', 'unfinished', 'waiting', 'oldest (s)', 'done 1/5/60 min', 'failed 60 min'], o.queues.map(q => row(
+      q.queue, Object.entries(q.states).map(([s, n]) => `${s} ${n}`).join(', ') || '0', q.waiting,
+      q.oldestAgeSeconds === null ? '–' : Math.round(q.oldestAgeSeconds),
+      `${q.completed.last1m} / ${q.completed.last5m} / ${q.completed.last60m}`, q.failed.last60m))),
+    h('p', {}, o.oldestWaiting ? `Oldest waiting: ${o.oldestWaiting.queue}, ${Math.round(o.oldestWaiting.ageSeconds)} s` : 'Nothing waiting.'),
+    h('h2', {}, 'Systems'),
+    table(['system', 'breaker', 'throttle', 'last hour'], o.systems.map(s => row(
+      s.id, h('span', { class: s.breaker.state === 'open' ? 'bad' : 'good' }, s.breaker.state + (s.breaker.lastError ? `: ${s.breaker.lastError}` : '')),
+      `${s.throttle.maxConcurrent} at once${s.throttle.perSecond ? `, ${s.throttle.perSecond}/s` : ''}`,
+      Object.entries(s.lastHour).map(([k, n]) => `${k} ${n}`).join(', ')))),
+    h('p', {}, `Hub processes: ${o.workers.length}. Errors in the last hour: ${o.errors.lastHour}, unresolved: ${o.errors.unresolved}.`)
+  ]
+}
+
+function formParams (form) {
+  return new URLSearchParams([...new FormData(form)].filter(([, v]) => v !== ''))
+}
+
+async function errors (params) {
+  const f = h('form', { class: 'row', id: 'error-filter' },
+    h('label', {}, 'System', h('input', { name: 'system', value: params.get('system') ?? '' })),
+    h('label', {}, 'Message', h('input', { name: 'text', value: params.get('text') ?? '' })),
+    h('label', {}, 'State', h('select', { name: 'resolved' },
+      h('option', { value: 'false', selected: params.get('resolved') !== 'true' && params.get('resolved') !== '' }, 'open'),
+      h('option', { value: 'true', selected: params.get('resolved') === 'true' }, 'resolved'),
+      h('option', { value: '', selected: params.get('resolved') === '' }, 'all'))),
+    h('button', {}, 'Filter'))
+  f.addEventListener('submit', (e) => { e.preventDefault(); location.hash = `errors?${new URLSearchParams(new FormData(f))}` })
+  const query = new URLSearchParams([...params].filter(([, v]) => v !== ''))
+  const { errors: list } = await api(`/v1/errors?${query}`)
+  const retryAll = h('button', {
+    type: 'button',
+    onclick: async () => {
+      const body = Object.fromEntries([...query].filter(([k]) => ['system', 'text'].includes(k)))
+      const r = await api('/v1/errors/retry', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      retryAll.replaceWith(h('span', {}, `queued ${r.queued.length}, refused ${r.refused.length}`))
+    }
+  }, 'Retry all matching')
+  return [
+    h('h1', {}, 'Errors'), f, retryAll,
+    table(['when', 'system', 'scope', 'message', 'status', 'record', 'state'], list.map(e => {
+      const state = e.resolvedAt
+        ? h('span', { class: 'good' }, 'resolved')
+        : h('button', {
+          type: 'button',
+          class: 'retry',
+          onclick: async (ev) => {
+            const r = await api(`/v1/errors/${e.id}/retry`, { method: 'POST' }).catch(err => ({ error: err.message }))
+            ev.target.replaceWith(h('span', {}, r.error ?? `retrying (job ${r.jobId})`))
+          }
+        }, 'Retry')
+      return row(new Date(e.at).toLocaleString(), `${e.system} ${e.direction}`, e.scope, e.message, e.httpStatus ?? '–',
+        e.recordId ? h('a', { href: `#record?type=${e.type}&id=${e.recordId}` }, 'history') : (e.externalId ?? '–'),
+        state)
+    }))
+  ]
+}
+
+async function records (params) {
+  const f = h('form', { class: 'row', id: 'record-search' },
+    h('label', {}, 'Type', h('select', { name: 'type' }, ['customer', 'product', 'order'].map(t => h('option', { selected: params.get('type') === t }, t)))),
+    h('label', {}, 'External id (any system) or hub id', h('input', { name: 'q', value: params.get('q') ?? '', required: true })),
+    h('button', {}, 'Search'))
+  f.addEventListener('submit', (e) => { e.preventDefault(); location.hash = `records?${formParams(f)}` })
+  const out = [h('h1', {}, 'Records'), f]
+  const q = params.get('q')
+  if (!q) return out
+  const type = params.get('type') ?? 'customer'
+  if (/^[0-9a-f-]{36}$/i.test(q)) location.hash = `record?type=${type}&id=${q}`
+  const { links } = await api(`/v1/records/${type}/by-external-id/${encodeURIComponent(q)}`)
+  out.push(links.length
+    ? table(['system', 'external id', 'record'], links.map(l => row(l.systemId, l.externalId, h('a', { href: `#record?type=${type}&id=${l.recordId}` }, l.recordId))))
+    : h('p', {}, `No ${type} has the external id ${q}.`))
+  return out
+}
+
+async function record (params) {
+  const r = await api(`/v1/records/${params.get('type')}/${params.get('id')}`)
+  return [
+    h('h1', {}, `${r.type} ${r.id}`),
+    h('p', {}, `version ${r.version}, updated ${new Date(r.updatedAt).toLocaleString()}${r.deletedAt ? ', deleted' : ''}`),
+    h('h2', {}, 'Links'),
+    table(['system', 'external id', 'since'], r.links.map(l => row(l.systemId, l.externalId, new Date(l.createdAt).toLocaleString()))),
+    h('h2', {}, 'History'),
+    table(['when', 'system', 'direction', 'action', 'outcome', 'reason', 'job'], r.history.map(x => row(
+      new Date(x.at).toLocaleString(), x.systemId, x.direction, x.action, x.outcome, x.reason ?? '', x.jobId ? h('a', { href: `#job?id=${x.jobId}` }, 'job') : ''))),
+    h('h2', {}, 'Data'), h('pre', {}, JSON.stringify(r.data, null, 2))
+  ]
+}
+
+async function job (params) {
+  const j = await api(`/v1/jobs/${params.get('id')}`)
+  return [h('h1', {}, `Job ${j.id}`), h('pre', { id: 'job' }, JSON.stringify(j, null, 2))]
+}
+
+async function sync () {
+  const { systems } = await api('/v1/systems')
+  const f = h('form', { id: 'sync-form' },
+    h('div', { class: 'row' },
+      h('label', {}, 'System', h('select', { name: 'system' }, systems.map(s => h('option', {}, s.id)))),
+      h('label', {}, 'Scope', h('input', { name: 'scope', value: 'customer/update', required: true })),
+      h('label', {}, 'Direction', h('select', { name: 'direction' }, h('option', {}, 'inbound'), h('option', {}, 'outbound'))),
+      h('label', {}, 'Target (outbound)', h('input', { name: 'target' })),
+      h('label', {}, h('span', {}, 'Debug'), h('input', { name: 'debug', type: 'checkbox', value: 'true' }))),
+    h('label', {}, 'Ids, one a line, or a CSV with an id column', h('textarea', { name: 'ids' })),
+    h('label', {}, 'or a CSV file', h('input', { name: 'file', type: 'file', accept: '.csv,text/csv' })),
+    h('button', {}, 'Sync'))
+  const progress = h('div', { id: 'sync-progress' })
+  f.addEventListener('submit', async (e) => {
+    e.preventDefault()
+    const data = new FormData(f)
+    const file = data.get('file')
+    let text = file && file.size ? await file.text() : String(data.get('ids')).trim()
+    if (!/^id\b/m.test(text.split('\n')[0])) text = 'id\n' + text
+    const query = new URLSearchParams([...data].filter(([k, v]) => ['system', 'scope', 'direction', 'target', 'debug'].includes(k) && v !== ''))
+    try {
+      const receipt = await api(`/v1/sync?${query}`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: text })
+      await follow(receipt.batchId, progress)
+    } catch (err) {
+      progress.replaceChildren(fail(err))
+    }
+  })
+  return [h('h1', {}, 'Manual sync'), f, progress]
+}
+
+/** Show a batch's progress until it finishes, then its failures and its debug traces. */
+async function follow (batchId, into) {
+  for (;;) {
+    const b = await api(`/v1/sync/${batchId}`)
+    into.replaceChildren(h('p', {}, `Batch ${b.batchId}: ${b.finished ? 'finished' : 'running'}`),
+      h('pre', {}, JSON.stringify({ counts: b.counts, deliveries: b.deliveries, received: b.received }, null, 2)),
+      b.failures.length ? table(['system', 'id', 'message'], b.failures.map(x => row(x.system, x.externalId ?? x.recordId ?? '', x.message))) : '')
+    if (b.finished) {
+      into.firstChild.className = 'good'
+      if (b.traces?.length) into.append(h('h2', {}, 'Debug traces'), ...b.traces.map(t => h('pre', {}, JSON.stringify(t, null, 2))))
+      return
+    }
+    await new Promise(resolve => setTimeout(resolve, 1000))
+  }
+}
+
+const views = { overview, errors, records, record, job, sync }
+const live = new Set(['overview'])
+
+async function route () {
+  clearInterval(timer)
+  const [name, query] = (location.hash.slice(1) || 'overview').split('?')
+  const show = views[name] ?? overview
+  const params = new URLSearchParams(query)
+  const render = async () => {
+    try {
+      view.replaceChildren(...await show(params))
+    } catch (err) {
+      if (err instanceof SignedOut) return signedOut('Your key is no longer valid.')
+      view.replaceChildren(fail(err))
+    }
+  }
+  await render()
+  if (live.has(name || 'overview')) timer = setInterval(render, 2000)
+}
+
+window.addEventListener('hashchange', () => { if (sessionStorage.getItem('hubKey')) route() })
+if (sessionStorage.getItem('hubKey')) {
+  $('nav').hidden = false
+  route()
+} else {
+  signedOut()
+}
