@@ -1,5 +1,5 @@
 import { inbound } from '../jobs/inbound.ts'
-import { cleanUp } from '../jobs/maintenance.ts'
+import { cleanUp, retentionOf } from '../jobs/maintenance.ts'
 import { outbound } from '../jobs/outbound.ts'
 import { pollHandler } from '../jobs/poll.ts'
 import { importHandler } from '../jobs/import.ts'
@@ -65,7 +65,7 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
   registered.push({
     name: MAINTENANCE,
     id: await hub.boss.work(MAINTENANCE, async () => {
-      hub.log.info(await cleanUp(pool), 'maintenance: old webhook event ids and debug traces deleted')
+      hub.log.info(await cleanUp(pool, retentionOf(hub.env)), 'maintenance: old webhook event ids, debug traces, history and errors deleted')
     })
   })
   // Poll runs, and their schedules kept in step with the systems, whichever process changes them.

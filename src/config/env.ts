@@ -13,7 +13,11 @@ const envSchema = z.object({
   HUB_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
   HUB_MAX_EVENT_LOOP_DELAY_MS: z.coerce.number().int().min(0).default(1_000),
   // GET /metrics answers without an admin key (for a scraper inside a private network).
-  HUB_METRICS_OPEN: z.enum(['true', 'false']).default('false').transform(v => v === 'true')
+  HUB_METRICS_OPEN: z.enum(['true', 'false']).default('false').transform(v => v === 'true'),
+  // Retention, in days (jobs/maintenance.ts): failures are kept longest, for replay and audits.
+  HUB_KEEP_TRACES_DAYS: z.coerce.number().int().min(1).default(7),
+  HUB_KEEP_HISTORY_DAYS: z.coerce.number().int().min(1).default(90),
+  HUB_KEEP_ERRORS_DAYS: z.coerce.number().int().min(1).default(365)
 })
 
 export type Env = z.infer<typeof envSchema>
