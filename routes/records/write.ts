@@ -129,10 +129,14 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     }
   }, async (request) => {
     const { type } = request.params
-    const writes = await Promise.all(request.body.map(raw => writeOf(type, raw, request.query.system).catch((err: unknown) => {
-      if (err instanceof ItemRefused) return err
-      throw err
-    })))
+    // One item at a time: the first looks the system up, the rest find it cached.
+    const writes: (RecordWrite | ItemRefused)[] = []
+    for (const raw of request.body) {
+      writes.push(await writeOf(type, raw, request.query.system).catch((err: unknown) => {
+        if (err instanceof ItemRefused) return err
+        throw err
+      }))
+    }
     // One transaction for the batch: an item's own fault is found before it writes anything
     // (validation, a missing id, a taken link), so it never aborts the others.
     const results = await once(() => inTransaction(hub.pool, async tx => {
