@@ -108,7 +108,7 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
     [{ direction: 'outbound', scope: 'customer/update', ids: ['1'] }, 400, /^target: required/],
     [{ direction: 'outbound', target: 'shop', scope: 'customer/update', ids: ['1'] }, 400, /shop has no enabled outbound flow/],
     [{ system: 'shop', scope: 'customer/update', ids: [] }, 400, /^ids: /],
-    [{ system: 'shop', scope: 'customer/poll', ids: ['1'] }, 422, /polling is not available/]
+    [{ system: 'shop', scope: 'customer/poll', ids: ['1'] }, 422, /shop does not poll customer: it needs an enabled inbound customer flow with poll/]
   ]
   for (const [body, code, message] of cases) {
     const res = await jsonPost(p, body)
