@@ -204,16 +204,17 @@ async function sync () {
   return [h('h1', {}, 'Manual sync'), f, progress]
 }
 
-/** Show a batch's progress until it finishes, then its failures and its debug traces. */
+/** Show a batch's progress until it finishes, with its failures (each linked to its job and trace). */
 async function follow (batchId, into) {
   for (;;) {
     const b = await api(`/v1/sync/${batchId}`)
     into.replaceChildren(h('p', {}, `Batch ${b.batchId}: ${b.finished ? 'finished' : 'running'}`),
       h('pre', {}, JSON.stringify({ counts: b.counts, deliveries: b.deliveries, received: b.received }, null, 2)),
-      b.failures.length ? table(['system', 'id', 'message'], b.failures.map(x => row(x.system, x.externalId ?? x.recordId ?? '', x.message))) : '')
+      b.failures.length
+        ? table(['system', 'id', 'message'], b.failures.map(x => row(x.system, x.jobId ? h('a', { href: `#job?id=${x.jobId}` }, x.externalId ?? x.recordId ?? 'job') : (x.externalId ?? ''), x.message)))
+        : '')
     if (b.finished) {
       into.firstChild.className = 'good'
-      if (b.traces?.length) into.append(h('h2', {}, 'Debug traces'), ...b.traces.map(t => h('pre', {}, JSON.stringify(t, null, 2))))
       return
     }
     await new Promise(resolve => setTimeout(resolve, 1000))
