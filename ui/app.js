@@ -221,7 +221,60 @@ async function follow (batchId, into) {
   }
 }
 
-const views = { overview, errors, records, record, job, sync }
+async function poll () {
+  const { systems } = await api('/v1/systems')
+  const out = [h('h1', {}, 'Polling')]
+  for (const s of systems) {
+    const { types } = await api(`/v1/systems/${s.id}/poll`)
+    if (!types.length) continue
+    const act = (type, method, path, label) => h('button', {
+      type: 'button',
+      onclick: async (ev) => {
+        const r = await api(`/v1/systems/${s.id}/${path}`, { method }).catch(err => ({ error: err.message }))
+        ev.target.replaceWith(h('span', {}, r?.error ?? (r?.running ? 'already running' : 'done')))
+      }
+    }, label)
+    out.push(h('h2', {}, s.id), table(['type', 'mode', 'schedule', 'last run', 'next run', 'last error', ''], types.map(x => row(
+      x.type, x.mode, x.schedule,
+      x.lastRun ? `${x.lastRun.seen} seen, ${x.lastRun.enqueued} queued${x.lastRun.error ? `, ${x.lastRun.error}` : ''}` : (x.running ? 'running' : '–'),
+      new Date(x.nextRun).toLocaleString(), x.lastError ?? '',
+      h('span', {}, act(x.type, 'POST', `poll/${x.type}`, 'Poll now'), ' ', act(x.type, 'DELETE', `poll/${x.type}/state`, 'Reset'))))))
+  }
+  if (out.length === 1) out.push(h('p', {}, 'No system polls.'))
+  return out
+}
+
+async function imports () {
+  const f = h('form', { class: 'row', id: 'import-form' },
+    h('label', {}, 'Type', h('select', { name: 'type' }, ['customer', 'product', 'order'].map(t => h('option', {}, t)))),
+    h('label', {}, 'System (optional)', h('input', { name: 'system' })),
+    h('label', {}, h('span', {}, 'Override existing'), h('input', { name: 'overrideExisting', type: 'checkbox', value: 'true' })),
+    h('label', {}, 'CSV file', h('input', { name: 'file', type: 'file', accept: '.csv,text/csv', required: true })),
+    h('button', {}, 'Import'))
+  const note = h('p', {})
+  f.addEventListener('submit', async (e) => {
+    e.preventDefault()
+    // The fields first, then the file: the API reads the options before the rows.
+    const data = new FormData()
+    for (const [k, v] of new FormData(f)) if (k !== 'file' && v !== '') data.append(k, v)
+    data.append('file', new FormData(f).get('file'))
+    try {
+      const r = await api('/v1/imports', { method: 'POST', body: data })
+      note.textContent = `Import ${r.id} queued: ${r.total} rows.`
+      route()
+    } catch (err) {
+      note.replaceChildren(fail(err))
+    }
+  })
+  const { imports: list } = await api('/v1/imports')
+  return [h('h1', {}, 'Imports'), f, note,
+    table(['created', 'type', 'status', 'rows', 'written', 'errors', 'message'], list.map(i => row(
+      new Date(i.createdAt).toLocaleString(), i.type, i.status, i.total, i.success, i.errors,
+      i.message ?? i.errorDetails.slice(0, 3).map(d => `row ${d.row} ${d.field}: ${d.message}`).join('; '))))]
+}
+
+const views = { overview, errors, records, record, job, sync, poll, imports }
+// Pages that refresh themselves every 2 s (not ones with a form being filled in).
 const live = new Set(['overview'])
 
 async function route () {
