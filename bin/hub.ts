@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, CommanderError, Option } from 'commander'
 import { CliError, HubClient } from '../src/cli/client.ts'
 import type { BatchStatus } from '../src/cli/client.ts'
-import { batchProgress, board, problems, receiptSummary, summary } from '../src/cli/output.ts'
+import { batchProgress, board, importSummary, problems, receiptSummary, summary } from '../src/cli/output.ts'
 
 const POLL_MS = 500
 
@@ -30,6 +30,7 @@ Examples:
   hub sync --direction outbound --target crm --scope customer/update --file hub-ids.csv
   hub status 0b5c6e1a-... --watch
   hub poll erp product
+  hub import customers.csv --type customer --override
   hub initialize erp customer
 
 Exit codes: 0 done, 1 some ids were rejected or failed, 2 the command could not run.`)
@@ -87,6 +88,44 @@ connection(program.command('sync')
     const status = await follow(client, receipt.batchId, since)
     process.stdout.write(summary(status, receipt))
     process.exitCode = problems(status) ? 1 : 0
+  })
+
+connection(program.command('import')
+  .description('upload a CSV of records (POST /v1/imports) and follow the import with a progress bar until it is finished')
+  .argument('<file>', 'the CSV: a header row of canonical field paths (or, with --system, that system\'s fields and an "id" column)')
+  .requiredOption('--type <type>', 'data type (customer, product, order)')
+  .option('--system <id>', "the rows are this system's records, mapped by its inbound flow")
+  .option('--match <field>', 'the field that finds existing records (default: email_address, sku or number)')
+  .option('--delimiter <char>', 'the column separator', ',')
+  .option('--override', 'update records that exist already (default: leave them)')
+  .option('--only-empty', 'with --override: set only fields that are empty now'))
+  .action(async (file: string, opts: Connection & { type: string, system?: string, match?: string, delimiter: string, override?: boolean, onlyEmpty?: boolean }) => {
+    const client = new HubClient(opts.url, opts.key)
+    const view = board({ interrupted: 'interrupted; an import already answered goes on: GET /v1/imports' })
+    const sending = view.bar({ label: 'sending', unit: 'bytes', extra: ' | {rate} | ETA {left}' })
+    const since = performance.now()
+    const { id, total } = await client.importFile({
+      type: opts.type,
+      delimiter: opts.delimiter,
+      overrideExisting: String(Boolean(opts.override)),
+      updateOnlyEmptyFields: String(Boolean(opts.onlyEmpty)),
+      key: opts.match,
+      system: opts.system
+    }, file, (sent, size) => sending.update(sent, size)).catch(err => { view.stop(); throw err })
+    const rows = view.bar({ label: 'importing', unit: 'rows', extra: ' | {rate} | ETA {left} | {errors} errors', since })
+    let status
+    try {
+      for (;;) {
+        status = await client.importStatus(id)
+        rows.update(status.success + status.errors, total, { errors: String(status.errors) })
+        if (status.status === 'finished' || status.status === 'error') break
+        await sleep(POLL_MS)
+      }
+    } finally {
+      view.stop()
+    }
+    process.stdout.write(importSummary(status))
+    process.exitCode = status.errors || status.status === 'error' ? 1 : 0
   })
 
 connection(program.command('status')

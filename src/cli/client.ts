@@ -1,11 +1,14 @@
 // The CLI's HTTP client for the hub's sync API: one method per call, every failure turned into
 // a CliError whose message is the one line the user sees.
+import { randomUUID } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { Readable } from 'node:stream'
 import { request } from 'undici'
 import type { BatchReceipt as Receipt } from '../sync/enqueue.ts'
 import type { BatchStatus } from '../sync/status.ts'
+import type { ImportView } from '../imports/store.ts'
 import type { RunReport } from '../poll/state.ts'
 import type { Triggered } from '../poll/trigger.ts'
 
@@ -23,6 +26,7 @@ export class CliError extends Error {
 // The API's own types: the CLI and the hub cannot drift apart.
 export type { BatchReceipt as Receipt, Rejection } from '../sync/enqueue.ts'
 export type { BatchStatus, Counts } from '../sync/status.ts'
+export type { ImportView } from '../imports/store.ts'
 
 export interface SyncQuery {
   system?: string
@@ -80,6 +84,50 @@ export class HubClient {
     } catch (err) {
       throw readError ? new CliError(`cannot read ${file}: ${readError.message}`) : err
     }
+  }
+
+  /**
+   * Stream `file` as the `file` part of a multipart POST /v1/imports after `fields`; `onSent`
+   * hears the bytes sent so far. The body's length is known up front, the file read a chunk at a time.
+   */
+  async importFile (fields: Record<string, string | undefined>, file: string, onSent: (bytes: number, size: number) => void): Promise<{ id: string, total: number }> {
+    const size = await fileSize(file)
+    const boundary = `hub-${randomUUID()}`
+    let head = ''
+    for (const [name, value] of Object.entries(fields)) {
+      if (value !== undefined) head += `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`
+    }
+    head += `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${basename(file).replace(/["\r\n]/g, '_')}"\r\ncontent-type: text/csv\r\n\r\n`
+    const tail = `\r\n--${boundary}--\r\n`
+    let readError: Error | undefined
+    async function * body (): AsyncGenerator<Buffer> {
+      yield Buffer.from(head)
+      let sent = 0
+      try {
+        for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+          sent += chunk.length
+          yield chunk
+          onSent(sent, size)
+        }
+      } catch (err) {
+        throw (readError = err as Error)
+      }
+      yield Buffer.from(tail)
+    }
+    onSent(0, size)
+    try {
+      return await this.#call('POST', '/v1/imports', {
+        body: Readable.from(body()),
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(Buffer.byteLength(head) + size + Buffer.byteLength(tail)) },
+        headersTimeout: 0
+      })
+    } catch (err) {
+      throw readError ? new CliError(`cannot read ${file}: ${readError.message}`) : err
+    }
+  }
+
+  async importStatus (id: string): Promise<ImportView> {
+    return await this.#call<ImportView>('GET', `/v1/imports/${encodeURIComponent(id)}`)
   }
 
   async status (batchId: string): Promise<BatchStatus> {

@@ -1,6 +1,6 @@
 // What the CLI shows: progress while it works (on stderr) and the batch summary (on stdout).
 import cliProgress from 'cli-progress'
-import type { BatchStatus, Counts, Receipt } from './client.ts'
+import type { BatchStatus, Counts, ImportView, Receipt } from './client.ts'
 
 export interface Bar {
   /** `etaTotal`: what the ETA counts down to, when more than `total` is coming (null: not known yet). */
@@ -311,4 +311,13 @@ function rejectedLines (r: Receipt): string[] {
   if (!r.rejected.length) return []
   const more = r.rejectedCount > r.rejected.length ? ` (the first ${r.rejected.length} of ${r.rejectedCount})` : ''
   return [`rejected lines${more}:`, ...r.rejected.map(x => `  line ${x.line}: ${x.id ? `${JSON.stringify(x.id)}: ` : ''}${x.reason}`)]
+}
+
+/** An import's outcome: its counts, why it stopped if it did, and the first row errors. */
+export function importSummary (s: ImportView): string {
+  const out = [`import ${s.id}: ${s.status}, ${s.total} rows: ${s.success} imported, ${s.errors} with errors`]
+  if (s.message) out.push(s.message)
+  for (const e of s.errorDetails.slice(0, 20)) out.push(`  row ${e.row}${e.field ? ` ${e.field}` : ''}: ${e.message}`)
+  if (s.errors > Math.min(20, s.errorDetails.length)) out.push(`  (${s.errors - Math.min(20, s.errorDetails.length)} more: GET /v1/imports/${s.id})`)
+  return out.join('\n') + '\n'
 }

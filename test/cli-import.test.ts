@@ -1,0 +1,36 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import t from 'tap'
+import { ADMIN_KEY, buildTestHub } from './helpers/hub.ts'
+
+// `hub import`: uploads a CSV, follows the import with a bar until it is finished, prints the
+// counts and the failing rows, and exits 1 when a row failed.
+
+const root = fileURLToPath(new URL('../', import.meta.url))
+
+function hub (args: string[], env: Record<string, string>): Promise<{ code: number, stdout: string, stderr: string }> {
+  return new Promise(resolve => {
+    execFile(process.execPath, ['bin/hub.ts', ...args], { cwd: root, env: { PATH: process.env.PATH, ...env }, timeout: 120_000 },
+      (err, stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout, stderr }))
+  })
+}
+
+t.test('hub import reports counts and row errors', async t => {
+  const h = await buildTestHub(t, { listen: true, env: { HUB_MAX_EVENT_LOOP_DELAY_MS: '0' } })
+  const dir = await mkdtemp(join(tmpdir(), 'hub-cli-import-'))
+  const file = join(dir, 'customers.csv')
+  await writeFile(file, 'email_address,first_name\na@example.com,A\nnot-an-email,B\nc@example.com,C\n')
+  const env = { HUB_URL: h.url, HUB_ADMIN_KEY: ADMIN_KEY }
+  const run = await hub(['import', file, '--type', 'customer'], env)
+  t.equal(run.code, 1, run.stderr)
+  t.match(run.stdout, /: finished, 3 rows: 2 imported, 1 with errors\n {2}row 3 email_address: /)
+  t.match(run.stderr, /importing/)
+  t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.records')).rows[0].n, 2)
+
+  const bad = await hub(['import', file, '--type', 'widget'], env)
+  t.equal(bad.code, 2)
+  t.match(bad.stderr, /hub: the hub answered 400: type: /)
+})
