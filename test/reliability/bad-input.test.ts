@@ -13,7 +13,7 @@ const RSS_BOUND_MB = 300
 const databaseUrl = await testDatabase(t)
 const source = await startSource(t)
 // `shop` sends valid webhooks, `pos` poisoned ones, at the same moment.
-const config = await writeConfig([sourceSystem('shop', source.url), sourceSystem('pos', source.url)])
+const config = await writeConfig(t, [sourceSystem('shop', source.url), sourceSystem('pos', source.url)])
 // API only: no worker takes jobs, so the queue holds exactly what was accepted. Load shedding
 // (503 while the event loop lags) at 5 s rather than 1 s: on a busy CI machine a 1 s lag is the
 // machine, and a request that blocks the loop for seconds still shows up as 503s.

@@ -36,7 +36,7 @@ t.test('PostgreSQL down for 10 s: 503 + Retry-After meanwhile, every 202 deliver
   const port = new URL(server.url).port
   const source = await startSource(t)
   const dest = await startDestination(t)
-  const config = await writeConfig([sourceSystem('shop', source.url), destinationSystem('dest', dest.url)])
+  const config = await writeConfig(t, [sourceSystem('shop', source.url), destinationSystem('dest', dest.url)])
   // The first process migrates the new database and creates the queues.
   const api = await startHub(t, server.url, config, 'api')
   const worker = await startHub(t, server.url, config, 'worker')

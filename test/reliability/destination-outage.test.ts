@@ -15,7 +15,7 @@ t.test('a destination down for longer than its retries: nothing dead-lettered, a
   const databaseUrl = await testDatabase(t)
   const source = await startSource(t)
   const dest = await startDestination(t)
-  const config = await writeConfig([
+  const config = await writeConfig(t, [
     sourceSystem('shop', source.url),
     destinationSystem('dest', dest.url, {
       extra: { retry: { attempts: 3, delayMs: 100, maxDelayMs: 400 }, breaker: { failures: 3, probeAfterMs: 300 } }

@@ -2,7 +2,7 @@
 // test's own, a source system serving generated customers, destinations that count every record
 // they create (so a lost or duplicated delivery shows as a number), webhooks, and counts read
 // from the database. Everything is real: child processes, PostgreSQL, HTTP on 127.0.0.1.
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
@@ -157,9 +157,11 @@ export function destinationSystem (id: string, url: string, opts: { lookup?: boo
   }
 }
 
-/** Write `{systems}` to a config file of its own (JSON, read as such by its extension). */
-export async function writeConfig (systems: object[]): Promise<string> {
-  const file = join(await mkdtemp(join(tmpdir(), 'hub-faults-')), 'hub.config.json')
+/** Write `{systems}` to a config file of its own (JSON, read as such by its extension), removed when the test ends. */
+export async function writeConfig (t: Test, systems: object[]): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'hub-faults-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'hub.config.json')
   await writeFile(file, JSON.stringify({ systems }))
   return file
 }

@@ -12,7 +12,7 @@ t.test('2 API + 2 worker processes, 10,000 records: accepted = processed = deliv
   const databaseUrl = await testDatabase(t)
   const source = await startSource(t)
   const dest = await startDestination(t)
-  const config = await writeConfig([
+  const config = await writeConfig(t, [
     sourceSystem('shop', source.url),
     destinationSystem('dest', dest.url, { extra: { throttle: { maxConcurrent: 16 } } })
   ])

@@ -18,7 +18,7 @@ t.test('three SIGKILLed workers: every record at both destinations exactly once'
   const source = await startSource(t)
   const crm = await startDestination(t)
   const erp = await startDestination(t, { idempotencyHeader: 'Idempotency-Key' })
-  const config = await writeConfig([
+  const config = await writeConfig(t, [
     sourceSystem('shop', source.url),
     destinationSystem('crm', crm.url, { lookup: true }),
     destinationSystem('erp', erp.url, { idempotencyHeader: 'Idempotency-Key' })
