@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { notFound } from '../../src/errors.ts'
+import { badRequest, notFound } from '../../src/errors.ts'
 import { bodyErrors, errorResponses } from '../../src/http/schemas.ts'
 import { eventIdOf, readEvents, standardBody } from '../../src/ingest/events.ts'
 import { groupCommit } from '../../src/ingest/group-commit.ts'
@@ -18,10 +18,19 @@ const hooks: FastifyPluginAsyncZod = async (fastify) => {
   const ingest = groupCommit(hub.pool, hub.boss)
 
   // Signatures are over the exact bytes received, so keep them next to the parsed body.
-  fastify.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (request, body, done) => {
-    request.rawBody = body as string
+  // Bytes that are not UTF-8 would otherwise decode to U+FFFD and become an id nobody sent.
+  const utf8 = new TextDecoder('utf-8', { fatal: true })
+  fastify.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (request, body, done) => {
+    let text: string
     try {
-      done(null, JSON.parse(body as string))
+      text = utf8.decode(body as Buffer)
+    } catch {
+      done(badRequest('the body is not valid UTF-8'), undefined)
+      return
+    }
+    request.rawBody = text
+    try {
+      done(null, JSON.parse(text))
     } catch (err) {
       done(Object.assign(err as Error, { statusCode: 400 }), undefined)
     }

@@ -19,7 +19,7 @@ const fastifyCodes: Record<string, string> = {
 const DATABASE_RETRY_AFTER_S = 5
 
 function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
-  if (isDatabaseUnavailable(err)) return toEnvelope(unavailable('the database is unavailable; retry later', DATABASE_RETRY_AFTER_S) as unknown as FastifyError)
+  if (isDatabaseUnavailable(err)) return toEnvelope(unavailable('the database is unavailable or too slow to answer; retry later', DATABASE_RETRY_AFTER_S) as unknown as FastifyError)
   // A value PostgreSQL cannot store (a NUL, an over-long key) that got past the edge checks
   // is still the client's input, never a 500.
   if (isRejectedValue(err)) return { status: 400, body: { error: { code: 'bad_request', message: `a value in the request cannot be stored: ${err.message}` } } }

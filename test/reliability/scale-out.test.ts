@@ -1,14 +1,15 @@
-// Two API and two worker processes on one PostgreSQL, 10,000 records: every record accepted is
-// fetched once into the hub and delivered once, whichever process took which request or job.
+// Two API and two worker processes on one PostgreSQL: every record accepted is fetched once into
+// the hub and delivered once, whichever process took which request or job. 2,000 records show
+// that (every process takes part); HUB_SCALE_OUT_RECORDS=10000 runs the issue's full size.
 import t from 'tap'
 import { testDatabase } from '../helpers/db.ts'
 import { waitFor } from '../helpers/pipeline.ts'
 import { counter, destinationSystem, events, ids, postHook, sourceSystem, startDestination, startHub, startSource, writeConfig } from './harness.ts'
 
-const RECORDS = 10_000
+const RECORDS = Number(process.env.HUB_SCALE_OUT_RECORDS ?? 2_000)
 const PER_REQUEST = 100
 
-t.test('2 API + 2 worker processes, 10,000 records: accepted = processed = delivered, none twice', async t => {
+t.test(`2 API + 2 worker processes, ${RECORDS} records: accepted = processed = delivered, none twice`, async t => {
   const databaseUrl = await testDatabase(t)
   const source = await startSource(t)
   const dest = await startDestination(t)
