@@ -147,15 +147,25 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
     if (await waitingImports(hub.pool) >= MAX_WAITING) throw tooMany()
     const given: Record<string, string> = {}
     let receipt: { id: string, total: number } | undefined
-    for await (const part of request.parts()) {
-      if (part.type === 'field') {
-        if (receipt) continue
-        given[part.fieldname] = String(part.value)
-        continue
+    try {
+      for await (const part of request.parts()) {
+        if (part.type === 'field') {
+          if (receipt) continue
+          given[part.fieldname] = String(part.value)
+          continue
+        }
+        if (part.fieldname !== 'file') throw badRequest(`${part.fieldname}: unexpected file part (the CSV goes in 'file')`)
+        const { type, options } = await optionsOf(given)
+        receipt = await upload(part, type, options)
       }
-      if (part.fieldname !== 'file') throw badRequest(`${part.fieldname}: unexpected file part (the CSV goes in 'file')`)
-      const { type, options } = await optionsOf(given)
-      receipt = await upload(part, type, options)
+    } catch (err) {
+      // The multipart parser's own complaints (no boundary, a body cut short) carry no status:
+      // they are the client's malformed body, not the hub's failure.
+      const e = err as { statusCode?: number, message?: string }
+      if (!(err instanceof HubError) && e.statusCode === undefined && /multipart|boundary/i.test(e.message ?? '')) {
+        throw badRequest(`the multipart body could not be read: ${e.message}`)
+      }
+      throw err
     }
     if (!receipt) throw badRequest('file: required (a CSV file part after the fields)')
     return reply.code(202).send(receipt)

@@ -8,7 +8,10 @@ import { ADMIN_KEY, HOOK_KEY, alive, counter, events, ids, postHook, rssMb, sour
 import type { Answer } from './harness.ts'
 
 const MALFORMED = 10_000
-const RSS_BOUND_MB = 300
+// Growth over the run, not a total: the hub with every route loaded starts near 210 MB, and bodies
+// up to the size limits come and go. What this must catch is a body read whole past its limit
+// (a 200 MB CSV once took the process to 1.9 GB) or a leak per request.
+const RSS_GROWTH_MB = 200
 
 const databaseUrl = await testDatabase(t)
 const source = await startSource(t)
@@ -90,7 +93,7 @@ t.test('10,000 malformed requests over every documented route: no 5xx, nothing q
   t.ok(alive(hub), 'the process is alive')
   t.equal((await fetch(`${hub.url}/health`)).status, 200, 'and answers')
   t.equal(await count.jobs(), jobsBefore, 'nothing queued')
-  t.ok(rssAfter < RSS_BOUND_MB, `memory bounded: ${rssAfter.toFixed(0)} MB < ${RSS_BOUND_MB} MB`)
+  t.ok(rssAfter - rssBefore < RSS_GROWTH_MB, `memory bounded: grew ${(rssAfter - rssBefore).toFixed(0)} MB (< ${RSS_GROWTH_MB} MB)`)
 })
 
 interface OpenApi { paths: Record<string, Record<string, Operation>> }

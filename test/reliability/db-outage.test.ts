@@ -35,8 +35,10 @@ t.test('PostgreSQL down for 10 s: 503 + Retry-After meanwhile, every 202 deliver
   })
   const port = new URL(server.url).port
   const source = await startSource(t)
-  const dest = await startDestination(t)
-  const config = await writeConfig(t, [sourceSystem('shop', source.url), destinationSystem('dest', dest.url)])
+  // Creates cut off by the outage run again; the destination de-duplicates them by idempotency
+  // key, as the README advises for any destination without a lookup.
+  const dest = await startDestination(t, { idempotencyHeader: 'Idempotency-Key' })
+  const config = await writeConfig(t, [sourceSystem('shop', source.url), destinationSystem('dest', dest.url, { idempotencyHeader: 'Idempotency-Key' })])
   // The first process migrates the new database and creates the queues.
   const api = await startHub(t, server.url, config, 'api')
   const worker = await startHub(t, server.url, config, 'worker')
