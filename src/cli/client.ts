@@ -59,30 +59,18 @@ export class HubClient {
     for (const [name, value] of Object.entries(query)) {
       if (value !== undefined && value !== false) params.set(name, String(value))
     }
-    let readError: Error | undefined
-    async function * counted (): AsyncGenerator<Buffer> {
-      let sent = 0
-      try {
-        for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-          sent += chunk.length
-          yield chunk
-          onSent(sent, size)
-        }
-      } catch (err) {
-        throw (readError = err as Error)
-      }
-    }
+    const upload = countedUpload(file, size, onSent)
     onSent(0, size)
     try {
       // The hub answers once the last id is queued, so a big upload may take a while: no
       // timeout on the answer (a dead connection still ends the request).
       return await this.#call<Receipt>('POST', `/v1/sync?${params}`, {
-        body: Readable.from(counted()),
+        body: Readable.from(upload.chunks()),
         headers: { 'content-type': 'text/csv', 'content-length': String(size) },
         headersTimeout: 0
       })
     } catch (err) {
-      throw readError ? new CliError(`cannot read ${file}: ${readError.message}`) : err
+      throw upload.failure(err)
     }
   }
 
@@ -99,19 +87,10 @@ export class HubClient {
     }
     head += `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${basename(file).replace(/["\r\n]/g, '_')}"\r\ncontent-type: text/csv\r\n\r\n`
     const tail = `\r\n--${boundary}--\r\n`
-    let readError: Error | undefined
+    const upload = countedUpload(file, size, onSent)
     async function * body (): AsyncGenerator<Buffer> {
       yield Buffer.from(head)
-      let sent = 0
-      try {
-        for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-          sent += chunk.length
-          yield chunk
-          onSent(sent, size)
-        }
-      } catch (err) {
-        throw (readError = err as Error)
-      }
+      yield * upload.chunks()
       yield Buffer.from(tail)
     }
     onSent(0, size)
@@ -122,7 +101,7 @@ export class HubClient {
         headersTimeout: 0
       })
     } catch (err) {
-      throw readError ? new CliError(`cannot read ${file}: ${readError.message}`) : err
+      throw upload.failure(err)
     }
   }
 
@@ -175,6 +154,29 @@ export class HubClient {
     if (res.statusCode === 403) throw new CliError(`the hub refused the admin key (403): ${message}`)
     const batchId = json?.error?.details?.batchId
     throw new CliError(`the hub answered ${res.statusCode}: ${message}${batchId ? ` (batch ${batchId})` : ''}`)
+  }
+}
+
+/**
+ * A file's chunks for a streamed request body, reporting the bytes sent after each. A failed
+ * request is explained by the file when reading it was what failed.
+ */
+function countedUpload (file: string, size: number, onSent: (bytes: number, size: number) => void) {
+  let readError: Error | undefined
+  return {
+    async * chunks (): AsyncGenerator<Buffer> {
+      let sent = 0
+      try {
+        for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
+          sent += chunk.length
+          yield chunk
+          onSent(sent, size)
+        }
+      } catch (err) {
+        throw (readError = err as Error)
+      }
+    },
+    failure: (err: unknown) => readError ? new CliError(`cannot read ${file}: ${readError.message}`) : err
   }
 }
 
