@@ -1,30 +1,16 @@
 // The `hub` command line, run as its own process (as a user would) against a listening hub.
-import { spawn } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { BatchStatus } from '../src/cli/client.ts'
 import { throttled } from '../src/cli/output.ts'
+import { exits, field, hub } from './helpers/cli.ts'
+import type { Run } from './helpers/cli.ts'
 import { ADMIN_KEY } from './helpers/hub.ts'
 import { startPipeline } from './helpers/pipeline.ts'
-
-const root = fileURLToPath(new URL('../', import.meta.url))
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-/** `hub <args>` with only PATH and `env` in its environment. */
-function hub (args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const child = spawn(process.execPath, ['bin/hub.ts', ...args], { cwd: root, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', d => { stdout += d })
-  child.stderr.on('data', d => { stderr += d })
-  return new Promise(resolve => child.on('close', code => resolve({ code, stdout, stderr })))
-}
 
 const dir = await mkdtemp(join(tmpdir(), 'hub-cli-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
@@ -35,13 +21,7 @@ async function csv (text: string): Promise<string> {
   return file
 }
 
-/** The value of one `name value` line of a summary. */
-const field = (out: string, name: string) => new RegExp(`^${name} +(.*)$`, 'm').exec(out)?.[1]
 const batchIdOf = (out: string) => field(out, 'batch')!
-
-function exits (t: Test, run: Run, code: number) {
-  t.equal(run.code, code, `exit code ${code}`, { stdout: run.stdout, stderr: run.stderr })
-}
 
 /** The last line a progress bar printed (off a terminal: `<label> <value>/<total> | ...`). */
 const lastBar = (run: Run, label: string) => run.stderr.split('\n').filter(l => l.startsWith(`${label} `)).at(-1)

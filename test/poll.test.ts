@@ -1,36 +1,16 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { startLedger, startStockroom } from '../sandbox/index.ts'
-import type { PullSource } from '../sandbox/index.ts'
 import { parseSystem } from '../src/config/load.ts'
 import { POLL } from '../src/queue/queues.ts'
 import { buildTestHub } from './helpers/hub.ts'
 import type { TestHub } from './helpers/hub.ts'
 import { startHttpServer } from './helpers/http.ts'
 import { settled, waitFor } from './helpers/pipeline.ts'
+import { ledgerDoc, linked, pollState, putSystem, source } from './helpers/poll.ts'
 
 // Pull sync against the sandbox's two sources that send no webhooks: the ledger (cursor mode)
 // and the stockroom (audit mode). Sizes are the smallest that show each behaviour.
-
-const ledgerDoc = (id: string, url: string, poll: object = {}, list: object = {}) => ({
-  id,
-  baseUrl: url,
-  allowPrivateNetwork: true,
-  throttle: { maxConcurrent: 2, perSecond: 200 },
-  types: {
-    customer: {
-      get: { path: '/customers/{id}' },
-      list: { path: '/customers', itemsPath: 'customers', modifiedPath: 'version', sinceParam: 'modified_since', paging: { kind: 'page', param: 'page' }, pageSize: 2, pageSizeParam: 'per_page', ...list }
-    }
-  },
-  flows: [{
-    type: 'customer',
-    direction: 'inbound',
-    actions: ['create', 'update'],
-    mappings: [{ kind: 'field', from: 'email', to: 'email_address' }, { kind: 'field', from: 'name', to: 'first_name' }],
-    poll: { mode: 'cursor', ...poll }
-  }]
-})
 
 const stockroomDoc = (id: string, url: string, poll: object = {}, pageSize = 2) => ({
   id,
@@ -47,19 +27,6 @@ const stockroomDoc = (id: string, url: string, poll: object = {}, pageSize = 2) 
   }]
 })
 
-async function putSystem (h: TestHub, doc: { id: string, [key: string]: unknown }) {
-  const res = await h.app.inject({ method: 'PUT', url: `/v1/systems/${doc.id}`, headers: h.auth, payload: doc })
-  if (res.statusCode >= 300) throw new Error(`PUT ${doc.id}: ${res.body}`)
-}
-
-async function source (t: Test, start: () => Promise<PullSource>) {
-  const s = await start()
-  t.teardown(() => s.close())
-  return s
-}
-
-const pollState = async (h: TestHub, system: string) => (await h.app.inject({ url: `/v1/systems/${system}/poll`, headers: h.auth })).json()
-
 /** Poll now and wait for that run to end; returns its report. */
 async function pollNow (h: TestHub, system: string, type: string) {
   const res = await h.app.inject({ method: 'POST', url: `/v1/systems/${system}/poll/${type}`, headers: h.auth })
@@ -70,9 +37,6 @@ async function pollNow (h: TestHub, system: string, type: string) {
     return state.lastRun?.jobId === jobId ? state.lastRun : undefined
   }, 30_000, `the poll run of ${system}`)
 }
-
-const linked = async (h: TestHub, system: string) =>
-  (await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.links l JOIN hub.records r ON r.id = l.record_id WHERE l.system_id = $1 AND r.deleted_at IS NULL', [system])).rows[0].n
 
 t.test('poll config is checked at load, with the path of what is wrong', async t => {
   const errors = (doc: object) => { const r = parseSystem(doc); return r.ok ? [] : r.errors }
