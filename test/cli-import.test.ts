@@ -1,22 +1,12 @@
-import { execFile } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { hub } from './helpers/cli.ts'
 import { ADMIN_KEY, buildTestHub } from './helpers/hub.ts'
 
 // `hub import`: uploads a CSV, follows the import with a bar until it is finished, prints the
 // counts and the failing rows, and exits 1 when a row failed.
-
-const root = fileURLToPath(new URL('../', import.meta.url))
-
-function hub (args: string[], env: Record<string, string>): Promise<{ code: number, stdout: string, stderr: string }> {
-  return new Promise(resolve => {
-    execFile(process.execPath, ['bin/hub.ts', ...args], { cwd: root, env: { PATH: process.env.PATH, ...env }, timeout: 120_000 },
-      (err, stdout, stderr) => resolve({ code: err ? (err as { code?: number }).code ?? 1 : 0, stdout, stderr }))
-  })
-}
 
 t.test('hub import reports counts and row errors', async t => {
   const h = await buildTestHub(t, { listen: true, env: { HUB_MAX_EVENT_LOOP_DELAY_MS: '0' } })
