@@ -39,6 +39,10 @@ t.test('every error uses one envelope', async t => {
   t.equal(invalid.json().error.code, 'validation_failed')
   t.match(invalid.json().error.message, /^scopes\[1\]: /, 'the failing field is named')
   t.match(invalid.json().error.details, [{ path: 'scopes[1]' }])
+
+  const plain = await app.inject({ method: 'POST', url: '/v1/admin-keys', headers: { ...auth, 'content-type': 'application/xml' }, payload: '<name>ci</name>' })
+  t.equal(plain.statusCode, 415)
+  t.match(plain.json(), { error: { code: 'unsupported_media_type', message: /send application\/json/ } }, 'the 415 says what to send')
 })
 
 t.test('admin keys: 401 without or with a wrong key, 403 without the scope', async t => {

@@ -39,7 +39,10 @@ function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
   const status = err.statusCode ?? (isJson ? 400 : 500)
   if (status < 500) {
     const code = isJson ? 'invalid_json' : fastifyCodes[err.code] ?? (status === 404 ? 'not_found' : 'bad_request')
-    const message = isJson ? `malformed JSON: ${err.message}` : err.message
+    const message = isJson
+      ? `malformed JSON: ${err.message}`
+      // Fastify's own wording names no remedy; the usual cause is a missing content-type header.
+      : code === 'unsupported_media_type' ? 'unsupported Content-Type: send application/json (text/csv or multipart/form-data only where the API document lists it)' : err.message
     return { status, body: { error: { code, message } } }
   }
   // Never echo an internal message to the client: it is in the log, with the request id.
