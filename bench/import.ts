@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { once } from 'node:events'
 import pg from 'pg'
-import { auth, benchConfig, sandboxFor, sleep, startDatabase, startHub } from './lib.ts'
+import { auth, benchConfig, runAlone, sandboxFor, sleep, startHub } from './lib.ts'
 
 const ROWS = Number(process.env.BENCH_IMPORT_ROWS ?? 300_000)
 // Without destinations the import alone is measured: with them, the same process also delivers
@@ -77,11 +77,4 @@ export async function benchImport (databaseUrl: string) {
   }
 }
 
-if (import.meta.main) {
-  const database = await startDatabase()
-  try {
-    console.log(JSON.stringify(await benchImport(await database.database()), null, 2))
-  } finally {
-    await database.stop()
-  }
-}
+if (import.meta.main) await runAlone(benchImport)

@@ -97,3 +97,13 @@ export async function sandboxFor (): Promise<{ sandbox: Sandbox, env: Record<str
   const sandbox = await startSandbox()
   return { sandbox, env: exampleEnv(sandbox) }
 }
+
+/** A scenario run by itself (`node bench/<file>.ts`): on a database of its own, figures printed as JSON. */
+export async function runAlone (scenario: (databaseUrl: string) => Promise<unknown>): Promise<void> {
+  const database = await startDatabase()
+  try {
+    console.log(JSON.stringify(await scenario(await database.database()), null, 2))
+  } finally {
+    await database.stop()
+  }
+}

@@ -2,7 +2,7 @@
 // a time, as a system pushing its records would. Half the batches create, half replace what an
 // earlier one created, so both paths are timed. Reports p50/p99 latency and records per second.
 // `node bench/records-batch.ts`; BENCH_RECORDS_BATCHES to change the count (default 40).
-import { auth, benchConfig, percentile, sandboxFor, startDatabase, startHub } from './lib.ts'
+import { auth, benchConfig, percentile, runAlone, sandboxFor, startHub } from './lib.ts'
 
 const BATCHES = Number(process.env.BENCH_RECORDS_BATCHES ?? 40)
 const SIZE = 1_000
@@ -50,11 +50,4 @@ export async function benchRecordsBatch (databaseUrl: string) {
   }
 }
 
-if (import.meta.main) {
-  const database = await startDatabase()
-  try {
-    console.log(JSON.stringify(await benchRecordsBatch(await database.database()), null, 2))
-  } finally {
-    await database.stop()
-  }
-}
+if (import.meta.main) await runAlone(benchRecordsBatch)
