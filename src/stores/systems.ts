@@ -63,8 +63,15 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
   listener.on('error', err => log.warn({ err }, 'systems change listener lost'))
   await listener.query(`LISTEN ${CHANNEL}`)
 
+  let loading: Promise<NonNullable<typeof cache>> | undefined
   async function load (): Promise<NonNullable<typeof cache>> {
     if (cache && Date.now() - loadedAt < CACHE_MS) return cache
+    // Callers arriving while the cache is being filled share that one read: after an expiry a
+    // burst of webhooks would otherwise each query and parse every system, and drain the pool.
+    return await (loading ??= read().finally(() => { loading = undefined }))
+  }
+
+  async function read (): Promise<NonNullable<typeof cache>> {
     const { rows } = await pool.query<StoredSystem>('SELECT id, document, source FROM hub.systems ORDER BY id')
     const systems = new Map<string, SystemConfig>()
     const secrets: string[] = []
