@@ -8,10 +8,8 @@ import type { ChildProcess } from 'node:child_process'
 import pino from 'pino'
 import { startStockroom } from '../sandbox/pull-sources.ts'
 import { parseEnv } from '../src/config/env.ts'
-import { breakers } from '../src/connectors/breaker.ts'
-import { pacer } from '../src/connectors/pace.ts'
-import { slotLeaser } from '../src/connectors/slots.ts'
 import { startHub } from '../src/hub.ts'
+import { createPipelineContext } from '../src/pipeline/create-context.ts'
 import { runPoll } from '../src/poll/run.ts'
 import { startDatabase } from './lib.ts'
 
@@ -58,7 +56,7 @@ async function main () {
         poll: { mode: 'audit', fullRecords: true, batchLimit: 100_000 }
       }]
     }, 'api')
-    const ctx = { pool: hub.pool, boss: hub.boss, systems: hub.systems, log, pace: pacer(hub.pool), withSlot: slotLeaser(hub.pool), breaker: breakers(hub.pool, log) }
+    const ctx = createPipelineContext(hub.pool, { ...hub, log })
 
     const measure = async (label: string) => {
       global.gc?.()

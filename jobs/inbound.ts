@@ -5,7 +5,6 @@ import { applyMappings, checkRequired, getPath, passesFilter } from '../src/mapp
 import type { PipelineContext } from '../src/pipeline/context.ts'
 import { PermanentError } from '../src/pipeline/failures.ts'
 import { fanOut } from '../src/pipeline/fan-out.ts'
-import { writeRecordAlone } from '../src/pipeline/write-record.ts'
 import type { InboundJob } from '../src/pipeline/jobs.ts'
 import type { JobRun, JobSpec } from '../src/pipeline/run-job.ts'
 import { INBOUND } from '../src/queue/queues.ts'
@@ -29,7 +28,7 @@ async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<o
   if (!flow) throw new PermanentError(`${data.system} has no enabled inbound flow for ${scope}`)
   const history = { type: data.type, systemId: system.id, direction: 'inbound' as const, action: data.action, externalId: data.id, jobId: run.id }
   const skip = async (reason: string, recordId?: string) => {
-    await addHistory(ctx.pool, { ...history, recordId, outcome: 'skipped', reason })
+    await ctx.history({ ...history, recordId, outcome: 'skipped', reason })
     trace?.add('skipped', { reason })
     return { outcome: 'skipped', reason }
   }
@@ -67,7 +66,7 @@ async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<o
   const missing = checkRequired(flow.required, mapped)
   if (missing.length) throw new PermanentError(`required field missing after mapping: ${missing.join(', ')}`)
 
-  const { recordId, outcome, outbound } = await writeRecordAlone(ctx, {
+  const { recordId, outcome, outbound } = await ctx.writeRecord({
     type: data.type, origin: system.id, linked: true, externalId: data.id, data: mapped, mode: 'merge',
     action: data.action, jobId: run.id, debug: data.debug, batchId: data.batchId, trace
   })

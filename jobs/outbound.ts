@@ -4,15 +4,13 @@ import { ConnectorError } from '../src/connectors/errors.ts'
 import { callSystem, endpointPath, fillTemplate } from '../src/connectors/http.ts'
 import type { CallRequest, CallResponse } from '../src/connectors/http.ts'
 import { applyMappings, checkRequired, getPath, parsePath, passesFilter } from '../src/mapping/map.ts'
-import { inTransaction } from '../src/db/pool.ts'
 import type { DataType } from '../src/models/index.ts'
 import type { PipelineContext } from '../src/pipeline/context.ts'
 import { PermanentError } from '../src/pipeline/failures.ts'
 import type { OutboundJob } from '../src/pipeline/jobs.ts'
 import type { JobRun, JobSpec } from '../src/pipeline/run-job.ts'
 import { OUTBOUND } from '../src/queue/queues.ts'
-import { addHistory } from '../src/stores/history.ts'
-import { addLink, findLink, getRecordFor, removeLink } from '../src/stores/records.ts'
+import { findLink, removeLink } from '../src/stores/records.ts'
 import { findFlow } from '../src/stores/systems.ts'
 
 type Payload = Record<string, unknown>
@@ -24,7 +22,7 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
   const { data, trace } = run
   const system = await ctx.systems.get(data.system)
   if (!system) throw new PermanentError(`system ${data.system} is not configured`)
-  const found = await getRecordFor(ctx.pool, data.recordId, system.id)
+  const found = await ctx.recordFor({ recordId: data.recordId, systemId: system.id })
   const record = found.record
   if (!record) throw new PermanentError(`hub ${data.type} ${data.recordId} does not exist`)
   const endpoints = system.types[data.type] ?? {} as TypeEndpoints
@@ -32,7 +30,7 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
   let externalId = found.externalId
   const call: Call = req => callSystem(system, req, trace, ctx.pace)
   const done = async (outcome: string, reason?: string) => {
-    await addHistory(ctx.pool, { recordId: record.id, type: data.type, systemId: system.id, direction: 'outbound', action: data.action, outcome, reason, externalId, jobId: run.id })
+    await ctx.history({ recordId: record.id, type: data.type, systemId: system.id, direction: 'outbound', action: data.action, outcome, reason, externalId, jobId: run.id })
     trace?.add(outcome, { reason, externalId })
     return { outcome, reason, externalId }
   }
@@ -109,7 +107,7 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
  * one destination record is a conflict only a person can resolve (merge them, or fix the data).
  */
 async function link (ctx: PipelineContext, recordId: string, systemId: string, type: DataType, externalId: string, how: string): Promise<void> {
-  if (await inTransaction(ctx.pool, tx => addLink(tx, systemId, type, externalId, recordId), { durable: true })) return
+  if (await ctx.linkDurably({ systemId, type, externalId, recordId })) return
   const other = await findLink(ctx.pool, systemId, type, externalId)
   if (other === recordId) return // linked by an earlier run of this job
   // Not linked to anyone now: this record got another link meanwhile; a retry sends an update.

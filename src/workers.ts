@@ -3,11 +3,9 @@ import { cleanUp, retentionOf } from '../jobs/maintenance.ts'
 import { outbound } from '../jobs/outbound.ts'
 import { pollHandler } from '../jobs/poll.ts'
 import { importHandler } from '../jobs/import.ts'
-import { breakers } from './connectors/breaker.ts'
-import { pacer } from './connectors/pace.ts'
 import { createPool } from './db/pool.ts'
-import { slotLeaser } from './connectors/slots.ts'
 import type { Hub } from './hub.ts'
+import { createPipelineContext } from './pipeline/create-context.ts'
 import { batchHandler } from './pipeline/run-job.ts'
 import type { JobSpec } from './pipeline/run-job.ts'
 import { groupConcurrency, IMPORT, MAINTENANCE, POLL, PRIORITY } from './queue/queues.ts'
@@ -42,7 +40,7 @@ const lanes = [
 export async function startWorkers (hub: Hub): Promise<Workers> {
   // Job handlers' own pool, with asynchronous commits (see createPool).
   const pool = createPool(hub.databaseUrl, 40, { synchronousCommit: false })
-  const ctx = { pool, boss: hub.boss, systems: hub.systems, log: hub.log, pace: pacer(pool), withSlot: slotLeaser(pool), breaker: breakers(pool, hub.log) }
+  const ctx = createPipelineContext(pool, hub)
   const specs: JobSpec<any>[] = [inbound, outbound]
   const registered: { name: string, id: string }[] = []
   for (const spec of specs) {

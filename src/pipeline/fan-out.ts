@@ -1,3 +1,4 @@
+import type { JobInsert } from 'pg-boss'
 import type { Queryable } from '../db/queryable.ts'
 import type { DataType } from '../models/index.ts'
 import { OUTBOUND } from '../queue/queues.ts'
@@ -24,17 +25,27 @@ export interface Change {
  * A delete that a linked destination cannot take is recorded as skipped right here.
  */
 export async function fanOut (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, change: Change): Promise<string[]> {
-  const rows = []
-  for (const system of await ctx.systems.all()) {
-    if (system.id === change.origin) continue
-    if (findFlow(system, change.type, 'outbound', change.action)) {
-      rows.push(outboundRow({ system: system.id, type: change.type, action: change.action, recordId: change.recordId, origin: change.origin, debug: change.debug, batchId: change.batchId }, system))
-    } else if (change.action === 'delete' && findFlow(system, change.type, 'outbound')) {
-      const externalId = await externalIdOf(db, system.id, change.type, change.recordId)
-      if (externalId) {
-        await addHistory(db, { recordId: change.recordId, type: change.type, systemId: system.id, direction: 'outbound', action: 'delete', outcome: 'skipped', reason: `delete not supported by ${system.id}`, externalId })
+  return (await fanOutAll(ctx, db, [change]))[0]
+}
+
+/** fanOut for many changes, with one insert for all their jobs; the job ids per change, in order. */
+export async function fanOutAll (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, changes: Change[]): Promise<string[][]> {
+  if (!changes.length) return []
+  const systems = await ctx.systems.all()
+  const rows = changes.map(() => [] as JobInsert[])
+  for (const [i, change] of changes.entries()) {
+    for (const system of systems) {
+      if (system.id === change.origin) continue
+      if (findFlow(system, change.type, 'outbound', change.action)) {
+        rows[i].push(outboundRow({ system: system.id, type: change.type, action: change.action, recordId: change.recordId, origin: change.origin, debug: change.debug, batchId: change.batchId }, system))
+      } else if (change.action === 'delete' && findFlow(system, change.type, 'outbound')) {
+        const externalId = await externalIdOf(db, system.id, change.type, change.recordId)
+        if (externalId) {
+          await addHistory(db, { recordId: change.recordId, type: change.type, systemId: system.id, direction: 'outbound', action: 'delete', outcome: 'skipped', reason: `delete not supported by ${system.id}`, externalId })
+        }
       }
     }
   }
-  return [...await insertJobs(ctx.boss, OUTBOUND, rows, db)]
+  const inserted = await insertJobs(ctx.boss, OUTBOUND, rows.flat(), db)
+  return rows.map(r => r.map(row => row.id!).filter(id => inserted.has(id)))
 }

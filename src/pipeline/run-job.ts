@@ -4,7 +4,6 @@ import type { SystemConfig } from '../config/systems.ts'
 import { BreakerOpen } from '../connectors/breaker.ts'
 import type { Pass, Verdict } from '../connectors/breaker.ts'
 import type { Queryable } from '../db/queryable.ts'
-import { addHistory } from '../stores/history.ts'
 import type { HistoryEntry } from '../stores/history.ts'
 import { logError, resolveError } from '../stores/error-log.ts'
 import { countJob } from '../metrics.ts'
@@ -97,14 +96,14 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
     if (failure.transient && attempt + 1 < policy.attempts) {
       const delay = retryDelayMs(policy, attempt, failure.retryAfterMs)
       await resend(ctx, spec.queue, job, { ...job.data, delivery: deliveryId, attempt: attempt + 1, holds: undefined }, delay)
-      await addHistory(ctx.pool, { ...history, outcome: 'retrying', reason: `${failure.message} (attempt ${attempt + 1} of ${policy.attempts}, next in ${Math.round(delay / 1000)} s)` })
+      await ctx.history({ ...history, outcome: 'retrying', reason: `${failure.message} (attempt ${attempt + 1} of ${policy.attempts}, next in ${Math.round(delay / 1000)} s)` })
       trace?.add('retry', { error: failure.message, delayMs: delay })
       countJob(spec.queue, job.data.system, 'retried')
       return { id: job.id, status: 'completed', output: { retrying: true, error: failure.message, delayMs: delay } }
     }
     ctx.log.warn({ jobId: job.id, queue: spec.queue, scope, system: job.data.system, error: failure.message }, 'job failed')
     await logError(ctx.pool, { ...history, scope, message: failure.message, httpStatus: failure.status, queue: spec.queue, jobData: job.data })
-    await addHistory(ctx.pool, { ...history, outcome: 'failed', reason: failure.message })
+    await ctx.history({ ...history, outcome: 'failed', reason: failure.message })
     trace?.add('failed', { error: failure.message, status: failure.status })
     countJob(spec.queue, job.data.system, 'failed')
     return { id: job.id, status: 'deadletter', output: { error: failure.message, status: failure.status ?? null } }
@@ -126,7 +125,7 @@ async function hold (ctx: PipelineContext, queue: string, job: JobWithMetadata<P
   const holds = job.data.holds ?? 0
   const delay = Math.max(waitMs, backoffMs(system.breaker.probeAfterMs, holds, Math.max(system.breaker.probeAfterMs, system.retry.maxDelayMs)))
   await resend(ctx, queue, job, { ...job.data, delivery: job.data.delivery ?? job.id, holds: holds + 1 }, delay)
-  await addHistory(ctx.pool, { ...history, outcome: 'held', reason: `${reason}: held without spending an attempt, next check in ${Math.round(delay / 1000)} s` })
+  await ctx.history({ ...history, outcome: 'held', reason: `${reason}: held without spending an attempt, next check in ${Math.round(delay / 1000)} s` })
   trace?.add('held', { reason, delayMs: delay })
   countJob(queue, job.data.system, 'held')
   return { id: job.id, status: 'completed', output: { retrying: true, held: true, error: reason, delayMs: delay } }

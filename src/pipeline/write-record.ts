@@ -3,13 +3,15 @@ import type { Pool } from '../db/pool.ts'
 import type { Queryable } from '../db/queryable.ts'
 import { validateCanonical } from '../models/index.ts'
 import type { DataType, Issue } from '../models/index.ts'
-import { addHistory } from '../stores/history.ts'
-import { addLink, contentHash, findByKey, findLink, getRecord, insertRecord, LinkRace, removeLink, replaceData } from '../stores/records.ts'
-import type { CanonicalRecord, WriteOutcome } from '../stores/records.ts'
+import { randomUUID } from 'node:crypto'
+import { batcher } from '../db/batcher.ts'
+import { addHistories } from '../stores/history.ts'
+import { addLink, addLinks, contentHash, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
+import type { CanonicalRecord, RecordRow, WriteOutcome } from '../stores/records.ts'
 import type { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
 import { PermanentError } from './failures.ts'
-import { fanOut } from './fan-out.ts'
+import { fanOutAll } from './fan-out.ts'
 
 /**
  * How incoming fields meet a record that exists:
@@ -83,21 +85,45 @@ function validated (type: DataType, data: Record<string, unknown>): Record<strin
   return checked.value as Record<string, unknown>
 }
 
-async function locate (db: Queryable, w: RecordWrite): Promise<CanonicalRecord | undefined> {
-  if (w.recordId) {
-    const record = await getRecord(db, w.recordId, true)
-    if (!record || record.type !== w.type) throw new WriteRefused('id', `no ${w.type} ${w.recordId}`)
-    return record
+type Result = Written | PermanentError
+
+/** What finds the record a write targets: two writes sharing one go in order, never together. */
+function targets (w: RecordWrite): string[] {
+  const keys: string[] = []
+  if (w.recordId) keys.push(`id\n${w.recordId}`)
+  if (w.linked && w.externalId) keys.push(`link\n${w.origin}\n${w.type}\n${w.externalId}`)
+  const value = w.key ? keyValue(w) : undefined
+  if (value !== undefined) keys.push(`key\n${w.type}\n${w.key}\n${value}`)
+  return keys
+}
+
+const keyValue = (w: RecordWrite) => {
+  const value = w.key ? w.data[w.key] : undefined
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined
+}
+
+/** The records the writes target (hub id, else the origin's link, else the key field), locked. */
+async function locate (db: Queryable, ws: RecordWrite[]): Promise<Array<{ record?: CanonicalRecord, viaLink: boolean } | WriteRefused>> {
+  const byId = await lockRecords(db, ws.flatMap(w => w.recordId ? [w.recordId] : []))
+  const linkKeyed = ws.map((w, i) => ({ w, i })).filter(({ w }) => !w.recordId && w.linked && w.externalId)
+  const linked = await lockLinked(db, linkKeyed.map(({ w }) => ({ systemId: w.origin, type: w.type, externalId: w.externalId! })))
+  const viaLink = new Map(linkKeyed.flatMap(({ i }, n) => linked.has(n) ? [[i, linked.get(n)!]] : []))
+  // Key lookups, one statement per (type, field), for the writes nothing else found.
+  const byKey = new Map<string, Map<string, CanonicalRecord>>()
+  const keyed = ws.filter((w, i) => !w.recordId && !viaLink.has(i) && keyValue(w) !== undefined)
+  for (const group of Map.groupBy(keyed, w => `${w.type}\n${w.key}`).values()) {
+    const { type, key } = group[0]
+    byKey.set(`${type}\n${key}`, await lockByKey(db, type, key!, group.map(w => keyValue(w)!)))
   }
-  if (w.linked && w.externalId) {
-    const id = await findLink(db, w.origin, w.type, w.externalId, true)
-    if (id) return await getRecord(db, id, true)
-  }
-  if (w.key) {
-    const value = w.data[w.key]
-    if (typeof value === 'string' || typeof value === 'number') return await findByKey(db, w.type, w.key, String(value))
-  }
-  return undefined
+  return ws.map((w, i) => {
+    if (w.recordId) {
+      const record = byId.get(w.recordId)
+      return record && record.type === w.type ? { record, viaLink: false } : new WriteRefused('id', `no ${w.type} ${w.recordId}`)
+    }
+    if (viaLink.has(i)) return { record: viaLink.get(i), viaLink: true }
+    const value = keyValue(w)
+    return { record: value === undefined ? undefined : byKey.get(`${w.type}\n${w.key}`)?.get(value), viaLink: false }
+  })
 }
 
 /** Point the origin's link for this record at `externalId` (the id given with a hub id wins). */
@@ -111,47 +137,124 @@ async function setLink (db: Queryable, w: RecordWrite, recordId: string): Promis
 }
 
 /**
- * The one write of a canonical record, whatever the door (inbound job, import, sync endpoint):
- * find it (hub id, else the origin's link, else the key field), combine, validate, and store it
- * with its content hash; unchanged content stops there (no outbound work, which also ends echo
- * loops). Otherwise its history row and one outbound job per subscribed system except the origin
- * are written on `db`, the caller's transaction, so the record and its fan-out commit together.
- * Throws InvalidRecord or WriteRefused (permanent), or LinkRace (run the transaction again).
+ * The one write of canonical records, whatever the door (inbound jobs, imports, sync endpoints):
+ * find each (hub id, else the origin's link, else the key field), combine, validate, and store
+ * it with its content hash; unchanged content stops there (no outbound work, which also ends
+ * echo loops). Otherwise its history row and one outbound job per subscribed system except the
+ * origin are written on `db`, the caller's transaction, so records and fan-out commit together.
+ * Each kind of statement is sent once for all the writes (a few round trips for hundreds of
+ * records); writes to one record go in order, in rounds. A write refused for its own data
+ * (InvalidRecord, WriteRefused) is answered as that error, in its place, and the others go on.
+ * Throws LinkRace (run the transaction again) when a link it moves was taken meanwhile.
  */
-export async function writeRecord (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, w: RecordWrite): Promise<Written> {
-  const current = await locate(db, w)
-  let recordId: string
-  let outcome: WriteOutcome
-  if (current) {
-    recordId = current.id
-    const data = validated(w.type, combine(w.mode, current.data, w.data))
-    const hash = contentHash(data)
-    await setLink(db, w, recordId)
-    if (hash === current.hash && !current.deletedAt) {
-      outcome = 'unchanged'
-    } else {
-      await replaceData(db, recordId, data, hash)
-      outcome = 'updated'
-    }
-  } else {
-    recordId = await insertRecord(db, w.type, w.data, data => validated(w.type, data), w.linked ? { systemId: w.origin, externalId: w.externalId } : undefined)
-    outcome = 'created'
+export async function writeRecords (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, ws: RecordWrite[]): Promise<Result[]> {
+  const results: Result[] = new Array(ws.length)
+  // Rounds: a write goes after every earlier write that targets the same record.
+  const last = new Map<string, number>()
+  const rounds: number[][] = []
+  ws.forEach((w, i) => {
+    const keys = targets(w)
+    const round = Math.max(-1, ...keys.map(k => last.get(k) ?? -1)) + 1
+    for (const k of keys) last.set(k, round)
+    ;(rounds[round] ??= []).push(i)
+  })
+  for (let r = 0; r < rounds.length; r++) {
+    // A new record whose link another writer took first is written again in a round of its own:
+    // by then it finds that link (ON CONFLICT waited for the other writer's commit).
+    const lost = await writeRound(ctx, db, rounds[r].map(i => ws[i]), rounds[r].map(i => (result: Result) => { results[i] = result }))
+    if (lost.length) rounds.splice(r + 1, 0, lost.map(n => rounds[r][n]))
   }
-  await addHistory(db, { recordId, type: w.type, systemId: w.origin, direction: 'inbound', action: w.action ?? (outcome === 'created' ? 'create' : 'update'), outcome, externalId: w.externalId, jobId: w.jobId })
-  w.trace?.add('store', { recordId, outcome })
-  const outbound = outcome === 'unchanged'
-    ? []
-    : await fanOut(ctx, db, { recordId, type: w.type, action: outcome === 'created' ? 'create' : 'update', origin: w.origin, debug: w.debug, batchId: w.batchId })
-  return { recordId, outcome, outbound }
+  return results
 }
 
-/** writeRecord in a transaction of its own, run again once if it lost a link race. */
-export async function writeRecordAlone (ctx: Pick<PipelineContext, 'boss' | 'systems'> & { pool: Pool }, w: RecordWrite): Promise<Written> {
-  const write = () => inTransaction(ctx.pool, tx => writeRecord(ctx, tx, w))
-  try {
-    return await write()
-  } catch (err) {
-    if (!(err instanceof LinkRace)) throw err
-    return await write()
+/** One round of writeRecords (no two writes share a target); answers the positions that lost a link race. */
+async function writeRound (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, ws: RecordWrite[], answer: Array<(r: Result) => void>): Promise<number[]> {
+  const found = await locate(db, ws)
+  const updates: RecordRow[] = []
+  const inserts: Array<{ n: number, w: RecordWrite }> = []
+  const stored: Array<{ n: number, recordId: string, outcome: WriteOutcome }> = []
+  for (const [n, w] of ws.entries()) {
+    const f = found[n]
+    if (f instanceof WriteRefused) { answer[n](f); continue }
+    if (!f.record) { inserts.push({ n, w }); continue }
+    try {
+      const current = f.record
+      const data = validated(w.type, combine(w.mode, current.data, w.data))
+      const hash = contentHash(data)
+      if (!f.viaLink) await setLink(db, w, current.id)
+      const unchanged = hash === current.hash && !current.deletedAt
+      if (!unchanged) updates.push({ id: current.id, data, hash })
+      stored.push({ n, recordId: current.id, outcome: unchanged ? 'unchanged' : 'updated' })
+    } catch (err) {
+      if (!(err instanceof PermanentError)) throw err
+      answer[n](err)
+    }
+  }
+  await updateRecords(db, updates)
+
+  // New records: the hub's customer numbers first, so validation sees the record as stored.
+  const numbers = await nextCustomerNumbers(db, inserts.filter(({ w }) => w.type === 'customer' && w.data.customer_number == null).length)
+  const rows: Array<RecordRow & { type: DataType, n: number, w: RecordWrite }> = []
+  for (const { n, w } of inserts) {
+    const given = w.type === 'customer' && w.data.customer_number == null ? { ...w.data, customer_number: numbers.shift() } : w.data
+    try {
+      const data = validated(w.type, given)
+      rows.push({ id: randomUUID(), type: w.type, data, hash: contentHash(data), n, w })
+    } catch (err) {
+      if (!(err instanceof PermanentError)) throw err
+      answer[n](err)
+    }
+  }
+  await insertRecords(db, rows)
+  const linking = rows.filter(r => r.w.linked && r.w.externalId)
+  const added = await addLinks(db, linking.map(r => ({ systemId: r.w.origin, type: r.type, externalId: r.w.externalId!, recordId: r.id })))
+  const lostIds = new Set(linking.filter((_, k) => !added[k]).map(r => r.id))
+  await dropRecords(db, [...lostIds])
+  for (const r of rows) if (!lostIds.has(r.id)) stored.push({ n: r.n, recordId: r.id, outcome: 'created' })
+
+  stored.sort((a, b) => a.n - b.n)
+  await addHistories(db, stored.map(({ n, recordId, outcome }) => {
+    const w = ws[n]
+    return { recordId, type: w.type, systemId: w.origin, direction: 'inbound' as const, action: w.action ?? (outcome === 'created' ? 'create' : 'update'), outcome, externalId: w.externalId, jobId: w.jobId }
+  }))
+  const changed = stored.filter(s => s.outcome !== 'unchanged')
+  const outbound = await fanOutAll(ctx, db, changed.map(({ n, recordId, outcome }) => {
+    const w = ws[n]
+    return { recordId, type: w.type, action: outcome === 'created' ? 'create' as const : 'update' as const, origin: w.origin, debug: w.debug, batchId: w.batchId }
+  }))
+  const jobsOf = new Map(changed.map((s, k) => [s.n, outbound[k]]))
+  for (const { n, recordId, outcome } of stored) {
+    ws[n].trace?.add('store', { recordId, outcome })
+    answer[n]({ recordId, outcome, outbound: jobsOf.get(n) ?? [] })
+  }
+  return rows.filter(r => lostIds.has(r.id)).map(r => r.n)
+}
+
+/** writeRecords for one write: its result, or its error thrown. */
+export async function writeRecord (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, w: RecordWrite): Promise<Written> {
+  const [result] = await writeRecords(ctx, db, [w])
+  if (result instanceof Error) throw result
+  return result
+}
+
+/**
+ * Writes from concurrent callers (the jobs of a batch, every batch of the process) committed
+ * together: one transaction and a few statements for all the writes waiting when it starts. A
+ * lost link race runs that write again alone.
+ */
+export function recordWriter (ctx: Pick<PipelineContext, 'boss' | 'systems'> & { pool: Pool }) {
+  const write = batcher((ws: RecordWrite[]) => inTransaction(ctx.pool, tx => writeRecords(ctx, tx, ws)), { maxParallel: 4 })
+  return async (w: RecordWrite): Promise<Written> => {
+    let result: Result
+    try {
+      result = await write(w)
+    } catch (err) {
+      if (!(err instanceof LinkRace)) throw err
+      result = (await inTransaction(ctx.pool, tx => writeRecords(ctx, tx, [w])))[0]
+    }
+    if (result instanceof Error) throw result
+    return result
   }
 }
+
+export type RecordWriter = ReturnType<typeof recordWriter>

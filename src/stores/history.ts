@@ -16,10 +16,18 @@ export interface HistoryEntry {
 }
 
 export async function addHistory (db: Queryable, e: HistoryEntry): Promise<void> {
+  await addHistories(db, [e])
+}
+
+/** Several history rows in one statement. */
+export async function addHistories (db: Queryable, entries: HistoryEntry[]): Promise<void> {
+  if (!entries.length) return
+  const column = <K extends keyof HistoryEntry>(k: K) => entries.map(e => e[k] ?? null)
   await db.query(
     `INSERT INTO hub.history (record_id, type, system_id, direction, action, outcome, reason, external_id, job_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [e.recordId ?? null, e.type, e.systemId, e.direction, e.action, e.outcome, e.reason ? redactText(e.reason) : null, e.externalId ?? null, e.jobId ?? null])
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::uuid[])`,
+    [column('recordId'), column('type'), column('systemId'), column('direction'), column('action'), column('outcome'),
+      entries.map(e => e.reason ? redactText(e.reason) : null), column('externalId'), column('jobId')])
 }
 
 export async function historyOf (db: Queryable, recordId: string, limit = 200): Promise<unknown[]> {

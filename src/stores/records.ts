@@ -26,15 +26,19 @@ export async function getRecord (db: Queryable, id: string, lock = false): Promi
   return rows[0]
 }
 
-/** A record and its external id in one system (one round trip: the outbound job's first read). */
-export async function getRecordFor (db: Queryable, id: string, systemId: string): Promise<{ record?: CanonicalRecord, externalId?: string }> {
-  const { rows } = await db.query<CanonicalRecord & { externalId: string | null }>(
-    `SELECT ${columns('r')}, l.external_id AS "externalId"
-     FROM hub.records r LEFT JOIN hub.links l ON l.record_id = r.id AND l.system_id = $2 AND l.type = r.type
-     WHERE r.id = $1`, [id, systemId])
-  if (!rows[0]) return {}
-  const { externalId, ...record } = rows[0]
-  return { record, externalId: externalId ?? undefined }
+export interface RecordFor { record?: CanonicalRecord, externalId?: string }
+
+/** Records each with its external id in one system (the outbound job's first read), in one round trip. */
+export async function recordsFor (db: Queryable, wanted: Array<{ recordId: string, systemId: string }>): Promise<RecordFor[]> {
+  const { rows } = await db.query<CanonicalRecord & { externalId: string | null, i: number }>(
+    `SELECT k.i::int AS i, ${columns('r')}, l.external_id AS "externalId"
+     FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS k(id, system_id, i)
+     JOIN hub.records r ON r.id = k.id
+     LEFT JOIN hub.links l ON l.record_id = r.id AND l.system_id = k.system_id AND l.type = r.type`,
+    [wanted.map(w => w.recordId), wanted.map(w => w.systemId)])
+  const found: RecordFor[] = wanted.map(() => ({}))
+  for (const { i, externalId, ...record } of rows) found[i - 1] = { record, externalId: externalId ?? undefined }
+  return found
 }
 
 export async function findLink (db: Queryable, systemId: string, type: DataType, externalId: string, lock = false): Promise<string | undefined> {
@@ -60,12 +64,23 @@ export async function linksOf (db: Queryable, recordId: string): Promise<Link[]>
   return rows
 }
 
+export interface NewLink { systemId: string, type: DataType, externalId: string, recordId: string }
+
 /** Record that `externalId` in `systemId` is `recordId`; false when that external id is already linked elsewhere. */
 export async function addLink (db: Queryable, systemId: string, type: DataType, externalId: string, recordId: string): Promise<boolean> {
-  const { rowCount } = await db.query(
-    `INSERT INTO hub.links (system_id, type, external_id, record_id) VALUES ($1, $2, $3, $4)
-     ON CONFLICT DO NOTHING`, [systemId, type, externalId, recordId])
-  return rowCount === 1
+  return (await addLinks(db, [{ systemId, type, externalId, recordId }]))[0]
+}
+
+/** Several links in one statement; for each, whether it was added (false: that external id, or the record, is linked already). */
+export async function addLinks (db: Queryable, links: NewLink[]): Promise<boolean[]> {
+  const { rows } = await db.query<{ system_id: string, type: string, external_id: string, record_id: string }>(
+    `INSERT INTO hub.links (system_id, type, external_id, record_id)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[])
+     ON CONFLICT DO NOTHING RETURNING system_id, type, external_id, record_id`,
+    [links.map(l => l.systemId), links.map(l => l.type), links.map(l => l.externalId), links.map(l => l.recordId)])
+  const key = (l: { system_id: string, type: string, external_id: string, record_id: string }) => `${l.system_id}\n${l.type}\n${l.external_id}\n${l.record_id}`
+  const added = new Set(rows.map(key))
+  return links.map(l => added.has(key({ system_id: l.systemId, type: l.type, external_id: l.externalId, record_id: l.recordId })))
 }
 
 export async function removeLink (db: Queryable, systemId: string, type: DataType, recordId: string): Promise<void> {
@@ -74,54 +89,75 @@ export async function removeLink (db: Queryable, systemId: string, type: DataTyp
 
 export type WriteOutcome = 'created' | 'updated' | 'unchanged'
 
-/** Two writers created the same external record's link at once; the loser should try again. */
+/** Two writers linked the same external record at once; the loser should try again. */
 export class LinkRace extends Error {}
 
+/** Records by id, locked for the write that follows. */
+export async function lockRecords (db: Queryable, ids: string[]): Promise<Map<string, CanonicalRecord>> {
+  if (!ids.length) return new Map()
+  const { rows } = await db.query<CanonicalRecord>(`SELECT ${columns()} FROM hub.records WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE`, [ids])
+  return new Map(rows.map(r => [r.id, r]))
+}
+
+export interface LinkKey { systemId: string, type: DataType, externalId: string }
+
+/** The records these external ids are linked to (by position in `keys`), links and records locked. */
+export async function lockLinked (db: Queryable, keys: LinkKey[]): Promise<Map<number, CanonicalRecord>> {
+  if (!keys.length) return new Map()
+  const { rows } = await db.query<CanonicalRecord & { i: number }>(
+    `SELECT k.i::int AS i, ${columns('r')}
+     FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(system_id, type, external_id, i)
+     JOIN hub.links l ON l.system_id = k.system_id AND l.type = k.type AND l.external_id = k.external_id
+     JOIN hub.records r ON r.id = l.record_id
+     ORDER BY r.id FOR UPDATE OF l, r`,
+    [keys.map(k => k.systemId), keys.map(k => k.type), keys.map(k => k.externalId)])
+  return new Map(rows.map(({ i, ...record }) => [i - 1, record]))
+}
+
 /**
- * The live record of `type` whose top-level `field` is `value` (locked), for key matching.
- * Type and field are written into the SQL (both checked: a data type, a plain field name) so
- * the planner can use the per-type key indexes of migration 008.
+ * The live records of `type` whose top-level `field` is one of `values` (the oldest per value),
+ * locked, for key matching. Type and field are written into the SQL (both checked: a data type,
+ * a plain field name) so the planner can use the per-type key indexes of migration 008.
  */
-export async function findByKey (db: Queryable, type: DataType, field: string, value: string): Promise<CanonicalRecord | undefined> {
+export async function lockByKey (db: Queryable, type: DataType, field: string, values: string[]): Promise<Map<string, CanonicalRecord>> {
   if (!/^[a-z_][a-z0-9_]*$/.test(field) || !/^[a-z]+$/.test(type)) throw new Error(`not a key: ${type}.${field}`)
-  const { rows } = await db.query<CanonicalRecord>(
-    `SELECT ${columns()} FROM hub.records WHERE type = '${type}' AND data->>'${field}' = $1 AND deleted_at IS NULL
-     ORDER BY created_at LIMIT 1 FOR UPDATE`, [value])
-  return rows[0]
+  if (!values.length) return new Map()
+  const { rows } = await db.query<CanonicalRecord & { key: string }>(
+    `SELECT ${columns()}, data->>'${field}' AS key FROM hub.records WHERE type = '${type}' AND data->>'${field}' = ANY($1::text[]) AND deleted_at IS NULL
+     ORDER BY created_at DESC FOR UPDATE`, [values])
+  // Newest first, so the oldest per value is set last.
+  return new Map(rows.map(({ key, ...record }) => [key, record]))
 }
 
-export async function replaceData (db: Queryable, recordId: string, data: Record<string, unknown>, hash: string): Promise<void> {
+/** Our own customer numbers, for destinations that keep a reference back to the hub (seed 003). */
+export async function nextCustomerNumbers (db: Queryable, n: number): Promise<string[]> {
+  if (!n) return []
+  const { rows } = await db.query<{ n: string }>("SELECT nextval('hub.customer_number_seq')::text AS n FROM generate_series(1, $1)", [n])
+  return rows.map(r => r.n)
+}
+
+export interface RecordRow { id: string, type?: DataType, data: Record<string, unknown>, hash: string }
+
+export async function insertRecords (db: Queryable, rows: Array<RecordRow & { type: DataType }>): Promise<void> {
+  if (!rows.length) return
   await db.query(
-    'UPDATE hub.records SET data = $2, hash = $3, version = version + 1, updated_at = now(), deleted_at = NULL WHERE id = $1',
-    [recordId, data, hash])
+    `INSERT INTO hub.records (id, type, data, hash)
+     SELECT id, type, data::jsonb, hash FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS k(id, type, data, hash)`,
+    [rows.map(r => r.id), rows.map(r => r.type), rows.map(r => JSON.stringify(r.data)), rows.map(r => r.hash)])
 }
 
-/**
- * A new record, and its link when `link` is given. `validate` checks it (and may normalise it)
- * after the hub's own fields are added. Throws LinkRace when another writer linked the same
- * external record meanwhile: running the transaction again finds the link and updates through it.
- */
-export async function insertRecord (db: Queryable, type: DataType, given: Record<string, unknown>,
-  validate: (data: Record<string, unknown>) => Record<string, unknown>, link?: { systemId: string, externalId?: string }): Promise<string> {
-  let data = given
-  // Our own customer number, for destinations that keep a reference back to the hub (seed 003).
-  if (type === 'customer' && data.customer_number == null) {
-    const { rows } = await db.query<{ n: string }>("SELECT nextval('hub.customer_number_seq')::text AS n")
-    data = { ...data, customer_number: rows[0].n }
-  }
-  data = validate(data)
-  if (!link?.externalId) {
-    const { rows } = await db.query<{ id: string }>('INSERT INTO hub.records (type, data, hash) VALUES ($1, $2, $3) RETURNING id', [type, data, contentHash(data)])
-    return rows[0].id
-  }
-  // Record and link in one statement (one round trip). ON CONFLICT waits for a concurrent
-  // writer's commit; the record row of a lost race is rolled back with the transaction.
-  const { rows } = await db.query<{ record_id: string }>(
-    `WITH r AS (INSERT INTO hub.records (type, data, hash) VALUES ($1, $2, $3) RETURNING id)
-     INSERT INTO hub.links (system_id, type, external_id, record_id) SELECT $4, $1, $5, id FROM r
-     ON CONFLICT DO NOTHING RETURNING record_id`, [type, data, contentHash(data), link.systemId, link.externalId])
-  if (!rows[0]) throw new LinkRace(`${link.systemId} ${type} ${link.externalId} was linked concurrently`)
-  return rows[0].record_id
+/** New content for existing records (a deleted one comes back). */
+export async function updateRecords (db: Queryable, rows: RecordRow[]): Promise<void> {
+  if (!rows.length) return
+  await db.query(
+    `UPDATE hub.records r SET data = k.data::jsonb, hash = k.hash, version = r.version + 1, updated_at = now(), deleted_at = NULL
+     FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(id, data, hash) WHERE r.id = k.id`,
+    [rows.map(r => r.id), rows.map(r => JSON.stringify(r.data)), rows.map(r => r.hash)])
+}
+
+/** Delete records written in this transaction whose link another writer took first. */
+export async function dropRecords (db: Queryable, ids: string[]): Promise<void> {
+  if (ids.length) await db.query('DELETE FROM hub.records WHERE id = ANY($1::uuid[])', [ids])
 }
 
 /** Soft delete; false when the record was already deleted. */

@@ -1,0 +1,28 @@
+import type { PgBoss } from 'pg-boss'
+import type { Logger } from 'pino'
+import { breakers } from '../connectors/breaker.ts'
+import { pacer } from '../connectors/pace.ts'
+import { slotLeaser } from '../connectors/slots.ts'
+import { batcher } from '../db/batcher.ts'
+import { inTransaction } from '../db/pool.ts'
+import type { Pool } from '../db/pool.ts'
+import { addHistories } from '../stores/history.ts'
+import { addLinks, recordsFor } from '../stores/records.ts'
+import type { SystemRegistry } from '../stores/systems.ts'
+import type { PipelineContext } from './context.ts'
+import { recordWriter } from './write-record.ts'
+
+/** Everything job handlers work with, on `pool` (the workers' own). */
+export function createPipelineContext (pool: Pool, parts: { boss: PgBoss, systems: SystemRegistry, log: Logger }): PipelineContext {
+  const base = { pool, ...parts }
+  return {
+    ...base,
+    pace: pacer(pool),
+    withSlot: slotLeaser(pool),
+    breaker: breakers(pool, parts.log),
+    writeRecord: recordWriter(base),
+    history: batcher(async entries => { await addHistories(pool, entries); return entries.map(() => undefined) }),
+    recordFor: batcher(wanted => recordsFor(pool, wanted), { maxParallel: 4 }),
+    linkDurably: batcher(links => inTransaction(pool, tx => addLinks(tx, links), { durable: true }))
+  }
+}
