@@ -6,8 +6,8 @@ import { dataTypes, keyFields, toIssues } from '../../src/models/index.ts'
 import type { DataType, Issue } from '../../src/models/index.ts'
 import { recordId, storableText } from '../../src/models/text.ts'
 import { inTransaction } from '../../src/db/pool.ts'
-import { InvalidRecord, writeRecord, WriteRefused } from '../../src/pipeline/write-record.ts'
-import type { RecordWrite } from '../../src/pipeline/write-record.ts'
+import { InvalidRecord, writeRecords, WriteRefused } from '../../src/pipeline/write-record.ts'
+import type { RecordWrite, Written } from '../../src/pipeline/write-record.ts'
 import { LinkRace, listRecords } from '../../src/stores/records.ts'
 
 // The sync endpoints (seed 001): systems push canonical records, create or replace. A record is
@@ -62,25 +62,26 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     return { type, origin: system ?? API, linked: Boolean(system), externalId, recordId: id, data, mode: 'replace' }
   }
 
-  /** The item's write on `tx`: its result, or its errors when the item (not the request) is at fault. */
-  async function writeOne (tx: Parameters<typeof writeRecord>[1], w: RecordWrite) {
-    try {
-      const { recordId: id, outcome } = await writeRecord(hub, tx, w)
-      return { status: outcome === 'updated' ? 'replaced' as const : outcome, id, external_id: w.externalId ?? null, system: w.linked ? w.origin : null }
-    } catch (err) {
-      if (err instanceof InvalidRecord) throw new ItemRefused(400, err.issues)
-      if (err instanceof WriteRefused) throw new ItemRefused(err.field === 'id' ? 404 : 409, [{ path: err.field, message: err.message }])
-      throw err
-    }
+  /** An item's written result, or ItemRefused when the item (not the request) is at fault. */
+  function resultOf (w: RecordWrite, result: Written | Error) {
+    if (result instanceof InvalidRecord) throw new ItemRefused(400, result.issues)
+    if (result instanceof WriteRefused) throw new ItemRefused(result.field === 'id' ? 404 : 409, [{ path: result.field, message: result.message }])
+    if (result instanceof Error) throw result
+    return { status: result.outcome === 'updated' ? 'replaced' as const : result.outcome, id: result.recordId, external_id: w.externalId ?? null, system: w.linked ? w.origin : null }
   }
 
-  // A lost link race (two writers created the same external record at once) rolls back and runs again.
-  async function once<T> (fn: () => Promise<T>): Promise<T> {
+  /**
+   * The writes in one transaction (writeRecords: a few statements for the lot); an item's own
+   * fault is answered in its place and never aborts the others. A lost link race (two writers
+   * created the same external record at once) rolls back and runs again.
+   */
+  async function writeAll (ws: RecordWrite[]): Promise<Array<Written | Error>> {
+    const write = () => inTransaction(hub.pool, tx => writeRecords(hub, tx, ws))
     try {
-      return await fn()
+      return await write()
     } catch (err) {
       if (!(err instanceof LinkRace)) throw err
-      return await fn()
+      return await write()
     }
   }
 
@@ -102,7 +103,7 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     const { type } = request.params
     try {
       const w = await writeOf(type, request.body, request.query.system)
-      return await once(() => inTransaction(hub.pool, tx => writeOne(tx, w)))
+      return resultOf(w, (await writeAll([w]))[0])
     } catch (err) {
       if (!(err instanceof ItemRefused)) throw err
       const first = err.errors[0]
@@ -137,25 +138,20 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
         throw err
       }))
     }
-    // One transaction for the batch: an item's own fault is found before it writes anything
-    // (validation, a missing id, a taken link), so it never aborts the others.
-    const results = await once(() => inTransaction(hub.pool, async tx => {
-      const out: z.infer<typeof batchResult>[] = []
-      for (const [index, w] of writes.entries()) {
-        if (w instanceof ItemRefused) {
-          out.push({ index, status: 'error', id: null, external_id: null, errors: w.errors.map(e => ({ field: e.path, message: e.message })) })
-          continue
-        }
-        try {
-          const r = await writeOne(tx, w)
-          out.push({ index, status: r.status, id: r.id, external_id: r.external_id, errors: [] })
-        } catch (err) {
-          if (!(err instanceof ItemRefused)) throw err
-          out.push({ index, status: 'error', id: w.recordId ?? null, external_id: w.externalId ?? null, errors: err.errors.map(e => ({ field: e.path, message: e.message })) })
-        }
+    const valid = writes.filter((w): w is RecordWrite => !(w instanceof ItemRefused))
+    const written = await writeAll(valid)
+    const results: z.infer<typeof batchResult>[] = writes.map((w, index) => {
+      const refused = (err: ItemRefused, id: string | null, externalId: string | null) =>
+        ({ index, status: 'error' as const, id, external_id: externalId, errors: err.errors.map(e => ({ field: e.path, message: e.message })) })
+      if (w instanceof ItemRefused) return refused(w, null, null)
+      try {
+        const r = resultOf(w, written[valid.indexOf(w)])
+        return { index, status: r.status, id: r.id, external_id: r.external_id, errors: [] }
+      } catch (err) {
+        if (!(err instanceof ItemRefused)) throw err
+        return refused(err, w.recordId ?? null, w.externalId ?? null)
       }
-      return out
-    }))
+    })
     return { results }
   })
 

@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto'
+import { batcher } from '../db/batcher.ts'
 import type { Queryable } from '../db/queryable.ts'
 
 const RETRY_MS = 20
@@ -7,55 +9,102 @@ export interface SlotOptions {
   leaseSeconds?: number
 }
 
+interface Waiter { max: number, resolve (slot: number): void, reject (err: unknown): void }
+interface SystemSlots { waiters: Waiter[], leasing: boolean }
+
 /**
  * Run `fn` holding one of `max` concurrency slots of a system, shared by every process through
- * PostgreSQL. Waits (polling briefly) while all slots are taken. A lease is short and renewed
- * while its holder runs, so a killed process (or one cut off from the database) gives its slots
- * back within `leaseSeconds` rather than holding its systems' capacity for minutes.
+ * PostgreSQL. A lease is short and renewed while this process holds it, so a killed process (or
+ * one cut off from the database) gives its slots back within `leaseSeconds` rather than holding
+ * its systems' capacity for minutes.
+ * Round trips are shared: the jobs of a system waiting at one moment lease their slots in one
+ * statement, and a slot a job is done with goes straight to the next job of this process waiting
+ * for that system, without going back to the database; it is released only when none waits.
  */
 export function slotLeaser (db: Queryable, { leaseSeconds = 10 }: SlotOptions = {}) {
+  // Every lease of this process: renewed together, one statement per tick.
+  const holder = randomUUID()
   const ensured = new Set<string>()
-  // Holders with a lease now: renewed together, one statement per tick for the whole process.
-  const held = new Set<string>()
+  const systems = new Map<string, SystemSlots>()
+  let held = 0
   let renewer: NodeJS.Timeout | undefined
 
-  async function renew (): Promise<void> {
-    if (!held.size) {
-      clearInterval(renewer)
-      renewer = undefined
+  const renew = async () => {
+    // A failed renewal (database unreachable) is not fatal: the lease runs out, which is the point.
+    await db.query('UPDATE hub.slots SET expires_at = now() + make_interval(secs => $2) WHERE holder = $1', [holder, leaseSeconds]).catch(() => {})
+  }
+
+  const release = batcher(async (slots: Array<{ systemId: string, slot: number }>) => {
+    await db.query(
+      `UPDATE hub.slots s SET holder = NULL, expires_at = NULL FROM unnest($2::text[], $3::int[]) AS r(system_id, slot)
+       WHERE s.system_id = r.system_id AND s.slot = r.slot AND s.holder = $1`,
+      [holder, slots.map(s => s.systemId), slots.map(s => s.slot)])
+    return slots.map(() => undefined)
+  })
+
+  function stateOf (systemId: string): SystemSlots {
+    let s = systems.get(systemId)
+    if (!s) systems.set(systemId, s = { waiters: [], leasing: false })
+    return s
+  }
+
+  /** Hand a slot this process holds to its next waiter that may use it, or give it back. */
+  function pass (systemId: string, slot: number): void {
+    const s = stateOf(systemId)
+    const next = s.waiters.findIndex(w => slot <= w.max)
+    if (next >= 0) {
+      s.waiters.splice(next, 1)[0].resolve(slot)
       return
     }
-    // A failed renewal (database unreachable) is not fatal: the lease runs out, which is the point.
-    await db.query('UPDATE hub.slots SET expires_at = now() + make_interval(secs => $2) WHERE holder = ANY($1::uuid[])', [[...held], leaseSeconds]).catch(() => {})
+    held--
+    if (!held) {
+      clearInterval(renewer)
+      renewer = undefined
+    }
+    // A release the database refuses now is not lost for good: the lease runs out.
+    release({ systemId, slot }).catch(() => {})
   }
 
-  async function acquire (systemId: string, max: number, holder: string): Promise<number> {
-    const key = `${systemId}:${max}`
-    if (!ensured.has(key)) {
-      await db.query('INSERT INTO hub.slots (system_id, slot) SELECT $1, g FROM generate_series(1, $2) g ON CONFLICT DO NOTHING', [systemId, max])
-      ensured.add(key)
-    }
-    for (;;) {
-      const { rows } = await db.query<{ slot: number }>(
-        `UPDATE hub.slots s SET holder = $3, expires_at = now() + make_interval(secs => $4)
-         FROM (SELECT slot FROM hub.slots WHERE system_id = $1 AND slot <= $2 AND (holder IS NULL OR expires_at < now())
-               ORDER BY slot LIMIT 1 FOR UPDATE SKIP LOCKED) free
-         WHERE s.system_id = $1 AND s.slot = free.slot RETURNING s.slot`,
-        [systemId, max, holder, leaseSeconds])
-      if (rows.length) return rows[0].slot
-      await new Promise(resolve => setTimeout(resolve, RETRY_MS + Math.random() * RETRY_MS))
+  /** Lease slots for the system's waiters, one statement for all of them, until none waits. */
+  async function lease (systemId: string, s: SystemSlots): Promise<void> {
+    s.leasing = true
+    try {
+      while (s.waiters.length) {
+        // The first waiter's limit: every slot leased is then one it may use.
+        const max = s.waiters[0].max
+        const key = `${systemId}:${max}`
+        if (!ensured.has(key)) {
+          await db.query('INSERT INTO hub.slots (system_id, slot) SELECT $1, g FROM generate_series(1, $2) g ON CONFLICT DO NOTHING', [systemId, max])
+          ensured.add(key)
+        }
+        const { rows } = await db.query<{ slot: number }>(
+          `UPDATE hub.slots s SET holder = $3, expires_at = now() + make_interval(secs => $4)
+           FROM (SELECT slot FROM hub.slots WHERE system_id = $1 AND slot <= $2 AND (holder IS NULL OR expires_at < now())
+                 ORDER BY slot LIMIT $5 FOR UPDATE SKIP LOCKED) free
+           WHERE s.system_id = $1 AND s.slot = free.slot RETURNING s.slot`,
+          [systemId, max, holder, leaseSeconds, s.waiters.length])
+        held += rows.length
+        if (held) renewer ??= setInterval(renew, leaseSeconds * 1000 / 3).unref()
+        for (const { slot } of rows) pass(systemId, slot)
+        if (!rows.length) await new Promise(resolve => setTimeout(resolve, RETRY_MS + Math.random() * RETRY_MS))
+      }
+    } catch (err) {
+      for (const w of s.waiters.splice(0)) w.reject(err)
+    } finally {
+      s.leasing = false
     }
   }
 
-  return async function withSlot<T> (systemId: string, max: number, holder: string, fn: () => Promise<T>): Promise<T> {
-    const slot = await acquire(systemId, max, holder)
-    held.add(holder)
-    renewer ??= setInterval(renew, leaseSeconds * 1000 / 3).unref()
+  return async function withSlot<T> (systemId: string, max: number, fn: () => Promise<T>): Promise<T> {
+    const s = stateOf(systemId)
+    const slot = await new Promise<number>((resolve, reject) => {
+      s.waiters.push({ max, resolve, reject })
+      if (!s.leasing) void lease(systemId, s)
+    })
     try {
       return await fn()
     } finally {
-      held.delete(holder)
-      await db.query('UPDATE hub.slots SET holder = NULL, expires_at = NULL WHERE system_id = $1 AND slot = $2 AND holder = $3', [systemId, slot, holder])
+      pass(systemId, slot)
     }
   }
 }

@@ -1,11 +1,19 @@
 import { inTransaction } from '../db/pool.ts'
 import type { PipelineContext } from '../pipeline/context.ts'
-import { InvalidRecord, writeRecord, WriteRefused } from '../pipeline/write-record.ts'
+import { InvalidRecord, writeRecords, WriteRefused } from '../pipeline/write-record.ts'
+import type { RecordWrite } from '../pipeline/write-record.ts'
 import { LinkRace } from '../stores/records.ts'
 import { RowRefused, rowWriter } from './rows.ts'
 import type { RowWriter } from './rows.ts'
 import { finishImport, KEPT_ERRORS, lockImport, recordProgress, rowsFrom } from './store.ts'
 import type { RowError } from './store.ts'
+
+/** Why a row was refused (one of its own faults); anything else is thrown: the chunk rolls back. */
+function refusal (err: unknown): { field: string, message: string } {
+  if (err instanceof InvalidRecord) return { field: err.issues[0].path, message: err.issues[0].message }
+  if (err instanceof RowRefused || err instanceof WriteRefused) return { field: err.field, message: err.message }
+  throw err
+}
 
 /** Rows per transaction: the unit a killed worker redoes. */
 export const CHUNK_ROWS = 500
@@ -40,27 +48,23 @@ export async function runImport (ctx: Pick<PipelineContext, 'pool' | 'boss' | 's
           await finishImport(tx, id, 'finished')
           return false
         }
-        let success = 0
-        let errorCount = 0
-        const errors: RowError[] = []
+        // The chunk's rows are written together (writeRecords); a bad row is refused on its own.
+        const writes: Array<{ n: number, w: RecordWrite }> = []
+        const failures: RowError[] = []
         for (const { n, fields } of rows) {
-          // The file's row: its header is row 1.
-          const fail = (field: string, message: string) => {
-            errorCount++
-            if (run.kept + errors.length < KEPT_ERRORS) errors.push({ row: n + 1, field, message })
-          }
           try {
             const w = await writer(fields)
-            if (w) await writeRecord(ctx, tx, w)
-            success++
+            if (w) writes.push({ n, w })
           } catch (err) {
-            // Each of these is thrown before the row writes anything, so the chunk goes on.
-            if (err instanceof InvalidRecord) fail(err.issues[0].path, err.issues[0].message)
-            else if (err instanceof RowRefused || err instanceof WriteRefused) fail(err.field, err.message)
-            else throw err
+            failures.push({ row: n, ...refusal(err) })
           }
         }
-        await recordProgress(tx, id, rows[rows.length - 1].n + 1, success, errors, errorCount)
+        const written = await writeRecords(ctx, tx, writes.map(x => x.w))
+        written.forEach((result, k) => { if (result instanceof Error) failures.push({ row: writes[k].n, ...refusal(result) }) })
+        // In row order, as a reader of the file expects; the file's row counts its header as row 1.
+        failures.sort((a, b) => a.row - b.row)
+        const errors = failures.slice(0, Math.max(0, KEPT_ERRORS - run.kept)).map(f => ({ ...f, row: f.row + 1 }))
+        await recordProgress(tx, id, rows[rows.length - 1].n + 1, rows.length - failures.length, errors, failures.length)
         return true
       })
     } catch (err) {

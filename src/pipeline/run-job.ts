@@ -75,7 +75,7 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
     // slot behind the jobs it jumped: it is one extra call at most.
     const output = job.data.debug
       ? await spec.handle(jobCtx, run)
-      : await ctx.withSlot(job.data.system, tierLimit(job.groupTier), job.id, () => spec.handle(jobCtx, run))
+      : await ctx.withSlot(job.data.system, tierLimit(job.groupTier), () => spec.handle(jobCtx, run))
     // The work is done: a breaker write the database refuses now must not undo it.
     if (system) await settleBreaker(ctx, system, pass, calls ? 'up' : 'none').catch(err => ctx.log.warn({ err, system: system!.id }, 'circuit breaker not updated'))
     countJob(spec.queue, job.data.system, 'completed')

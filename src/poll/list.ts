@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { ListEndpoint, SystemConfig } from '../config/systems.ts'
 import { callSystem, endpointPath } from '../connectors/http.ts'
 import { getPath } from '../mapping/map.ts'
@@ -38,7 +37,7 @@ const kindOf = (v: unknown) => Array.isArray(v) ? 'an array' : v === null ? 'nul
 export async function fetchPage (ctx: Ctx, system: SystemConfig, list: ListEndpoint, req: PageRequest, needToken: boolean): Promise<Page> {
   const path = pagePath(system, list, req)
   const request = `${list.method} ${path}`
-  const { body } = await ctx.withSlot(system.id, system.throttle.maxConcurrent, randomUUID(),
+  const { body } = await ctx.withSlot(system.id, system.throttle.maxConcurrent,
     () => callSystem(system, { method: list.method, path, step: 'list' }, undefined, ctx.pace))
   const wrong = (what: string) => new PermanentError(`${system.id} answered ${request} with the wrong shape: ${what}`)
   const raw = list.itemsPath ? getPath(body, list.itemsPath) : body
