@@ -14,7 +14,7 @@ import { recordWriter } from './write-record.ts'
 
 /** Everything job handlers work with, on `pool` (the workers' own). */
 export function createPipelineContext (pool: Pool, parts: { boss: PgBoss, systems: SystemRegistry, log: Logger }): PipelineContext {
-  const base = { pool, ...parts }
+  const base = { pool, boss: parts.boss, systems: parts.systems, log: parts.log }
   return {
     ...base,
     pace: pacer(pool),

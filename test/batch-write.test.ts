@@ -1,0 +1,98 @@
+import t from 'tap'
+import { batcher } from '../src/db/batcher.ts'
+import { inTransaction } from '../src/db/pool.ts'
+import { createPipelineContext } from '../src/pipeline/create-context.ts'
+import { InvalidRecord, writeRecords } from '../src/pipeline/write-record.ts'
+import type { RecordWrite } from '../src/pipeline/write-record.ts'
+import { buildTestHub } from './helpers/hub.ts'
+
+// The batch pipeline's pieces: calls made together share one flush, yet each keeps its own result
+// and its own failure; writes to one record in one batch apply in order.
+
+t.test('a batcher shares one flush between concurrent calls, and a bad item fails alone', async t => {
+  const flushes: number[][] = []
+  const double = batcher(async (items: number[]) => {
+    flushes.push(items)
+    if (items.includes(13)) throw new Error('13 is refused')
+    return items.map(n => n * 2)
+  })
+  t.same(await Promise.all([1, 2, 3].map(double)), [2, 4, 6])
+  t.same(flushes, [[1, 2, 3]], 'three calls, one flush')
+
+  flushes.length = 0
+  const results = await Promise.allSettled([4, 13, 5].map(double))
+  t.same(results.map(r => r.status === 'fulfilled' ? r.value : (r.reason as Error).message), [8, '13 is refused', 10])
+  t.same(flushes, [[4, 13, 5], [4], [13], [5]], 'the failed flush ran again item by item')
+
+  flushes.length = 0
+  const unavailable = batcher(async (items: number[]) => {
+    flushes.push(items)
+    throw Object.assign(new Error('the database system is shutting down'), { code: '57P01' })
+  })
+  const down = await Promise.allSettled([1, 2].map(unavailable))
+  t.same(down.map(r => r.status), ['rejected', 'rejected'])
+  t.same(flushes, [[1, 2]], 'a database that is away is not asked again item by item')
+})
+
+t.test('a batcher holds calls made while a flush runs, and sends them together next', async t => {
+  const flushes: number[][] = []
+  let release!: () => void
+  const gate = new Promise<void>(resolve => { release = resolve })
+  const echo = batcher(async (items: number[]) => {
+    flushes.push(items)
+    if (flushes.length === 1) await gate
+    return items
+  }, { maxParallel: 1 })
+  const first = echo(0)
+  await new Promise(resolve => setImmediate(resolve))
+  const later = [1, 2, 3].map(echo)
+  await new Promise(resolve => setTimeout(resolve, 20))
+  t.same(flushes, [[0]], 'nothing else is sent while the one flush allowed runs')
+  release()
+  t.same(await Promise.all([first, ...later]), [0, 1, 2, 3])
+  t.same(flushes, [[0], [1, 2, 3]])
+})
+
+t.test('writeRecords: one invalid write is refused in its place, two writes to one record apply in order', async t => {
+  const { hub } = await buildTestHub(t, { workers: false })
+  const write = (externalId: string, data: Record<string, unknown>): RecordWrite =>
+    ({ type: 'customer', origin: 'api', linked: false, externalId, key: 'email_address', data, mode: 'merge' })
+  const results = await inTransaction(hub.pool, tx => writeRecords(hub, tx, [
+    write('a', { email_address: 'ada@example.com', first_name: 'Ada' }),
+    write('b', { email_address: 'not an email' }),
+    write('c', { email_address: 'ada@example.com', first_name: 'Augusta' }),
+    write('d', { email_address: 'bob@example.com', first_name: 'Bob' })
+  ]))
+  t.ok(results[1] instanceof InvalidRecord, 'the invalid one is refused')
+  t.match((results[1] as InvalidRecord).issues, [{ path: 'email_address' }])
+  const [a, , c, d] = results as Array<{ recordId: string, outcome: string }>
+  t.same([a.outcome, c.outcome, d.outcome], ['created', 'updated', 'created'], 'the second write to ada found the first one\'s record')
+  t.equal(c.recordId, a.recordId)
+  const { rows } = await hub.pool.query("SELECT data->>'first_name' AS name FROM hub.records ORDER BY data->>'email_address'")
+  t.same(rows.map(r => r.name), ['Augusta', 'Bob'], 'the later write won')
+  const history = await hub.pool.query('SELECT outcome FROM hub.history WHERE record_id = $1 ORDER BY id', [a.recordId])
+  t.same(history.rows.map(r => r.outcome), ['created', 'updated'], 'history in the order written')
+})
+
+t.test('concurrent writes through the pipeline writer share a transaction; a refused one does not undo the others', async t => {
+  const { hub } = await buildTestHub(t, { workers: false })
+  // The writer's transactions, counted as the connections it takes.
+  let transactions = 0
+  const pool = { query: hub.pool.query.bind(hub.pool), connect: () => { transactions++; return hub.pool.connect() } } as unknown as typeof hub.pool
+  const ctx = createPipelineContext(pool, hub)
+  const linked = (externalId: string, data: Record<string, unknown>): RecordWrite =>
+    ({ type: 'customer', origin: 'shop', linked: true, externalId, data, mode: 'merge' })
+  const settled = await Promise.allSettled([
+    ctx.writeRecord(linked('1', { email_address: 'one@example.com' })),
+    ctx.writeRecord(linked('2', { email_address: 'broken' })),
+    ctx.writeRecord(linked('1', { email_address: 'one@example.com', first_name: 'One' })),
+    ctx.writeRecord(linked('3', { email_address: 'three@example.com' }))
+  ])
+  t.same(settled.map(s => s.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled'])
+  t.ok((settled[1] as PromiseRejectedResult).reason instanceof InvalidRecord, 'the invalid one is refused')
+  const outcomes = settled.flatMap(s => s.status === 'fulfilled' ? [s.value.outcome] : [])
+  t.same(outcomes, ['created', 'updated', 'created'], 'record 1 created, then updated, in the order asked')
+  const { rows } = await hub.pool.query("SELECT l.external_id, r.data->>'first_name' AS name FROM hub.links l JOIN hub.records r ON r.id = l.record_id WHERE l.system_id = 'shop' ORDER BY 1")
+  t.same(rows, [{ external_id: '1', name: 'One' }, { external_id: '3', name: null }])
+  t.equal(transactions, 1, `four writes, one transaction (${transactions})`)
+})
