@@ -2,10 +2,13 @@
 // the CRM and the ERP. Sustained records/s, and webhook-to-delivery latency at an offered rate.
 import { waitUntil } from '../src/wait-until.ts'
 import { benchConfig, percentile, sandboxFor, sleep, startHub } from './lib.ts'
+import type { HubProcess } from './lib.ts'
 
 const RECORDS = Number(process.env.BENCH_E2E_RECORDS ?? 3000)
 const RATE = Number(process.env.BENCH_E2E_RATE ?? 500)
 const RATE_SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
+// 0: one process in the default role (all); N: one API process and N worker processes.
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 0)
 
 /** When each email reached both destinations (its create call), in ms since the epoch. */
 function deliveredAt (sandbox: Awaited<ReturnType<typeof sandboxFor>>['sandbox']): Map<string, number> {
@@ -25,7 +28,10 @@ function deliveredAt (sandbox: Awaited<ReturnType<typeof sandboxFor>>['sandbox']
 
 async function run (databaseUrl: string, put: (sandbox: any) => Promise<Map<string, number>>, total: number) {
   const { sandbox, env } = await sandboxFor()
-  const hub = await startHub({ ...env, DATABASE_URL: databaseUrl, HUB_ROLE: 'all', HUB_CONFIG: await benchConfig() })
+  const common = { ...env, DATABASE_URL: databaseUrl, HUB_CONFIG: await benchConfig() }
+  const hub = await startHub({ ...common, HUB_ROLE: WORKERS ? 'api' : 'all' })
+  const workers: HubProcess[] = []
+  for (let i = 0; i < WORKERS; i++) workers.push(await startHub({ ...common, HUB_ROLE: 'worker' }))
   sandbox.shop.emitTo({ url: `${hub.url}/v1/hooks/shop`, key: env.SHOP_WEBHOOK_KEY })
   const started = Date.now()
   const changedAt = await put(sandbox)
@@ -37,8 +43,9 @@ async function run (databaseUrl: string, put: (sandbox: any) => Promise<Map<stri
   const latencies = [...changedAt].filter(([email]) => delivered.has(email)).map(([email, at]) => delivered.get(email)! - at)
   const webhooksLost = sandbox.shop.emitErrors
   await hub.stop()
+  await Promise.all(workers.map(w => w.stop()))
   await sandbox.close()
-  return { records: total, webhooksLost, seconds: Number(seconds.toFixed(1)), recordsPerSecond: Math.round(delivered.size / seconds), p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
+  return { processes: WORKERS ? `api + ${WORKERS} worker${WORKERS > 1 ? 's' : ''}` : 'all in one', records: total, webhooksLost, seconds: Number(seconds.toFixed(1)), recordsPerSecond: Math.round(delivered.size / seconds), p50: percentile(latencies, 50), p99: percentile(latencies, 99) }
 }
 
 export async function benchEndToEnd (databaseUrl: () => Promise<string>) {
