@@ -4,7 +4,9 @@ import { inTransaction } from '../src/db/pool.ts'
 import { createPipelineContext } from '../src/pipeline/create-context.ts'
 import { InvalidRecord, writeRecords } from '../src/pipeline/write-record.ts'
 import type { RecordWrite } from '../src/pipeline/write-record.ts'
+import { startWorkers } from '../src/workers.ts'
 import { buildTestHub } from './helpers/hub.ts'
+import { startPipeline } from './helpers/pipeline.ts'
 
 // The batch pipeline's pieces: calls made together share one flush, yet each keeps its own result
 // and its own failure; writes to one record in one batch apply in order.
@@ -95,4 +97,23 @@ t.test('concurrent writes through the pipeline writer share a transaction; a ref
   const { rows } = await hub.pool.query("SELECT l.external_id, r.data->>'first_name' AS name FROM hub.links l JOIN hub.records r ON r.id = l.record_id WHERE l.system_id = 'shop' ORDER BY 1")
   t.same(rows, [{ external_id: '1', name: 'One' }, { external_id: '3', name: null }])
   t.equal(transactions, 1, `four writes, one transaction (${transactions})`)
+})
+
+t.test('a batch of deliveries with one failing job completes the others', async t => {
+  const p = await startPipeline(t, { workers: false, env: { HUB_MAX_EVENT_LOOP_DELAY_MS: '0' } })
+  const items = ['a', 'b', 'c', 'd', 'e'].map(n => ({ email_address: `${n}@example.com`, first_name: n }))
+  const res = await p.app.inject({ method: 'POST', url: '/v1/records/customer/batch', headers: p.auth, payload: items })
+  t.same(res.json().results.map((r: { status: string }) => r.status), ['created', 'created', 'created', 'created', 'created'])
+  // Queued before any worker runs, so the workers fetch the deliveries together.
+  p.crm.failNext(1, 422, { method: 'POST', pathPrefix: '/customers', body: { error: 'email domain is blocked' } })
+  const workers = await startWorkers(p.hub)
+  t.teardown(() => workers.stop())
+  await p.settled()
+  t.equal(p.crm.all('customer').length, 4, 'the CRM got the four it accepted')
+  t.equal(p.erp.all('customer').length, 5, 'the ERP got all five')
+  const errors = (await p.app.inject({ url: '/v1/errors', headers: p.auth })).json().errors
+  t.match(errors, [{ system: 'crm', httpStatus: 422, message: /email domain is blocked/ }], 'the one failure is logged alone')
+  const { rows } = await p.hub.pool.query<{ state: string, n: number }>(
+    "SELECT state::text, count(*)::int AS n FROM pgboss.job WHERE name = 'outbound' GROUP BY 1 ORDER BY 1")
+  t.same(rows, [{ state: 'completed', n: 9 }, { state: 'failed', n: 1 }])
 })
