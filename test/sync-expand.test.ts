@@ -113,3 +113,25 @@ t.test('a debug batch is made into jobs whole at upload, and runs ahead of a big
      AND started_on < (SELECT max(started_on) FROM pgboss.job WHERE data->>'batchId' = $2)`, [big.batchId, debug.batchId])
   t.ok(n < 300, `only ${n} of the big batch's first 300 jobs started before the last debug job`)
 })
+
+t.test('duplicates across chunks are found by the stored ids; outbound ids that resolved to nothing never become jobs', async t => {
+  const p = await startPipeline(t, { workers: false })
+  // 5,000 ids fill the upload's first chunk; the two after it repeat one made a job at once and one stored.
+  const inbound = await upload(p.hub, [...ids(5_000, 'a'), 'a0', 'a4000'], 2)
+  t.match(inbound, { queued: 5_000, rejectedCount: 2, rejected: [{ line: 5_002, id: 'a0', reason: 'duplicate of line 2' }, { line: 5_003, id: 'a4000', reason: 'duplicate of line 4002' }] })
+  t.equal(await stored(p.hub, inbound.batchId), 4_998, 'the ids made jobs at upload are not kept')
+
+  const { rows: records } = await p.hub.pool.query("INSERT INTO hub.records (type, data, hash) SELECT 'customer', '{}', 'h' FROM generate_series(1, 3) RETURNING id")
+  const [r1, r2, r3] = records.map(r => r.id as string)
+  const plan = await planSync(p.hub.systems, { direction: 'outbound', target: 'erp', type: 'customer', action: 'update' })
+  const outbound = await enqueueBatch(p.hub, plan, [r1, 'not-a-uuid', '00000000-0000-0000-0000-000000000000', r2, r3].map((id, i) => ({ line: i + 1, id })), { maxWaiting: 1 })
+  t.match(outbound, { queued: 3, rejectedCount: 2, rejected: [{ line: 2, reason: /no hub customer/ }, { line: 3, reason: /no hub customer/ }] })
+  const deliveries = async () => (await p.hub.pool.query(
+    `SELECT data->>'recordId' AS id FROM pgboss.job WHERE name = 'outbound' AND data->>'batchId' = $1 ORDER BY created_on`, [outbound.batchId])).rows.map(r => r.id)
+  while ((await status(p, outbound.batchId)).received.stored > 0) {
+    await p.hub.pool.query(`UPDATE pgboss.job SET state = 'completed' WHERE name = 'outbound' AND data->>'batchId' = $1`, [outbound.batchId])
+    await expandBatches(p.hub)
+  }
+  t.same(await deliveries(), [r1, r2, r3], 'one delivery per accepted id, in line order')
+  t.equal(await stored(p.hub, outbound.batchId), 0, 'the rejected lines were dropped on the way')
+})
