@@ -31,8 +31,10 @@ async function jobsOf (hub: Hub, batchId: string): Promise<{ waiting: number, al
   return r
 }
 
-const stored = async (hub: Hub, batchId: string) =>
-  (await hub.pool.query('SELECT count(*)::int AS n FROM hub.sync_items WHERE batch_id = $1', [batchId])).rows[0].n
+/** Ids left in the batch's stored chunks, less those of its first chunk already made jobs. */
+const stored = async (hub: Hub, batchId: string) => (await hub.pool.query(
+  `SELECT (SELECT coalesce(sum(cardinality(ids)), 0) FROM hub.sync_chunks WHERE batch_id = $1) - chunk_offset AS n
+   FROM hub.sync_batches WHERE id = $1`, [batchId])).rows[0].n
 
 t.test('3,000 ids never have more than the window of jobs waiting, each is fetched once, and the counts add up', async t => {
   const p = await startPipeline(t, { workers: false })
@@ -114,24 +116,37 @@ t.test('a debug batch is made into jobs whole at upload, and runs ahead of a big
   t.ok(n < 300, `only ${n} of the big batch's first 300 jobs started before the last debug job`)
 })
 
-t.test('duplicates across chunks are found by the stored ids; outbound ids that resolved to nothing never become jobs', async t => {
+t.test('duplicates and unresolvable ids beyond the first chunks are found once the upload is stored', async t => {
   const p = await startPipeline(t, { workers: false })
-  // 5,000 ids fill the upload's first chunk; the two after it repeat one made a job at once and one stored.
-  const inbound = await upload(p.hub, [...ids(5_000, 'a'), 'a0', 'a4000'], 2)
-  t.match(inbound, { queued: 5_000, rejectedCount: 2, rejected: [{ line: 5_002, id: 'a0', reason: 'duplicate of line 2' }, { line: 5_003, id: 'a4000', reason: 'duplicate of line 4002' }] })
-  t.equal(await stored(p.hub, inbound.batchId), 4_998, 'the ids made jobs at upload are not kept')
+  // Duplicates among the first lines are found as they are read; those among the lines stored
+  // after them once the whole upload is stored.
+  const inbound = await upload(p.hub, [...ids(10_000, 'a'), 'a0', 'a7000'], 2)
+  t.match(inbound, { queued: 10_000, rejectedCount: 2, rejected: [{ line: 10_002, id: 'a0', reason: 'duplicate of line 2' }, { line: 10_003, id: 'a7000', reason: 'duplicate of line 7002' }] })
+  t.equal(await stored(p.hub, inbound.batchId), 9_998, 'the ids made jobs at upload are not stored')
 
-  const { rows: records } = await p.hub.pool.query("INSERT INTO hub.records (type, data, hash) SELECT 'customer', '{}', 'h' FROM generate_series(1, 3) RETURNING id")
-  const [r1, r2, r3] = records.map(r => r.id as string)
+  const { rows } = await p.hub.pool.query("INSERT INTO hub.records (type, data, hash) SELECT 'customer', '{}', 'h' FROM generate_series(1, 7_002) RETURNING id")
+  const records = rows.map(r => r.id as string)
+  const [x, y] = records.slice(7_000)
+  const list = [...records.slice(0, 7_000), 'not-a-uuid', x, '00000000-0000-0000-0000-000000000000', y, x]
   const plan = await planSync(p.hub.systems, { direction: 'outbound', target: 'erp', type: 'customer', action: 'update' })
-  const outbound = await enqueueBatch(p.hub, plan, [r1, 'not-a-uuid', '00000000-0000-0000-0000-000000000000', r2, r3].map((id, i) => ({ line: i + 1, id })), { maxWaiting: 1 })
-  t.match(outbound, { queued: 3, rejectedCount: 2, rejected: [{ line: 2, reason: /no hub customer/ }, { line: 3, reason: /no hub customer/ }] })
-  const deliveries = async () => (await p.hub.pool.query(
-    `SELECT data->>'recordId' AS id FROM pgboss.job WHERE name = 'outbound' AND data->>'batchId' = $1 ORDER BY created_on`, [outbound.batchId])).rows.map(r => r.id)
+  const outbound = await enqueueBatch(p.hub, plan, list.map((id, i) => ({ line: i + 1, id })), { maxWaiting: 1_000 })
+  t.match(outbound, {
+    queued: 7_002,
+    rejectedCount: 3,
+    rejected: [
+      { line: 7_001, id: 'not-a-uuid', reason: /no hub customer with id/ },
+      { line: 7_003, reason: /no hub customer with id/ },
+      { line: 7_005, id: x, reason: 'duplicate of line 7002' }
+    ]
+  })
+  const takeAll = () => p.hub.pool.query(`UPDATE pgboss.job SET state = 'completed' WHERE name = 'outbound' AND data->>'batchId' = $1`, [outbound.batchId])
   while ((await status(p, outbound.batchId)).received.stored > 0) {
-    await p.hub.pool.query(`UPDATE pgboss.job SET state = 'completed' WHERE name = 'outbound' AND data->>'batchId' = $1`, [outbound.batchId])
+    await takeAll()
     await expandBatches(p.hub)
   }
-  t.same(await deliveries(), [r1, r2, r3], 'one delivery per accepted id, in line order')
-  t.equal(await stored(p.hub, outbound.batchId), 0, 'the rejected lines were dropped on the way')
+  await takeAll()
+  const { rows: jobs } = await p.hub.pool.query(
+    `SELECT data->>'recordId' AS id FROM pgboss.job WHERE name = 'outbound' AND data->>'batchId' = $1 ORDER BY created_on, id`, [outbound.batchId])
+  t.same(jobs.map(j => j.id).sort(), [...records].sort(), 'one delivery per accepted id')
+  t.match(await status(p, outbound.batchId), { received: { queued: 7_002, stored: 0 }, counts: { queued: 0, completed: 7_002 }, finished: true })
 })

@@ -8,8 +8,8 @@ import { parseScope } from '../pipeline/scope.ts'
 import { triggerBatch } from '../poll/trigger.ts'
 import { conflict } from '../errors.ts'
 import { inboundScopes } from '../stores/systems.ts'
-import { dropItemsThrough, jobsFor, MAX_WAITING, storeItems } from './items.ts'
-import type { Accepted, Item } from './items.ts'
+import { dropLateRejections, jobsFor, MAX_WAITING, storeChunk } from './items.ts'
+import type { Accepted, Item, LateRejection } from './items.ts'
 import type { SyncPlan } from './plan.ts'
 
 export interface Line { line: number, id: string, scope?: string }
@@ -31,29 +31,36 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * Store a stream of ids as one batch, a chunk at a time, so any number of ids fits in bounded
- * memory (duplicates are found by the table's unique key, not by ids kept here). Blank,
- * over-long, unstorable, duplicate and unresolvable ids are rejected with their line; the rest
- * proceed. The first `maxWaiting` (every one, for a debug batch: small, and wanted now) become
- * jobs at once; the expander turns the others into jobs as workers take the first.
+ * memory. Blank, over-long, unstorable, duplicate and unresolvable ids are rejected with their
+ * line; the rest proceed. The first `maxWaiting` accepted ids (every one, for a debug batch:
+ * small, and wanted now) become jobs at once; the others are stored, and the expander turns them
+ * into jobs as workers take the first.
  */
 export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIterable<Line> | Iterable<Line>, opts: { maxWaiting?: number } = {}): Promise<BatchReceipt> {
   if (plan.poll) return await pollBatch(ctx, plan)
-  const maxWaiting = opts.maxWaiting ?? MAX_WAITING
+  const maxWaiting = plan.debug ? Infinity : opts.maxWaiting ?? MAX_WAITING
   const batchId = randomUUID()
   await ctx.pool.query(
     `INSERT INTO hub.sync_batches (id, system_id, target_id, type, action, direction, debug, max_waiting) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [batchId, plan.system?.id ?? null, plan.target?.id ?? null, plan.type, plan.action, plan.direction, plan.debug, maxWaiting])
+    [batchId, plan.system?.id ?? null, plan.target?.id ?? null, plan.type, plan.action, plan.direction, plan.debug, opts.maxWaiting ?? MAX_WAITING])
   const receipt: BatchReceipt = { batchId, queued: 0, coalesced: 0, rejected: [], rejectedCount: 0 }
   const jobPlan = { ...plan, systemId: plan.system?.id ?? '', targetId: plan.target?.id }
-  let accepted = 0
   let expanded = 0
-  let expandedThrough = 0
-  // The chunk being read: its ids (each id once), and its lines rejected so far. A chunk covers
-  // consecutive lines, and its rejections are listed in line order when it is stored.
+  let stored = 0
+  let chunks = 0
+  // Lines read while ids still become jobs at once, by id: their duplicates are found here.
+  // Later ids are stored as they come, and their duplicates found once all are stored
+  // (dropLateRejections), so this holds at most maxWaiting ids and a chunk.
+  const early = new Map<string, number>()
+  // The chunk being read, and the rejections among its lines: a chunk covers consecutive lines,
+  // so listing its rejections in line order when it is stored keeps the list in line order.
   let chunk: Item[] = []
-  let chunkLines = new Map<string, number>()
   let rejections: Rejection[] = []
   const reject = (line: Line, reason: string) => rejections.push({ line: line.line, id: line.id, reason })
+  const list = (r: Rejection) => {
+    receipt.rejectedCount++
+    if (receipt.rejected.length < MAX_LISTED) receipt.rejected.push(r)
+  }
   // One transaction for the whole batch: a request that ends in an error (a broken CSV line, a
   // client gone mid-upload) queues nothing, so any 4xx means "nothing happened, send it again".
   // Jobs are visible to workers from the commit on.
@@ -62,38 +69,36 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
   const finish = (db: Queryable, state: 'enqueued' | 'aborted') => db.query(
     `UPDATE hub.sync_batches SET state = $2, enqueued_at = CASE WHEN $2 = 'enqueued' THEN now() END,
        queued = $3, coalesced = $4, rejected = $5, items = $6, expanded = $7 WHERE id = $1`,
-    [batchId, state, receipt.queued, receipt.coalesced, receipt.rejectedCount, accepted, expanded])
+    [batchId, state, receipt.queued, receipt.coalesced, receipt.rejectedCount, expanded + stored, expanded])
 
   const flush = async () => {
     const items = chunk
     chunk = []
-    chunkLines = new Map()
-    if (!items.length && !rejections.length) return
-    const recordIds = plan.direction === 'outbound' ? await resolve(writer, plan, items.map(i => i.id)) : undefined
-    const { stored, firstLine } = await storeItems(writer, batchId, items, recordIds)
-    const fresh: Accepted[] = []
+    const recordIds = plan.direction === 'outbound' && items.length ? await resolve(writer, plan, items.map(i => i.id)) : undefined
+    const now: Accepted[] = []
+    const later: Item[] = []
     for (const item of items) {
-      const line = { line: item.line, id: item.id }
-      if (!stored.has(item.line)) reject(line, `duplicate of line ${firstLine.get(item.id)}`)
-      else if (!recordIds) fresh.push(item)
-      else if (recordIds.has(item.id)) fresh.push({ ...item, recordId: recordIds.get(item.id) })
-      else reject(line, plan.system ? `no hub ${plan.type} is linked to ${plan.system.id} ${item.id}` : `no hub ${plan.type} with id ${item.id}`)
+      if (recordIds && !recordIds.has(item.id) && early.has(item.id)) {
+        reject(item, plan.system ? `no hub ${plan.type} is linked to ${plan.system.id} ${item.id}` : `no hub ${plan.type} with id ${item.id}`)
+      } else if (expanded + now.length < maxWaiting && early.has(item.id)) {
+        now.push({ ...item, ...(recordIds ? { recordId: recordIds.get(item.id) } : {}) })
+      } else {
+        later.push(item)
+      }
     }
-    for (const r of rejections.sort((a, b) => a.line - b.line)) {
-      receipt.rejectedCount++
-      if (receipt.rejected.length < MAX_LISTED) receipt.rejected.push(r)
-    }
+    rejections.sort((a, b) => a.line - b.line).forEach(list)
     rejections = []
-    accepted += fresh.length
-    receipt.queued += fresh.length
-    const now = plan.debug ? fresh : fresh.slice(0, Math.max(0, maxWaiting - expanded))
-    if (!now.length) return
-    const { queue, rows } = jobsFor(jobPlan, batchId, now)
-    const inserted = await insertJobs(ctx.boss, queue, rows, writer)
-    receipt.queued -= rows.length - inserted.size
-    receipt.coalesced += rows.length - inserted.size
-    expanded += now.length
-    expandedThrough = now[now.length - 1].line
+    if (now.length) {
+      const { queue, rows } = jobsFor(jobPlan, batchId, now)
+      const inserted = await insertJobs(ctx.boss, queue, rows, writer)
+      receipt.queued += inserted.size
+      receipt.coalesced += rows.length - inserted.size
+      expanded += now.length
+    }
+    if (later.length) {
+      await storeChunk(writer, batchId, chunks++, later, recordIds)
+      stored += later.length
+    }
   }
 
   let broken: unknown
@@ -103,7 +108,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
       const id = line.id.trim()
       const problem = id ? textProblem(id, MAX_ID) : 'blank id'
       if (problem) { reject(line, problem === 'blank id' ? problem : `id ${problem}`); continue }
-      const first = chunkLines.get(id)
+      const first = early.get(id)
       if (first !== undefined) { reject(line, `duplicate of line ${first}`); continue }
       let action = plan.action
       if (line.scope) {
@@ -114,12 +119,22 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
         }
         action = scope.action
       }
-      chunkLines.set(id, line.line)
+      if (expanded + early.size < maxWaiting + CHUNK) early.set(id, line.line)
       chunk.push({ line: line.line, id, action })
       if (chunk.length >= CHUNK) await flush()
     }
     await flush()
-    await dropItemsThrough(writer, batchId, expandedThrough)
+    if (stored) {
+      const late = await dropLateRejections(writer, batchId, plan.direction === 'outbound', MAX_LISTED)
+      stored -= late.count
+      receipt.rejectedCount += late.count
+      const reason = (r: LateRejection) => !r.unresolved
+        ? `duplicate of line ${r.first}`
+        : plan.system ? `no hub ${plan.type} is linked to ${plan.system.id} ${r.id}` : `no hub ${plan.type} with id ${r.id}`
+      receipt.rejected = [...receipt.rejected, ...late.first.map(r => ({ line: r.line, id: r.id, reason: reason(r) }))]
+        .sort((a, b) => a.line - b.line).slice(0, MAX_LISTED)
+    }
+    receipt.queued += stored
     await finish(writer, 'enqueued')
     await writer.query('COMMIT')
   } catch (err) {
@@ -127,8 +142,8 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
     await writer.query('ROLLBACK').catch(() => {})
     receipt.queued = 0
     receipt.coalesced = 0
-    accepted = 0
     expanded = 0
+    stored = 0
     await finish(ctx.pool, 'aborted').catch(() => {})
     throw Object.assign(err as Error, { batch: receipt })
   } finally {

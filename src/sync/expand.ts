@@ -13,7 +13,7 @@ type Ctx = { pool: Pool, boss: PgBoss, systems: Pick<SystemRegistry, 'get'>, log
 // How often each worker process looks for room: a batch's MAX_WAITING jobs last longer than this.
 const EVERY_MS = 500
 
-interface Batch { id: string, direction: 'inbound' | 'outbound', system_id: string, target_id: string | null, type: DataType, debug: boolean, max_waiting: number }
+interface Batch { id: string, direction: 'inbound' | 'outbound', system_id: string, target_id: string | null, type: DataType, debug: boolean, max_waiting: number, chunk_offset: number }
 
 /**
  * One pass over the batches with ids still stored: each gets one step, unless another process
@@ -26,7 +26,7 @@ export async function expandBatches (ctx: Ctx): Promise<number> {
   for (;;) {
     const n = await inTransaction(ctx.pool, async tx => {
       const { rows: [batch] } = await tx.query<Batch>(
-        `SELECT id, direction, system_id, target_id, type, debug, max_waiting FROM hub.sync_batches
+        `SELECT id, direction, system_id, target_id, type, debug, max_waiting, chunk_offset FROM hub.sync_batches
          WHERE expanded < items AND id <> ALL($1::uuid[]) ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED`, [stepped])
       if (!batch) return undefined
       stepped.push(batch.id)
@@ -39,8 +39,8 @@ export async function expandBatches (ctx: Ctx): Promise<number> {
 
 /**
  * Top the batch's waiting jobs up to max_waiting, in the transaction that holds the batch's row:
- * the ids taken leave sync_items as their jobs are inserted and the counters move, all in one
- * commit, so a process killed mid-step leaves the batch as it was.
+ * the ids' jobs are inserted and the batch's cursor and counters move in one commit, so a
+ * process killed mid-step leaves the batch as it was.
  */
 async function step (ctx: Ctx, tx: PoolClient, batch: Batch): Promise<number> {
   // Inbound batches count their deliveries too: a slow destination holds the fetches back
@@ -52,7 +52,7 @@ async function step (ctx: Ctx, tx: PoolClient, batch: Batch): Promise<number> {
     [batch.id, queues])
   const room = batch.max_waiting - waiting
   if (room <= 0) return 0
-  const items = await takeItems(tx, batch.id, room)
+  const { items, offset } = await takeItems(tx, batch.id, batch.chunk_offset, room)
   const plan = {
     direction: batch.direction,
     type: batch.type,
@@ -65,8 +65,8 @@ async function step (ctx: Ctx, tx: PoolClient, batch: Batch): Promise<number> {
   const { queue, rows } = jobsFor(plan, batch.id, items)
   const inserted = await insertJobs(ctx.boss, queue, rows, tx)
   const coalesced = rows.length - inserted.size
-  await tx.query('UPDATE hub.sync_batches SET expanded = expanded + $2, queued = queued - $3, coalesced = coalesced + $3 WHERE id = $1',
-    [batch.id, rows.length, coalesced])
+  await tx.query('UPDATE hub.sync_batches SET expanded = expanded + $2, queued = queued - $3, coalesced = coalesced + $3, chunk_offset = $4 WHERE id = $1',
+    [batch.id, rows.length, coalesced, offset])
   return rows.length
 }
 

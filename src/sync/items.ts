@@ -16,47 +16,67 @@ export const MAX_WAITING = 2_000
 
 /** An id of the upload that passed the per-line checks, with the action it asks for. */
 export interface Item { line: number, id: string, action: Action }
-/** A stored id as it becomes a job: outbound ids carry the hub record they resolved to. */
+/** An accepted id as it becomes a job: outbound ids carry the hub record they resolved to. */
 export interface Accepted extends Item { recordId?: string }
+/** An id rejected once the whole upload is stored: a duplicate of an earlier line, or unresolved. */
+export interface LateRejection { line: number, id: string, first: number, unresolved: boolean }
+
+/** Store a chunk of ids as one row (outbound: with the record each resolved to, or null). */
+export async function storeChunk (db: Queryable, batchId: string, n: number, items: Item[], recordIds?: Map<string, string>): Promise<void> {
+  await db.query('INSERT INTO hub.sync_chunks (batch_id, n, lines, ids, actions, record_ids) VALUES ($1, $2, $3, $4, $5, $6)',
+    [batchId, n, items.map(i => i.line), items.map(i => i.id), items.map(i => i.action), recordIds ? items.map(i => recordIds.get(i.id) ?? null) : null])
+}
 
 /**
- * Store a chunk of ids (no two alike) unless an earlier chunk of the batch had them. Returns
- * the lines stored, and for the rest the line of the id's first occurrence.
+ * Once every chunk is stored, take out of them the ids repeating an earlier line, and outbound
+ * ids that resolved to no record: one statement over the stored ids (PostgreSQL sorts them, on
+ * disk if need be), so no id is held here to find duplicates. Returns how many were taken out
+ * and the first `listed` of them by line.
  */
-export async function storeItems (db: Queryable, batchId: string, items: Item[], recordIds?: Map<string, string>): Promise<{ stored: Set<number>, firstLine: Map<string, number> }> {
-  if (!items.length) return { stored: new Set(), firstLine: new Map() }
-  // unnest: one statement and one round trip for the whole chunk, however many ids it holds.
-  const { rows } = await db.query<{ line: number }>(
-    `INSERT INTO hub.sync_items (batch_id, line, id, action, record_id)
-     SELECT $1, * FROM unnest($2::int[], $3::text[], $4::text[], $5::uuid[])
-     ON CONFLICT (batch_id, id) DO NOTHING RETURNING line`,
-    [batchId, items.map(i => i.line), items.map(i => i.id), items.map(i => i.action), items.map(i => recordIds?.get(i.id) ?? null)])
-  const stored = new Set(rows.map(r => r.line))
-  const firstLine = new Map<string, number>()
-  const again = items.filter(i => !stored.has(i.line)).map(i => i.id)
-  if (again.length) {
-    const { rows: first } = await db.query<{ id: string, line: number }>(
-      'SELECT id, line FROM hub.sync_items WHERE batch_id = $1 AND id = ANY($2)', [batchId, again])
-    for (const r of first) firstLine.set(r.id, r.line)
+export async function dropLateRejections (db: Queryable, batchId: string, outbound: boolean, listed: number): Promise<{ count: number, first: LateRejection[] }> {
+  const { rows: [r] } = await db.query<{ count: number, first: LateRejection[] }>(
+    `WITH item AS (
+       SELECT c.n, x.*, min(x.line) OVER (PARTITION BY x.id) AS first
+       FROM hub.sync_chunks c, unnest(c.lines, c.ids, c.actions, coalesce(c.record_ids, array_fill(NULL::uuid, ARRAY[cardinality(c.ids)])))
+         WITH ORDINALITY AS x(line, id, action, record_id, ord)
+       WHERE c.batch_id = $1),
+     judged AS (SELECT *, line > first OR ($2 AND record_id IS NULL) AS out FROM item),
+     rewritten AS (
+       UPDATE hub.sync_chunks c SET
+         lines = coalesce(k.lines, '{}'), ids = coalesce(k.ids, '{}'), actions = coalesce(k.actions, '{}'),
+         record_ids = CASE WHEN $2 THEN coalesce(k.record_ids, '{}') END
+       FROM (SELECT n, array_agg(line ORDER BY ord) FILTER (WHERE NOT out) AS lines, array_agg(id ORDER BY ord) FILTER (WHERE NOT out) AS ids,
+                    array_agg(action ORDER BY ord) FILTER (WHERE NOT out) AS actions, array_agg(record_id ORDER BY ord) FILTER (WHERE NOT out) AS record_ids
+             FROM judged WHERE n IN (SELECT n FROM judged WHERE out) GROUP BY n) k
+       WHERE c.batch_id = $1 AND c.n = k.n)
+     SELECT (SELECT count(*)::int FROM judged WHERE out) AS count,
+            (SELECT coalesce(json_agg(j ORDER BY line), '[]') FROM (
+               SELECT line, id, first, record_id IS NULL AND line = first AS unresolved FROM judged WHERE out ORDER BY line LIMIT $3) j) AS first`,
+    [batchId, outbound, listed])
+  return r
+}
+
+/**
+ * Take the next `limit` stored ids of a batch, in upload order, from its chunks at `offset`
+ * (ids of the first chunk already taken); a chunk fully taken is deleted. Runs in the caller's
+ * transaction, which inserts the ids' jobs and saves the returned offset with them.
+ */
+export async function takeItems (db: Queryable, batchId: string, offset: number, limit: number): Promise<{ items: Accepted[], offset: number }> {
+  const items: Accepted[] = []
+  while (items.length < limit) {
+    const from = offset + 1
+    const to = offset + limit - items.length
+    const { rows: [chunk] } = await db.query<{ n: number, size: number, lines: number[], ids: string[], actions: Action[], record_ids: string[] | null }>(
+      `SELECT n, cardinality(ids) AS size, lines[$2:$3] AS lines, ids[$2:$3] AS ids, actions[$2:$3] AS actions, record_ids[$2:$3] AS record_ids
+       FROM hub.sync_chunks WHERE batch_id = $1 ORDER BY n LIMIT 1`, [batchId, from, to])
+    if (!chunk) break
+    chunk.ids.forEach((id, i) => items.push({ line: chunk.lines[i], id, action: chunk.actions[i], ...(chunk.record_ids ? { recordId: chunk.record_ids[i] } : {}) }))
+    offset += chunk.ids.length
+    if (offset < chunk.size) break
+    await db.query('DELETE FROM hub.sync_chunks WHERE batch_id = $1 AND n = $2', [batchId, chunk.n])
+    offset = 0
   }
-  return { stored, firstLine }
-}
-
-/**
- * Take up to `limit` of a batch's stored ids, first lines first: deleted in the caller's
- * transaction, which inserts their jobs, so an id leaves the table exactly when its job exists.
- * Outbound ids that resolved to no record (rejected at upload) are dropped on the way.
- */
-export async function takeItems (db: Queryable, batchId: string, limit: number): Promise<Accepted[]> {
-  const { rows } = await db.query<{ line: number, id: string, action: Action, record_id: string | null }>(
-    `DELETE FROM hub.sync_items WHERE batch_id = $1 AND line IN (SELECT line FROM hub.sync_items WHERE batch_id = $1 ORDER BY line LIMIT $2)
-     RETURNING line, id, action, record_id`, [batchId, limit])
-  return rows.sort((a, b) => a.line - b.line).map(r => ({ line: r.line, id: r.id, action: r.action, ...(r.record_id ? { recordId: r.record_id } : {}) }))
-}
-
-/** Forget the ids already turned into jobs at upload: they were stored only to find duplicates. */
-export async function dropItemsThrough (db: Queryable, batchId: string, line: number): Promise<void> {
-  await db.query('DELETE FROM hub.sync_items WHERE batch_id = $1 AND line <= $2', [batchId, line])
+  return { items, offset }
 }
 
 /** What building a batch's jobs needs: its plan, with the system ids in case a system was deleted since. */
@@ -71,5 +91,5 @@ export function jobsFor (plan: JobPlan, batchId: string, items: Accepted[]): { q
   // A target deleted since the upload: its jobs still go out and fail as "not configured", so the
   // batch ends with the reason in its failures.
   const target = plan.target ?? { id: plan.targetId!, throttle: { maxConcurrent: groupConcurrency.default } } as SystemConfig
-  return { queue: OUTBOUND, rows: items.filter(i => i.recordId).map(i => outboundRow({ system: target.id, type: plan.type, action: i.action, recordId: i.recordId!, batchId, ...debug }, target)) }
+  return { queue: OUTBOUND, rows: items.map(i => outboundRow({ system: target.id, type: plan.type, action: i.action, recordId: i.recordId!, batchId, ...debug }, target)) }
 }
