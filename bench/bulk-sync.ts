@@ -1,11 +1,13 @@
-// Scenario 3: 100,000 ids through POST /v1/sync (a streamed CSV): time until all are queued,
-// and the server's memory growth. Then the whole door at 10,000 ids: the batch processed and
-// delivered to two destinations, its counts exact (test/sync.test.ts shows the same at 200).
+// Scenario 3: 100,000 and 1,000,000 ids through POST /v1/sync (a streamed CSV): time until the
+// upload is answered (the ids stored, the first of them jobs), the server's memory, and the job
+// table's rows after it. Then the whole door at 10,000 ids: the batch processed and delivered to
+// two destinations, its counts exact (test/sync.test.ts shows the same at 200).
 import { Readable } from 'node:stream'
+import pg from 'pg'
 import { waitUntil } from '../src/wait-until.ts'
 import { auth, benchConfig, sandboxFor, sleep, startHub } from './lib.ts'
 
-const IDS = Number(process.env.BENCH_SYNC_IDS ?? 100_000)
+const SIZES = (process.env.BENCH_SYNC_IDS ?? '100000,1000000').split(',').map(Number)
 const PIPELINE_IDS = Number(process.env.BENCH_SYNC_PIPELINE_IDS ?? 10_000)
 
 /** `prefix0`, `prefix1`, ... */
@@ -48,21 +50,31 @@ async function queuing (databaseUrl: string) {
   const { sandbox, env } = await sandboxFor()
   // API role: the time to queue, without workers draining the queue at the same time.
   const hub = await startHub({ ...env, DATABASE_URL: databaseUrl, HUB_ROLE: 'api', HUB_CONFIG: await benchConfig() })
-  await postCsv(hub.url, numbered(1_000, 'warm')) // first-request costs (JIT, connections) out of the way
-  await sleep(500)
-  const before = await hub.memory()
-  const { ms, receipt } = await postCsv(hub.url, numbered(IDS, 'bulk'))
-  const after = await hub.memory()
-  await hub.stop()
-  await sandbox.close()
-  return {
-    ids: IDS,
-    queued: receipt.queued,
-    seconds: Number((ms / 1000).toFixed(2)),
-    idsPerSecond: Math.round(IDS / (ms / 1000)),
-    rssBeforeMB: Math.round(before.rss),
-    peakMB: Math.round(after.peak),
-    growthMB: Math.round(after.peak - before.rss)
+  const db = new pg.Client(databaseUrl)
+  await db.connect()
+  try {
+    await postCsv(hub.url, numbered(1_000, 'warm')) // first-request costs (JIT, connections) out of the way
+    await sleep(500)
+    const before = await hub.memory()
+    const uploads = []
+    for (const ids of SIZES) {
+      const { ms, receipt } = await postCsv(hub.url, numbered(ids, `bulk${ids}-`))
+      const { rows: [{ n }] } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM pgboss.job')
+      uploads.push({
+        ids,
+        queued: receipt.queued,
+        seconds: Number((ms / 1000).toFixed(2)),
+        idsPerSecond: Math.round(ids / (ms / 1000)),
+        // Every row of the job table after this upload (the warm-up's and earlier uploads' included).
+        jobRows: n,
+        peakMB: Math.round((await hub.memory()).peak)
+      })
+    }
+    return { rssBeforeMB: Math.round(before.rss), uploads }
+  } finally {
+    await db.end()
+    await hub.stop()
+    await sandbox.close()
   }
 }
 

@@ -10,6 +10,7 @@ import { batchHandler } from './pipeline/run-job.ts'
 import type { JobSpec } from './pipeline/run-job.ts'
 import { groupConcurrency, IMPORT, MAINTENANCE, POLL, PRIORITY } from './queue/queues.ts'
 import { syncSchedules } from './poll/schedules.ts'
+import { startExpander } from './sync/expand.ts'
 
 export interface Workers { stop (): Promise<void> }
 
@@ -76,8 +77,11 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
   }
   hub.systems.onChange(reschedule)
   await reschedule()
+  // Manual syncs' stored ids become jobs as the batches' earlier jobs are taken.
+  const expander = startExpander(ctx)
   let stopping: Promise<void> | undefined
   const stop = async () => {
+    await expander.stop()
     await Promise.all(registered.map(w => hub.boss.offWork(w.name, { id: w.id, wait: true })))
     await pool.end()
   }

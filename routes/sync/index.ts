@@ -35,8 +35,8 @@ const CSV_HELP = "a header row with an 'id' column (and optionally 'scope')"
 
 const receipt = z.object({
   batchId: z.string(),
-  queued: z.number(),
-  coalesced: z.number().describe('ids already waiting in a job, which will fetch them'),
+  queued: z.number().describe('ids accepted, less those coalesced; ids beyond the first 2,000 are stored and become jobs as workers take the first'),
+  coalesced: z.number().describe('ids already waiting in a job of the same record when their job was made (for ids made into jobs later, see GET /v1/sync/{batchId})'),
   rejected: z.array(z.object({ line: z.number(), id: z.string(), reason: z.string() })).describe('the first ids refused, each with its line and reason'),
   rejectedCount: z.number()
 }).describe('Queued: follow it with GET /v1/sync/{batchId}')
@@ -51,7 +51,8 @@ async function * csvLines (rows: AsyncIterator<{ record: string[], info: { lines
   }
 }
 
-// Manual sync at any scale: the ids stream into jobs a chunk at a time.
+// Manual sync at any scale: the ids stream into the database a chunk at a time, stored once;
+// workers turn them into jobs as they have room (src/sync/expand.ts).
 const sync: FastifyPluginAsyncZod = async (fastify) => {
   const { hub } = fastify
 

@@ -1,46 +1,66 @@
 import { randomUUID } from 'node:crypto'
-import type { JobInsert } from 'pg-boss'
 import type { PipelineContext } from '../pipeline/context.ts'
 import { isDatabaseUnavailable } from '../db/errors.ts'
 import type { Queryable } from '../db/queryable.ts'
 import { MAX_ID, textProblem } from '../models/text.ts'
-import { inboundRow, insertJobs, outboundRow } from '../pipeline/jobs.ts'
+import { insertJobs } from '../pipeline/jobs.ts'
 import { parseScope } from '../pipeline/scope.ts'
 import { triggerBatch } from '../poll/trigger.ts'
 import { conflict } from '../errors.ts'
 import { inboundScopes } from '../stores/systems.ts'
-import { INBOUND, OUTBOUND } from '../queue/queues.ts'
+import { dropLateRejections, jobsFor, MAX_WAITING, storeChunk } from './items.ts'
+import type { Accepted, Item, LateRejection } from './items.ts'
 import type { SyncPlan } from './plan.ts'
 
 export interface Line { line: number, id: string, scope?: string }
 export interface Rejection { line: number, id: string, reason: string }
+/**
+ * `queued`: ids accepted, less `coalesced`: those found already waiting in a job of the same
+ * record when their job was inserted. Ids beyond the batch's first MAX_WAITING become jobs later
+ * (src/sync/expand.ts), and any of them coalesced then is counted in GET /v1/sync/:id.
+ */
 export interface BatchReceipt { batchId: string, queued: number, coalesced: number, rejected: Rejection[], rejectedCount: number }
 
 type Queues = Pick<PipelineContext, 'pool' | 'boss'>
 
-const CHUNK = 1_000
+// Ids a round trip: an upload costs a few hundred statements per million ids.
+const CHUNK = 5_000
 // The answer lists this many rejections; the count covers them all.
 const MAX_LISTED = 1_000
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
- * Turn a stream of ids into jobs of one batch, a chunk at a time, so any number of ids fits in
- * bounded memory (only the ids seen, for duplicate detection, are kept). Blank, over-long,
- * unstorable, duplicate and unresolvable ids are rejected with their line; the rest proceed.
+ * Store a stream of ids as one batch, a chunk at a time, so any number of ids fits in bounded
+ * memory. Blank, over-long, unstorable, duplicate and unresolvable ids are rejected with their
+ * line; the rest proceed. The first `maxWaiting` accepted ids (every one, for a debug batch:
+ * small, and wanted now) become jobs at once; the others are stored, and the expander turns them
+ * into jobs as workers take the first.
  */
-export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIterable<Line> | Iterable<Line>): Promise<BatchReceipt> {
+export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIterable<Line> | Iterable<Line>, opts: { maxWaiting?: number } = {}): Promise<BatchReceipt> {
   if (plan.poll) return await pollBatch(ctx, plan)
+  const maxWaiting = plan.debug ? Infinity : opts.maxWaiting ?? MAX_WAITING
   const batchId = randomUUID()
   await ctx.pool.query(
-    `INSERT INTO hub.sync_batches (id, system_id, target_id, type, action, direction, debug) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [batchId, plan.system?.id ?? null, plan.target?.id ?? null, plan.type, plan.action, plan.direction, plan.debug])
+    `INSERT INTO hub.sync_batches (id, system_id, target_id, type, action, direction, debug, max_waiting) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [batchId, plan.system?.id ?? null, plan.target?.id ?? null, plan.type, plan.action, plan.direction, plan.debug, opts.maxWaiting ?? MAX_WAITING])
   const receipt: BatchReceipt = { batchId, queued: 0, coalesced: 0, rejected: [], rejectedCount: 0 }
-  const reject = (line: Line, reason: string) => {
+  const jobPlan = { ...plan, systemId: plan.system?.id ?? '', targetId: plan.target?.id }
+  let expanded = 0
+  let stored = 0
+  let chunks = 0
+  // Lines read while ids still become jobs at once, by id: their duplicates are found here.
+  // Later ids are stored as they come, and their duplicates found once all are stored
+  // (dropLateRejections), so this holds at most maxWaiting ids and a chunk.
+  const early = new Map<string, number>()
+  // The chunk being read, and the rejections among its lines: a chunk covers consecutive lines,
+  // so listing its rejections in line order when it is stored keeps the list in line order.
+  let chunk: Item[] = []
+  let rejections: Rejection[] = []
+  const reject = (line: Line, reason: string) => rejections.push({ line: line.line, id: line.id, reason })
+  const list = (r: Rejection) => {
     receipt.rejectedCount++
-    if (receipt.rejected.length < MAX_LISTED) receipt.rejected.push({ line: line.line, id: line.id, reason })
+    if (receipt.rejected.length < MAX_LISTED) receipt.rejected.push(r)
   }
-  const seen = new Map<string, number>()
-  let chunk: Array<{ line: Line, action: SyncPlan['action'] }> = []
   // One transaction for the whole batch: a request that ends in an error (a broken CSV line, a
   // client gone mid-upload) queues nothing, so any 4xx means "nothing happened, send it again".
   // Jobs are visible to workers from the commit on.
@@ -48,15 +68,37 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
 
   const finish = (db: Queryable, state: 'enqueued' | 'aborted') => db.query(
     `UPDATE hub.sync_batches SET state = $2, enqueued_at = CASE WHEN $2 = 'enqueued' THEN now() END,
-       queued = $3, coalesced = $4, rejected = $5 WHERE id = $1`,
-    [batchId, state, receipt.queued, receipt.coalesced, receipt.rejectedCount])
+       queued = $3, coalesced = $4, rejected = $5, items = $6, expanded = $7 WHERE id = $1`,
+    [batchId, state, receipt.queued, receipt.coalesced, receipt.rejectedCount, expanded + stored, expanded])
 
   const flush = async () => {
-    const rows = plan.direction === 'inbound' ? inboundRows(plan, batchId, chunk) : await outboundRows(ctx, plan, batchId, chunk, reject)
+    const items = chunk
     chunk = []
-    const inserted = await insertJobs(ctx.boss, plan.direction === 'inbound' ? INBOUND : OUTBOUND, rows, writer)
-    receipt.queued += inserted.size
-    receipt.coalesced += rows.length - inserted.size
+    const recordIds = plan.direction === 'outbound' && items.length ? await resolve(writer, plan, items.map(i => i.id)) : undefined
+    const now: Accepted[] = []
+    const later: Item[] = []
+    for (const item of items) {
+      if (recordIds && !recordIds.has(item.id) && early.has(item.id)) {
+        reject(item, plan.system ? `no hub ${plan.type} is linked to ${plan.system.id} ${item.id}` : `no hub ${plan.type} with id ${item.id}`)
+      } else if (expanded + now.length < maxWaiting && early.has(item.id)) {
+        now.push({ ...item, ...(recordIds ? { recordId: recordIds.get(item.id) } : {}) })
+      } else {
+        later.push(item)
+      }
+    }
+    rejections.sort((a, b) => a.line - b.line).forEach(list)
+    rejections = []
+    if (now.length) {
+      const { queue, rows } = jobsFor(jobPlan, batchId, now)
+      const inserted = await insertJobs(ctx.boss, queue, rows, writer)
+      receipt.queued += inserted.size
+      receipt.coalesced += rows.length - inserted.size
+      expanded += now.length
+    }
+    if (later.length) {
+      await storeChunk(writer, batchId, chunks++, later, recordIds)
+      stored += later.length
+    }
   }
 
   let broken: unknown
@@ -66,7 +108,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
       const id = line.id.trim()
       const problem = id ? textProblem(id, MAX_ID) : 'blank id'
       if (problem) { reject(line, problem === 'blank id' ? problem : `id ${problem}`); continue }
-      const first = seen.get(id)
+      const first = early.get(id)
       if (first !== undefined) { reject(line, `duplicate of line ${first}`); continue }
       let action = plan.action
       if (line.scope) {
@@ -77,11 +119,22 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
         }
         action = scope.action
       }
-      seen.set(id, line.line)
-      chunk.push({ line: { ...line, id }, action })
+      if (expanded + early.size < maxWaiting + CHUNK) early.set(id, line.line)
+      chunk.push({ line: line.line, id, action })
       if (chunk.length >= CHUNK) await flush()
     }
-    if (chunk.length) await flush()
+    await flush()
+    if (stored) {
+      const late = await dropLateRejections(writer, batchId, plan.direction === 'outbound', MAX_LISTED)
+      stored -= late.count
+      receipt.rejectedCount += late.count
+      const reason = (r: LateRejection) => !r.unresolved
+        ? `duplicate of line ${r.first}`
+        : plan.system ? `no hub ${plan.type} is linked to ${plan.system.id} ${r.id}` : `no hub ${plan.type} with id ${r.id}`
+      receipt.rejected = [...receipt.rejected, ...late.first.map(r => ({ line: r.line, id: r.id, reason: reason(r) }))]
+        .sort((a, b) => a.line - b.line).slice(0, MAX_LISTED)
+    }
+    receipt.queued += stored
     await finish(writer, 'enqueued')
     await writer.query('COMMIT')
   } catch (err) {
@@ -89,6 +142,8 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
     await writer.query('ROLLBACK').catch(() => {})
     receipt.queued = 0
     receipt.coalesced = 0
+    expanded = 0
+    stored = 0
     await finish(ctx.pool, 'aborted').catch(() => {})
     throw Object.assign(err as Error, { batch: receipt })
   } finally {
@@ -105,27 +160,12 @@ async function pollBatch (ctx: Queues, plan: SyncPlan): Promise<BatchReceipt> {
   return { batchId: run.batchId, queued: 0, coalesced: 0, rejected: [], rejectedCount: 0 }
 }
 
-function inboundRows (plan: SyncPlan, batchId: string, chunk: Array<{ line: Line, action: SyncPlan['action'] }>): JobInsert[] {
-  return chunk.map(({ line, action }) => inboundRow({ system: plan.system!.id, type: plan.type, action, id: line.id, batchId, ...(plan.debug ? { debug: true } : {}) }, plan.system))
-}
-
 /** Outbound ids are hub record ids, or (with a system) that system's external ids, resolved through the links. */
-async function outboundRows (ctx: Queues, plan: SyncPlan, batchId: string, chunk: Array<{ line: Line, action: SyncPlan['action'] }>, reject: (line: Line, reason: string) => void): Promise<JobInsert[]> {
-  const ids = chunk.map(c => c.line.id)
+async function resolve (db: Queryable, plan: SyncPlan, ids: string[]): Promise<Map<string, string>> {
   const { rows } = plan.system
-    ? await ctx.pool.query<{ key: string, record_id: string }>(
+    ? await db.query<{ key: string, record_id: string }>(
       'SELECT external_id AS key, record_id FROM hub.links WHERE system_id = $1 AND type = $2 AND external_id = ANY($3)', [plan.system.id, plan.type, ids])
-    : await ctx.pool.query<{ key: string, record_id: string }>(
+    : await db.query<{ key: string, record_id: string }>(
       'SELECT id::text AS key, id AS record_id FROM hub.records WHERE type = $1 AND id = ANY($2::uuid[])', [plan.type, ids.filter(id => UUID.test(id))])
-  const found = new Map(rows.map(r => [r.key, r.record_id]))
-  const out: JobInsert[] = []
-  for (const { line, action } of chunk) {
-    const recordId = found.get(line.id)
-    if (!recordId) {
-      reject(line, plan.system ? `no hub ${plan.type} is linked to ${plan.system.id} ${line.id}` : `no hub ${plan.type} with id ${line.id}`)
-      continue
-    }
-    out.push(outboundRow({ system: plan.target!.id, type: plan.type, action, recordId, batchId, ...(plan.debug ? { debug: true } : {}) }, plan.target!))
-  }
-  return out
+  return new Map(rows.map(r => [r.key, r.record_id]))
 }

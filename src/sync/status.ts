@@ -17,9 +17,13 @@ export const batchStatusSchema = z.object({
   scope: z.string().describe('`<type>/<action>`'),
   state: z.enum(['enqueuing', 'enqueued', 'aborted']).describe('of the upload: ids still being queued, all queued, or the upload broke off'),
   createdAt: timestamp,
-  received: z.object({ queued: z.number(), coalesced: z.number(), rejected: z.number() })
-    .describe('ids turned into jobs, coalesced into jobs already waiting, and rejected at upload'),
-  counts: counts.describe("the batch's own jobs (fetches for inbound, deliveries for outbound) by state"),
+  received: z.object({
+    queued: z.number().describe("ids accepted, less those coalesced: the batch's own jobs, made or to be made"),
+    coalesced: z.number().describe('ids found already waiting in a job of the same record when their job was made'),
+    rejected: z.number().describe('ids rejected at upload'),
+    stored: z.number().describe('ids accepted but not yet made into jobs (counted as queued): they become jobs as workers take the batch\'s earlier ones')
+  }),
+  counts: counts.describe("the batch's own jobs (fetches for inbound, deliveries for outbound) by state; ids not yet made into jobs count as queued"),
   deliveries: counts.optional().describe('inbound batches: the deliveries the fetched records fanned out to'),
   finished: z.boolean(),
   failures: z.array(z.object({
@@ -38,21 +42,29 @@ export const batchStatusSchema = z.object({
 export type Counts = z.infer<typeof counts>
 export type BatchStatus = z.infer<typeof batchStatusSchema>
 
+interface JobCount { name: string, system: string, state: string, outcome: string | null, retried: boolean, n: number }
+
 const empty = (): Counts => ({ queued: 0, active: 0, completed: 0, skipped: 0, failed: 0 })
 
 /** Where a batch stands, from its jobs (a job re-sent for a retry is counted once, as its latest attempt). */
 export async function batchStatus (db: Queryable, systems: Pick<SystemRegistry, 'get'>, batchId: string): Promise<BatchStatus | undefined> {
   const { rows: [batch] } = await db.query(
-    `SELECT id, direction, system_id, target_id, type, action, state, queued, coalesced, rejected, debug,
+    `SELECT id, direction, system_id, target_id, type, action, debug,
             to_json(created_at)#>>'{}' AS created_at, created_at AS since FROM hub.sync_batches WHERE id = $1`, [batchId])
   if (!batch) return undefined
   // Counting one batch's jobs by state has no pg-boss API (getQueueStats counts whole queues,
   // findJobs returns rows, at most 100,000), so this reads pg-boss's job table by name and
-  // created_on, as pg-boss indexes it.
-  const { rows } = await db.query<{ name: string, system: string, state: string, outcome: string | null, retried: boolean, n: number }>(
-    `SELECT name, data->>'system' AS system, state::text AS state, output->>'outcome' AS outcome, coalesce(output ? 'retrying', false) AS retried, count(*)::int AS n
-     FROM pgboss.job WHERE name = ANY($2) AND created_on >= $3 AND data->>'batchId' = $1
-     GROUP BY 1, 2, 3, 4, 5`, [batchId, [INBOUND, OUTBOUND], batch.since])
+  // created_on, as pg-boss indexes it. The batch's counters are read in the same statement, so
+  // in the same snapshot as its jobs: ids the expander moves from sync_items into jobs meanwhile
+  // are counted once.
+  const { rows: [now] } = await db.query<{ state: BatchStatus['state'], queued: number, coalesced: number, rejected: number, stored: number, jobs: JobCount[] }>(
+    `SELECT state, queued, coalesced, rejected, items - expanded AS stored, (
+       SELECT coalesce(json_agg(c), '[]') FROM (
+         SELECT name, data->>'system' AS system, state::text AS state, output->>'outcome' AS outcome, coalesce(output ? 'retrying', false) AS retried, count(*)::int AS n
+         FROM pgboss.job WHERE name = ANY($2) AND created_on >= $3 AND data->>'batchId' = $1::text
+         GROUP BY 1, 2, 3, 4, 5) c) AS jobs
+     FROM hub.sync_batches WHERE id = $1::uuid`, [batchId, [INBOUND, OUTBOUND], batch.since])
+  const rows = now.jobs
   const byQueue: Record<string, Counts> = { [INBOUND]: empty(), [OUTBOUND]: empty() }
   const pendingBySystem = new Map<string, number>()
   for (const r of rows) {
@@ -65,6 +77,9 @@ export async function batchStatus (db: Queryable, systems: Pick<SystemRegistry, 
     else c.failed += r.n
   }
   const own = batch.direction === 'inbound' ? byQueue[INBOUND] : byQueue[OUTBOUND]
+  own.queued += now.stored
+  const ownSystem = batch.direction === 'inbound' ? batch.system_id : batch.target_id
+  if (now.stored) pendingBySystem.set(ownSystem, (pendingBySystem.get(ownSystem) ?? 0) + now.stored)
   const deliveries = batch.direction === 'inbound' ? byQueue[OUTBOUND] : undefined
   const { rows: failures } = await db.query(
     `SELECT job_id AS "jobId", system_id AS system, external_id AS "externalId", record_id AS "recordId", message, http_status AS "httpStatus"
@@ -76,12 +91,12 @@ export async function batchStatus (db: Queryable, systems: Pick<SystemRegistry, 
     system: batch.system_id,
     target: batch.target_id,
     scope: `${batch.type}/${batch.action}`,
-    state: batch.state,
+    state: now.state,
     createdAt: batch.created_at,
-    received: { queued: batch.queued, coalesced: batch.coalesced, rejected: batch.rejected },
+    received: { queued: now.queued, coalesced: now.coalesced, rejected: now.rejected, stored: now.stored },
     counts: own,
     ...(deliveries ? { deliveries } : {}),
-    finished: batch.state !== 'enqueuing' && busy(own) + busy(deliveries) === 0,
+    finished: now.state !== 'enqueuing' && busy(own) + busy(deliveries) === 0,
     failures,
     waitingOn: []
   }
