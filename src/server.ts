@@ -12,7 +12,7 @@ import { DatabaseUnreachableError, startHub } from './hub.ts'
 import type { Hub } from './hub.ts'
 import { loggerOptions } from './logger.ts'
 import { startWorkers } from './workers.ts'
-import { isWorkerChild, serveParent, startWorkerProcesses } from './worker-process.ts'
+import { isWorkerChild, serveParent, startWorkerProcesses, watchParent } from './worker-process.ts'
 
 let env: Env
 try {
@@ -40,13 +40,15 @@ function userError (err: unknown): string | undefined {
 }
 
 const log = pino(loggerOptions(env.LOG_LEVEL))
+const workerChild = isWorkerChild()
+if (workerChild) watchParent()
 // What one process may take to close by itself: its in-flight jobs' grace, then connections.
 const closeDelay = env.HUB_SHUTDOWN_GRACE_MS + 5_000
 let hub: Hub | undefined
 try {
   hub = await startHub(env, { log, announce: line => process.stderr.write(line) })
   const started = hub
-  if (isWorkerChild()) {
+  if (workerChild) {
     // A worker process of an `all` hub: no port, only jobs. It stops on a signal of its own or
     // when its parent is gone (the parent closing the channel, or dying).
     const workers = await startWorkers(hub)

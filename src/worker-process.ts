@@ -22,10 +22,21 @@ const STABLE_MS = 60_000
 /** This process is a worker child of an `all` hub process. */
 export const isWorkerChild = () => process.env[CHILD] === '1' && typeof process.send === 'function'
 
-/** In a child: tell the parent the workers are running, and stop with it (`close`) when it is gone. */
+// Until its workers run, a child has nothing to finish: its parent gone, it exits at once.
+let parentGone: () => void = () => process.exit(1)
+
+/** In a child, first thing: end with the parent, should it go away while this child starts. */
+export function watchParent (): void {
+  process.once('disconnect', () => parentGone())
+  // It may have gone while this process loaded its modules, with no one listening yet.
+  if (!process.connected) parentGone()
+}
+
+/** In a child whose workers run: tell the parent, and from now on `close` when the parent is gone. */
 export function serveParent (close: () => void): void {
-  process.once('disconnect', close)
-  process.send!(READY)
+  parentGone = close
+  if (process.connected) process.send!(READY)
+  else close()
 }
 
 export interface WorkerProcesses {
