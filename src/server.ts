@@ -11,6 +11,7 @@ import { DataDirLockedError } from './db/embedded.ts'
 import { DatabaseUnreachableError, startHub } from './hub.ts'
 import type { Hub } from './hub.ts'
 import { loggerOptions } from './logger.ts'
+import { mergeMetricsFrom } from './metrics.ts'
 import { startWorkers } from './workers.ts'
 import { isWorkerChild, serveParent, startWorkerProcesses, watchParent } from './worker-process.ts'
 
@@ -91,6 +92,7 @@ async function serve (hub: Hub): Promise<void> {
     children = env.HUB_ROLE === 'all'
       ? await startWorkerProcesses({ entry: fileURLToPath(import.meta.url), count: env.HUB_WORKERS, databaseUrl: hub.databaseUrl, log })
       : undefined
+    if (children) mergeMetricsFrom(children.metrics)
 
     // On a signal: stop taking requests and finish those in flight, stop workers (in-flight jobs
     // finish within the grace period; a child process gets its own close time before it is

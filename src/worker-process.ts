@@ -7,11 +7,15 @@
 import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import type { Logger } from 'pino'
+import { registry } from './metrics.ts'
 
 // Marks a child forked by an `all` process (not a user setting: a HUB_ROLE=worker started by
 // hand listens for /health and /ready; a child has no port of its own).
 const CHILD = 'HUB_WORKER_CHILD'
 const READY = 'hub:ready'
+const METRICS = 'hub:metrics'
+// A child that does not answer within this long is left out of one scrape.
+const METRICS_TIMEOUT_MS = 2_000
 
 // A child that crashes (exits non-zero or is killed) is restarted after 1 s, doubling up to 30 s while it keeps crashing; one
 // that ran this long before crashing starts over at 1 s.
@@ -35,13 +39,20 @@ export function watchParent (): void {
 /** In a child whose workers run: tell the parent, and from now on `close` when the parent is gone. */
 export function serveParent (close: () => void): void {
   parentGone = close
-  if (process.connected) process.send!(READY)
-  else close()
+  if (!process.connected) return close()
+  process.on('message', async (message: { type?: string, id?: number }) => {
+    if (message?.type !== METRICS) return
+    const metrics = await registry.getMetricsAsJSON()
+    if (process.connected) process.send!({ type: METRICS, id: message.id, metrics })
+  })
+  process.send!(READY)
 }
 
 export interface WorkerProcesses {
   /** Every child is running its workers (none is starting or waiting to be restarted). */
   ready (): boolean
+  /** Each running child's metrics (registry.getMetricsAsJSON() there). */
+  metrics (): Promise<object[]>
   /** Restart no more; let every child finish its in-flight jobs and exit, killing one that overstays `killAfterMs`. */
   stop (killAfterMs: number): Promise<void>
 }
@@ -60,6 +71,7 @@ export async function startWorkerProcesses (opts: WorkerProcessOptions): Promise
   const slots = Array.from({ length: opts.count }, (_, i) => supervise(opts, i))
   const processes: WorkerProcesses = {
     ready: () => slots.every(s => s.ready()),
+    metrics: async () => (await Promise.all(slots.map(s => s.metrics()))).filter(m => m !== undefined),
     stop: async killAfterMs => { await Promise.all(slots.map(s => s.stop(killAfterMs))) }
   }
   try {
@@ -117,8 +129,29 @@ function supervise (opts: WorkerProcessOptions, worker: number) {
   }
   spawn()
 
+  let asked = 0
+  const metrics = async (): Promise<object | undefined> => {
+    const current = child
+    if (!ready || !current?.connected) return undefined
+    const id = ++asked
+    return await new Promise(resolve => {
+      const timer = setTimeout(() => done(undefined), METRICS_TIMEOUT_MS)
+      const onMessage = (message: { type?: string, id?: number, metrics?: object }) => {
+        if (message?.type === METRICS && message.id === id) done(message.metrics)
+      }
+      const done = (value: object | undefined) => {
+        clearTimeout(timer)
+        current.off('message', onMessage)
+        resolve(value)
+      }
+      current.on('message', onMessage)
+      current.send({ type: METRICS, id }, err => { if (err) done(undefined) })
+    })
+  }
+
   return {
     started,
+    metrics,
     ready: () => ready,
     async stop (killAfterMs: number) {
       stopping = true
