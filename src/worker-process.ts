@@ -17,8 +17,8 @@ const METRICS = 'hub:metrics'
 // A child that does not answer within this long is left out of one scrape.
 const METRICS_TIMEOUT_MS = 2_000
 
-// A child that crashes (exits non-zero or is killed) is restarted after 1 s, doubling up to 30 s while it keeps crashing; one
-// that ran this long before crashing starts over at 1 s.
+// A child that crashes (exits non-zero or is killed) is restarted after 1 s, doubling up to 30 s
+// while it keeps crashing; one that ran STABLE_MS before crashing starts over at 1 s.
 const FIRST_DELAY_MS = 1_000
 const MAX_DELAY_MS = 30_000
 const STABLE_MS = 60_000
