@@ -7,10 +7,11 @@ import { benchBulkSync } from './bulk-sync.ts'
 import { benchDebugLatency } from './debug-latency.ts'
 import { benchEndToEnd } from './e2e.ts'
 import { benchIngest } from './ingest.ts'
+import { benchWebhookLatency } from './webhook-latency.ts'
 import { root, startDatabase } from './lib.ts'
 
 const only = process.argv.slice(2)
-const scenarios = { ingest: benchIngest, e2e: benchEndToEnd, 'bulk-sync': benchBulkSync, 'debug-latency': benchDebugLatency }
+const scenarios = { ingest: benchIngest, e2e: benchEndToEnd, 'bulk-sync': benchBulkSync, 'debug-latency': benchDebugLatency, 'webhook-latency': async (db: () => Promise<string>) => await benchWebhookLatency(await db()) }
 const db = await startDatabase()
 const results: Record<string, unknown> = {}
 try {
@@ -44,6 +45,7 @@ if (r['bulk-sync']) {
 }
 if (r['bulk-sync']) rows.push([`${r['bulk-sync'].pipeline.ids} ids via POST /v1/sync, processed and delivered`, `${r['bulk-sync'].pipeline.seconds} s, ${r['bulk-sync'].pipeline.recordsPerSecond} records/s to 2 destinations, counts exact`, ''])
 if (r['debug-latency']) rows.push(['debug job start, 100,000 ids of a manual sync queued ahead', `p50 ${r['debug-latency'].p50} ms, p99 ${r['debug-latency'].p99} ms`, 'p99 ≤ 50 ms'])
+if (r['webhook-latency']) rows.push(['webhook answer p99 while saturated, npm start default', `p50 ${r['webhook-latency'].p50} ms, p99 ${r['webhook-latency'].p99} ms, max ${r['webhook-latency'].max} ms, ${r['webhook-latency'].webhooksLost} of ${r['webhook-latency'].sent} lost`, '≤ 200 ms'])
 
 const width = rows.reduce((w, row) => row.map((c, i) => Math.max(w[i], c.length)), [8, 6, 4])
 const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(width[i])).join(' | ') + ' |'

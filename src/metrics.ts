@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Queryable } from './db/queryable.ts'
 
 // One registry per process: counters count what this process did (an API process its requests
@@ -62,6 +62,11 @@ export const observeRequest = (method: string, route: string, status: number, se
 
 export const observeCall = (system: string, status: number | 'network', startedMs: number) => calls.observe({ system, status: String(status) }, (Date.now() - startedMs) / 1000)
 
+// An `all` process's worker processes have no port: their counters (as from
+// registry.getMetricsAsJSON()) are summed into the text their parent serves.
+let fromOtherProcesses: () => Promise<object[]> = async () => []
+export function mergeMetricsFrom (source: () => Promise<object[]>): void { fromOtherProcesses = source }
+
 /** The exposition text, with queue depth and oldest waiting age read from the job tables. */
 export async function metricsText (db: Queryable): Promise<string> {
   const [queues, oldest] = await Promise.all([
@@ -73,5 +78,7 @@ export async function metricsText (db: Queryable): Promise<string> {
   oldestAge.reset()
   for (const r of queues.rows) queueDepth.set({ queue: r.queue, state: r.state }, r.jobs)
   for (const r of oldest.rows) oldestAge.set({ queue: r.queue }, r.oldest_age_seconds)
-  return await registry.metrics()
+  const others = await fromOtherProcesses()
+  if (!others.length) return await registry.metrics()
+  return await AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...others]).metrics()
 }

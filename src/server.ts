@@ -1,4 +1,5 @@
 // The entry point: the only place that listens and handles signals.
+import { fileURLToPath } from 'node:url'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import pino from 'pino'
@@ -10,7 +11,9 @@ import { DataDirLockedError } from './db/embedded.ts'
 import { DatabaseUnreachableError, startHub } from './hub.ts'
 import type { Hub } from './hub.ts'
 import { loggerOptions } from './logger.ts'
+import { mergeMetricsFrom } from './metrics.ts'
 import { startWorkers } from './workers.ts'
+import { isWorkerChild, serveParent, startWorkerProcesses, watchParent } from './worker-process.ts'
 
 let env: Env
 try {
@@ -38,26 +41,31 @@ function userError (err: unknown): string | undefined {
 }
 
 const log = pino(loggerOptions(env.LOG_LEVEL))
+const workerChild = isWorkerChild()
+if (workerChild) watchParent()
+// What one process may take to close by itself: its in-flight jobs' grace, then connections.
+const closeDelay = env.HUB_SHUTDOWN_GRACE_MS + 5_000
 let hub: Hub | undefined
 try {
   hub = await startHub(env, { log, announce: line => process.stderr.write(line) })
   const started = hub
-  const fastify = Fastify({ loggerInstance: log })
-  await fastify.register(app, { hub, surface: env.HUB_ROLE === 'worker' ? 'health' : 'api' })
-  // Listen before starting workers: a port in use then stops the start before any job is taken.
-  const address = await fastify.listen({ port: env.PORT, host: env.HOST })
-  const workers = env.HUB_ROLE === 'api' ? undefined : await startWorkers(hub)
-
-  // On a signal: stop taking requests and finish those in flight, stop workers (in-flight jobs
-  // finish within the grace period), then close connections and the embedded database.
-  closeWithGrace({ delay: env.HUB_SHUTDOWN_GRACE_MS + 5_000, logger: log }, async ({ signal, err }) => {
-    if (err) log.error({ err }, 'shutting down after an error')
-    else log.info({ signal }, 'shutting down')
-    await fastify.close()
-    await workers?.stop()
-    await started.close()
-  })
-  log.info({ address, role: env.HUB_ROLE }, 'hub started')
+  if (workerChild) {
+    // A worker process of an `all` hub: no port, only jobs. It stops on a signal of its own or
+    // when its parent is gone (the parent closing the channel, or dying).
+    const workers = await startWorkers(hub)
+    let closing = false
+    const { close } = closeWithGrace({ delay: closeDelay, logger: log }, async ({ signal, err }) => {
+      closing = true
+      if (err) log.error({ err }, 'worker process shutting down after an error')
+      else log.info({ signal: signal ?? 'parent gone' }, 'worker process shutting down')
+      await workers.stop()
+      await started.close()
+    })
+    serveParent(() => { if (!closing) void close() })
+    log.info({ role: 'worker' }, 'worker process started')
+  } else {
+    await serve(started)
+  }
 } catch (err) {
   // Whatever failed, stop what this start brought up (the embedded database included).
   await hub?.close().catch(() => {})
@@ -68,4 +76,38 @@ try {
   }
   log.fatal({ err }, 'hub failed to start')
   process.exit(1)
+}
+
+/** Listen, then run the workers: here (worker), in child processes (all), or not at all (api). */
+async function serve (hub: Hub): Promise<void> {
+  let children: Awaited<ReturnType<typeof startWorkerProcesses>> | undefined
+  // In `all` mode the API is ready once its worker processes are too.
+  const ready = async () => (children?.ready() ?? true) && await hub.ready()
+  const fastify = Fastify({ loggerInstance: log })
+  await fastify.register(app, { hub: { ...hub, ready }, surface: env.HUB_ROLE === 'worker' ? 'health' : 'api' })
+  // Listen before starting workers: a port in use then stops the start before any job is taken.
+  const address = await fastify.listen({ port: env.PORT, host: env.HOST })
+  try {
+    const workers = env.HUB_ROLE === 'worker' ? await startWorkers(hub) : undefined
+    children = env.HUB_ROLE === 'all'
+      ? await startWorkerProcesses({ entry: fileURLToPath(import.meta.url), count: env.HUB_WORKERS, databaseUrl: hub.databaseUrl, log })
+      : undefined
+    if (children) mergeMetricsFrom(children.metrics)
+
+    // On a signal: stop taking requests and finish those in flight, stop workers (in-flight jobs
+    // finish within the grace period; a child process gets its own close time before it is
+    // killed), then close connections and the embedded database.
+    closeWithGrace({ delay: closeDelay + (children ? 5_000 : 0), logger: log }, async ({ signal, err }) => {
+      if (err) log.error({ err }, 'shutting down after an error')
+      else log.info({ signal }, 'shutting down')
+      await fastify.close()
+      await workers?.stop()
+      await children?.stop(closeDelay + 1_000)
+      await hub.close()
+    })
+  } catch (err) {
+    await fastify.close()
+    throw err
+  }
+  log.info({ address, role: env.HUB_ROLE, workerProcesses: children ? env.HUB_WORKERS : 0 }, 'hub started')
 }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
 import { waitFor } from './helpers/pipeline.ts'
-import { startHubProcess } from './helpers/process.ts'
+import { running, startHubProcess } from './helpers/process.ts'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 // Commands run as in a user's shell: tap adds its loader to every child's NODE_OPTIONS, and the
@@ -27,17 +27,6 @@ async function exec (file: string, args: string[], cwd: string) {
     const { code, stdout, stderr } = err as { code: number, stdout: string, stderr: string }
     return { code, stdout, stderr }
   }
-}
-
-/** Alive to kill(0) and, where /proc tells, not a zombie (exited, not yet reaped by its parent). */
-async function running (pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0)
-  } catch {
-    return false
-  }
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
-  return !/^\d+ \(.*\) [ZX] /.test(stat)
 }
 
 const oldNode = '/usr/bin/node'

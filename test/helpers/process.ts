@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 
@@ -52,4 +53,28 @@ export async function runHubExpectingExit (env: Record<string, string>): Promise
   child.stderr.on('data', d => { stderr += d })
   const code = await new Promise<number | null>(resolve => child.on('exit', resolve))
   return { code, stderr }
+}
+
+/** Alive to kill(0) and, where /proc tells, not a zombie (exited, not yet reaped by its parent). */
+export async function running (pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0)
+  } catch {
+    return false
+  }
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  return !/^\d+ \(.*\) [ZX] /.test(stat)
+}
+
+/** The pids of the running processes whose parent is `pid`, from /proc. */
+export async function childrenOf (pid: number): Promise<number[]> {
+  const found: number[] = []
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '')
+    // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (Number(ppid) === pid && state !== 'Z' && state !== 'X') found.push(Number(entry))
+  }
+  return found
 }

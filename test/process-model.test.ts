@@ -1,0 +1,69 @@
+// The default `all` mode as a user runs it: the API in one process, the workers in a child
+// process of it, so that a busy (here: frozen) worker cannot hold up a webhook's answer. The
+// child is restarted when it crashes and never outlives its parent.
+import t from 'tap'
+import type { Test } from 'tap'
+import { exampleEnv, startSandbox } from '../sandbox/index.ts'
+import { testDatabase } from './helpers/db.ts'
+import { exampleConfig, waitFor } from './helpers/pipeline.ts'
+import { childrenOf, running, startHubProcess } from './helpers/process.ts'
+
+async function startAll (t: Test, env: Record<string, string> = {}) {
+  const sandbox = await startSandbox()
+  t.teardown(() => sandbox.close())
+  const sandboxEnv = exampleEnv(sandbox)
+  const hub = await startHubProcess(t, {
+    DATABASE_URL: await testDatabase(t),
+    HUB_ADMIN_KEY: 'an-admin-key-for-tests',
+    HUB_CONFIG: exampleConfig,
+    HUB_SHUTDOWN_GRACE_MS: '1000',
+    ...sandboxEnv,
+    ...env
+  })
+  sandbox.shop.emitTo({ url: hub.url + '/v1/hooks/shop', key: sandboxEnv.SHOP_WEBHOOK_KEY })
+  return { sandbox, hub }
+}
+
+t.test('the workers run in a child process: a frozen worker delays no webhook, a crashed one is restarted', async t => {
+  const { sandbox, hub } = await startAll(t)
+  const [worker] = await childrenOf(hub.child.pid!)
+  t.same(await childrenOf(hub.child.pid!), [worker], 'one worker process')
+
+  // Frozen, the worker takes no job; the API, a process of its own, still answers at once.
+  process.kill(worker, 'SIGSTOP')
+  sandbox.shop.put('customer', { email: 'ada@example.com', first_name: 'Ada', last_name: 'Lovelace' })
+  await sandbox.shop.flushWebhooks()
+  t.equal(sandbox.shop.emitErrors, 0, 'the webhook was answered 2xx while the worker was frozen')
+  process.kill(worker, 'SIGCONT')
+  await waitFor(() => sandbox.crm.all('customer').length === 1, 30_000, 'the worker to deliver once it runs again')
+  // The worker process has no port: the API serves its counters with its own.
+  const metrics = await (await fetch(hub.url + '/metrics', { headers: { authorization: 'Bearer an-admin-key-for-tests' } })).text()
+  t.match(metrics, /hub_jobs_total\{queue="outbound",system="crm",outcome="completed"\} 1\n/, "/metrics counts the worker process's jobs")
+  t.match(metrics, /hub_webhooks_total\{system="shop",outcome="accepted"\} 1\n/, 'and the API process\'s webhooks')
+
+  process.kill(worker, 'SIGKILL')
+  const restarted = await waitFor(async () => (await childrenOf(hub.child.pid!)).find(pid => pid !== worker), 30_000, 'a new worker process')
+  t.ok(restarted, 'a new worker process was started')
+  const crash = hub.stdout().split('\n').find(line => line.includes('worker process exited; restarting it'))
+  t.match(JSON.parse(crash!), { level: 50, childPid: worker, signal: 'SIGKILL', restartInMs: 1000 }, 'the crash is logged as JSON')
+  await waitFor(async () => (await fetch(hub.url + '/ready')).status === 200, 30_000, 'ready again')
+  sandbox.shop.put('customer', { email: 'grace@example.com', first_name: 'Grace', last_name: 'Hopper' })
+  await waitFor(() => sandbox.crm.all('customer').length === 2, 30_000, 'the new worker to deliver')
+
+  t.equal(await hub.stop(), 0, 'SIGTERM stops the hub cleanly')
+  t.notOk(await running(restarted!), 'and its worker process')
+  const lines = hub.stdout().split('\n')
+  const order = ['"shutting down"', '"worker process shutting down"'].map(msg => lines.findIndex(l => l.includes(msg)))
+  t.ok(order[0] >= 0 && order[1] > order[0], 'the API stopped first, then the worker')
+})
+
+t.test('HUB_WORKERS worker processes, none outliving a SIGKILLed parent', async t => {
+  const { hub } = await startAll(t, { HUB_WORKERS: '2' })
+  const workers = await childrenOf(hub.child.pid!)
+  t.equal(workers.length, 2, 'two worker processes')
+  hub.child.kill('SIGKILL')
+  await hub.stop()
+  for (const pid of workers) {
+    await t.resolves(waitFor(async () => !await running(pid), 30_000, `worker ${pid} to exit`), `worker ${pid} exited with its parent`)
+  }
+})
