@@ -72,7 +72,7 @@ const PLAIN_KEY = 'plain-webhook-key-0123456789'
  * (single items, arrays, debug) reaches readEvents unchanged. Its only inbound flow is
  * customer update/delete, so customer/create and product/* are not configured for it.
  */
-async function putPlainSystem (t: Test, p: Pipeline) {
+async function putPlainSystem (t: Test, p: Pipeline, keys = [PLAIN_KEY], status = 201) {
   const res = await p.app.inject({
     method: 'PUT',
     url: '/v1/systems/plain',
@@ -81,12 +81,12 @@ async function putPlainSystem (t: Test, p: Pipeline) {
       baseUrl: p.shop.url,
       allowPrivateNetwork: true,
       auth: { kind: 'bearer', token: 'shop-token' },
-      webhooks: { keys: [PLAIN_KEY] },
+      webhooks: { keys },
       types: { customer: { get: { path: '/customers/{id}' } } },
       flows: [{ type: 'customer', direction: 'inbound', actions: ['update', 'delete'], mappings: [{ kind: 'field', from: 'email', to: 'email_address' }] }]
     }
   })
-  t.equal(res.statusCode, 201, 'the plain system is created')
+  t.equal(res.statusCode, status, status === 201 ? 'the plain system is created' : 'the plain system is replaced')
 }
 const plainAuth = { authorization: `Bearer ${PLAIN_KEY}` }
 
@@ -188,6 +188,21 @@ t.test('unknown systems and missing or wrong webhook keys', async t => {
   await putPlainSystem(t, p)
   await rejected(t, p, () => post(p, body, plainAuth), 401, 'unauthorized', 'invalid webhook key')
   t.notMatch(JSON.stringify((await post(p, body, { authorization: 'Bearer wrong' })).json()), p.configEnv.SHOP_WEBHOOK_KEY, 'the error never shows the real key')
+})
+
+t.test('a webhook key replaced over the API is refused at once, though it was just accepted', async t => {
+  const p = await start(t)
+  await putPlainSystem(t, p)
+  const body = { scope: 'customer/update', id: '1' }
+  receipt(t, await post(p, body, plainAuth, 'plain'), { accepted: 1, coalesced: 0, duplicates: 0 }, 'the key admits')
+  receipt(t, await post(p, body, plainAuth, 'plain'), { accepted: 1, coalesced: 1, duplicates: 0 }, 'and admits again')
+  const next = 'next-webhook-key-0123456789'
+  await putPlainSystem(t, p, [next], 200)
+  await rejected(t, p, () => post(p, body, plainAuth, 'plain'), 401, 'unauthorized', 'invalid webhook key')
+  const nextAuth = { authorization: `Bearer ${next}` }
+  receipt(t, await post(p, { scope: 'customer/update', id: '2' }, nextAuth, 'plain'), { accepted: 1, coalesced: 0, duplicates: 0 }, 'the new key admits')
+  await putPlainSystem(t, p, [PLAIN_KEY], 200)
+  await rejected(t, p, () => post(p, body, nextAuth, 'plain'), 401, 'unauthorized', 'invalid webhook key')
 })
 
 t.test('Standard Webhooks signatures', async t => {
