@@ -61,6 +61,7 @@ async function rejected (t: Test, p: Pipeline, send: () => Promise<Response>, st
 /** A 202 receipt with exactly these counts. */
 function receipt (t: Test, res: Response, expected: { accepted: number, coalesced: number, duplicates: number }, message = 'receipt') {
   t.equal(res.statusCode, 202, `${message}: answers 202`)
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8', `${message}: as JSON`)
   t.same(res.json(), expected, `${message}: ${JSON.stringify(expected)}`)
 }
 
