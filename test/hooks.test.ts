@@ -505,3 +505,18 @@ t.test('a member the database refuses is failed alone; the rest of its group com
   t.same(results.map(r => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'only the poisoned member fails')
   t.same((await inboundJobs(p.hub)).map(j => j.data.id).sort(), ['g1', 'g2'], 'the others are committed')
 })
+
+t.test('a batch without event ids (one statement, no transaction) also fails a refused member alone', async t => {
+  const p = await start(t)
+  const { groupCommit } = await import('../src/ingest/group-commit.ts')
+  const { inboundRow } = await import('../src/pipeline/jobs.ts')
+  const ingest = groupCommit(p.hub.pool, p.hub.boss)
+  const row = (id: string) => inboundRow({ system: 'shop', type: 'customer', action: 'update', id })
+  const results = await Promise.allSettled([
+    ingest.submit({ systemId: 'shop', rows: [row('g1')] }),
+    ingest.submit({ systemId: 'shop', rows: [row('bad\u0000')] }),
+    ingest.submit({ systemId: 'shop', rows: [row('g2'), row('g3')] })
+  ])
+  t.same(results.map(r => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'only the poisoned member fails')
+  t.same((await inboundJobs(p.hub)).map(j => j.data.id).sort(), ['g1', 'g2', 'g3'], 'the others are committed')
+})
