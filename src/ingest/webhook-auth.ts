@@ -19,13 +19,13 @@ const digestsOf = (keys: string[]) => {
 // the check: remember the digests of keys that matched. A digest is the key's alone, so this
 // admits nothing by itself: the comparison with the system's current keys runs every time, and a
 // key revoked or changed is refused at once. Keys that did not match are not kept, so random
-// keys cannot push the senders' keys out.
+// keys cannot push the senders' keys out; past the bound the oldest is forgotten (and hashed
+// again when it next comes).
 const MAX_REMEMBERED = 1_000
 const remembered = new Map<string, Buffer>()
 const presentedDigest = (token: string) => remembered.get(token) ?? digest(token)
 function remember (token: string, d: Buffer): void {
-  // Most recently used last, so the oldest goes first when full.
-  remembered.delete(token)
+  if (remembered.has(token)) return
   if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!)
   remembered.set(token, d)
 }
