@@ -70,7 +70,9 @@ export interface HubProcess {
 
 export async function startHub (env: Record<string, string>): Promise<HubProcess> {
   const port = await freePort()
-  const child = spawn(process.execPath, ['src/server.ts'], {
+  // BENCH_CPU_PROF=<dir>: the hub writes a V8 CPU profile there when it exits (bench/profile-summary.ts reads it).
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
+  const child = spawn(process.execPath, [...profile, 'src/server.ts'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', HUB_ADMIN_KEY: ADMIN_KEY, PORT: String(port), ...env }

@@ -61,6 +61,7 @@ async function rejected (t: Test, p: Pipeline, send: () => Promise<Response>, st
 /** A 202 receipt with exactly these counts. */
 function receipt (t: Test, res: Response, expected: { accepted: number, coalesced: number, duplicates: number }, message = 'receipt') {
   t.equal(res.statusCode, 202, `${message}: answers 202`)
+  t.equal(res.headers['content-type'], 'application/json; charset=utf-8', `${message}: as JSON`)
   t.same(res.json(), expected, `${message}: ${JSON.stringify(expected)}`)
 }
 
@@ -72,7 +73,7 @@ const PLAIN_KEY = 'plain-webhook-key-0123456789'
  * (single items, arrays, debug) reaches readEvents unchanged. Its only inbound flow is
  * customer update/delete, so customer/create and product/* are not configured for it.
  */
-async function putPlainSystem (t: Test, p: Pipeline) {
+async function putPlainSystem (t: Test, p: Pipeline, keys = [PLAIN_KEY], status = 201) {
   const res = await p.app.inject({
     method: 'PUT',
     url: '/v1/systems/plain',
@@ -81,12 +82,12 @@ async function putPlainSystem (t: Test, p: Pipeline) {
       baseUrl: p.shop.url,
       allowPrivateNetwork: true,
       auth: { kind: 'bearer', token: 'shop-token' },
-      webhooks: { keys: [PLAIN_KEY] },
+      webhooks: { keys },
       types: { customer: { get: { path: '/customers/{id}' } } },
       flows: [{ type: 'customer', direction: 'inbound', actions: ['update', 'delete'], mappings: [{ kind: 'field', from: 'email', to: 'email_address' }] }]
     }
   })
-  t.equal(res.statusCode, 201, 'the plain system is created')
+  t.equal(res.statusCode, status, status === 201 ? 'the plain system is created' : 'the plain system is replaced')
 }
 const plainAuth = { authorization: `Bearer ${PLAIN_KEY}` }
 
@@ -188,6 +189,21 @@ t.test('unknown systems and missing or wrong webhook keys', async t => {
   await putPlainSystem(t, p)
   await rejected(t, p, () => post(p, body, plainAuth), 401, 'unauthorized', 'invalid webhook key')
   t.notMatch(JSON.stringify((await post(p, body, { authorization: 'Bearer wrong' })).json()), p.configEnv.SHOP_WEBHOOK_KEY, 'the error never shows the real key')
+})
+
+t.test('a webhook key replaced over the API is refused at once, though it was just accepted', async t => {
+  const p = await start(t)
+  await putPlainSystem(t, p)
+  const body = { scope: 'customer/update', id: '1' }
+  receipt(t, await post(p, body, plainAuth, 'plain'), { accepted: 1, coalesced: 0, duplicates: 0 }, 'the key admits')
+  receipt(t, await post(p, body, plainAuth, 'plain'), { accepted: 1, coalesced: 1, duplicates: 0 }, 'and admits again')
+  const next = 'next-webhook-key-0123456789'
+  await putPlainSystem(t, p, [next], 200)
+  await rejected(t, p, () => post(p, body, plainAuth, 'plain'), 401, 'unauthorized', 'invalid webhook key')
+  const nextAuth = { authorization: `Bearer ${next}` }
+  receipt(t, await post(p, { scope: 'customer/update', id: '2' }, nextAuth, 'plain'), { accepted: 1, coalesced: 0, duplicates: 0 }, 'the new key admits')
+  await putPlainSystem(t, p, [PLAIN_KEY], 200)
+  await rejected(t, p, () => post(p, body, nextAuth, 'plain'), 401, 'unauthorized', 'invalid webhook key')
 })
 
 t.test('Standard Webhooks signatures', async t => {
@@ -488,4 +504,19 @@ t.test('a member the database refuses is failed alone; the rest of its group com
   ])
   t.same(results.map(r => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'only the poisoned member fails')
   t.same((await inboundJobs(p.hub)).map(j => j.data.id).sort(), ['g1', 'g2'], 'the others are committed')
+})
+
+t.test('a batch without event ids (one statement, no transaction) also fails a refused member alone', async t => {
+  const p = await start(t)
+  const { groupCommit } = await import('../src/ingest/group-commit.ts')
+  const { inboundRow } = await import('../src/pipeline/jobs.ts')
+  const ingest = groupCommit(p.hub.pool, p.hub.boss)
+  const row = (id: string) => inboundRow({ system: 'shop', type: 'customer', action: 'update', id })
+  const results = await Promise.allSettled([
+    ingest.submit({ systemId: 'shop', rows: [row('g1')] }),
+    ingest.submit({ systemId: 'shop', rows: [row('bad\u0000')] }),
+    ingest.submit({ systemId: 'shop', rows: [row('g2'), row('g3')] })
+  ])
+  t.same(results.map(r => r.status), ['fulfilled', 'rejected', 'fulfilled'], 'only the poisoned member fails')
+  t.same((await inboundJobs(p.hub)).map(j => j.data.id).sort(), ['g1', 'g2', 'g3'], 'the others are committed')
 })

@@ -15,6 +15,21 @@ const digestsOf = (keys: string[]) => {
   return d
 }
 
+// Senders present the same few keys on every webhook, and hashing one is the costliest step of
+// the check: remember the digests of keys that matched. A digest is the key's alone, so this
+// admits nothing by itself: the comparison with the system's current keys runs every time, and a
+// key revoked or changed is refused at once. Keys that did not match are not kept, so random
+// keys cannot push the senders' keys out; past the bound the oldest is forgotten (and hashed
+// again when it next comes).
+const MAX_REMEMBERED = 1_000
+const remembered = new Map<string, Buffer>()
+const presentedDigest = (token: string) => remembered.get(token) ?? digest(token)
+function remember (token: string, d: Buffer): void {
+  if (remembered.has(token)) return
+  if (remembered.size >= MAX_REMEMBERED) remembered.delete(remembered.keys().next().value!)
+  remembered.set(token, d)
+}
+
 const header = (headers: IncomingHttpHeaders, name: string) => {
   const v = headers[name]
   return Array.isArray(v) ? v[0] : v
@@ -48,8 +63,9 @@ export function authenticateWebhook (system: SystemConfig, headers: IncomingHttp
       : `system ${system.id} has no webhook keys or signing secrets configured`)
   }
   // Compare against every key (no early exit) so timing does not reveal which one matched.
-  const presented = digest(token)
+  const presented = presentedDigest(token)
   let ok = false
   for (const key of digestsOf(keys)) ok = timingSafeEqual(presented, key) || ok
   if (!ok) throw unauthorized('invalid webhook key')
+  remember(token, presented)
 }
