@@ -3,16 +3,16 @@
 -- pg-boss's own migrations on an upgrade, so the hub drops these before starting pg-boss and
 -- creates them again after (src/db/views.ts).
 
--- Jobs not yet finished, by queue, state and system.
+-- Jobs not yet finished, by queue, state and system (a debug job has no group: see inboundRow).
 CREATE VIEW hub.queue_depth AS
-  SELECT name AS queue, state::text AS state, group_id AS system, count(*)::int AS jobs
+  SELECT name AS queue, state::text AS state, coalesce(group_id, data->>'system') AS system, count(*)::int AS jobs
   FROM pgboss.job
   WHERE state < 'completed'
   GROUP BY 1, 2, 3;
 
 -- Jobs finished in the last 1, 5 and 60 minutes, by queue, system and final state.
 CREATE VIEW hub.throughput AS
-  SELECT name AS queue, group_id AS system, state::text AS state,
+  SELECT name AS queue, coalesce(group_id, data->>'system') AS system, state::text AS state,
          count(*) FILTER (WHERE completed_on > now() - interval '1 minute')::int AS last_1m,
          count(*) FILTER (WHERE completed_on > now() - interval '5 minutes')::int AS last_5m,
          count(*)::int AS last_60m

@@ -47,6 +47,14 @@ export interface OutboundJob {
 const priorityOf = (j: { debug?: boolean, batchId?: string }) => j.debug ? PRIORITY.debug : j.batchId ? PRIORITY.bulk : PRIORITY.live
 
 /**
+ * The pg-boss group that holds a system's jobs to its maxConcurrent at fetch. A debug job has
+ * none: it takes no concurrency slot either (one extra call at most), and inside the group it
+ * could not even be fetched while the jobs it jumps fill the system's capacity.
+ */
+const groupOf = (job: { system: string, debug?: boolean }, system?: SystemConfig) =>
+  job.debug ? undefined : { id: job.system, tier: concurrencyTier(system?.throttle.maxConcurrent ?? 4) }
+
+/**
  * The pg-boss row for an inbound job. Its singletonKey makes the queue's stately policy coalesce
  * fetches of one record; deletes have their own key so a queued fetch never swallows a delete;
  * bulk (manual sync) jobs theirs, so a live change never waits behind a bulk batch; and debug
@@ -60,7 +68,7 @@ export function inboundRow (job: InboundJob, system?: SystemConfig): JobInsert {
     data: job,
     priority: priorityOf(job),
     singletonKey: `${job.system}:${job.type}:${job.id}:${kind}`,
-    group: { id: job.system, tier: concurrencyTier(system?.throttle.maxConcurrent ?? 4) }
+    group: groupOf(job, system)
   }
 }
 
@@ -69,7 +77,7 @@ export function outboundRow (job: OutboundJob, system: SystemConfig): JobInsert 
     id: randomUUID(),
     data: job,
     priority: priorityOf(job),
-    group: { id: job.system, tier: concurrencyTier(system.throttle.maxConcurrent) }
+    group: groupOf(job, system)
   }
 }
 
