@@ -64,7 +64,7 @@ export async function benchConfig (): Promise<string> {
 export interface HubProcess {
   url: string
   child: ChildProcess
-  /** Resident memory now, and its peak so far (VmHWM), in MB. */
+  /** Resident memory now, and its peak so far (VmHWM), in MB, of the hub's processes together. */
   memory (): Promise<{ rss: number, peak: number }>
   stop (): Promise<void>
 }
@@ -84,9 +84,18 @@ export async function startHub (env: Record<string, string>): Promise<HubProcess
     url,
     child,
     async memory () {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
-      const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN)
-      return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
+      // The hub is its process and, in `all` mode, its worker processes: their sum (for peaks
+      // an upper bound, since they need not peak at once).
+      const pids = [child.pid!, ...(await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '')).split(' ').filter(Boolean).map(Number)]
+      let rss = 0
+      let peak = 0
+      for (const pid of pids) {
+        const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
+        const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+        rss += kb('VmRSS') / 1024
+        peak += kb('VmHWM') / 1024
+      }
+      return { rss, peak }
     },
     async stop () {
       child.kill('SIGTERM')
