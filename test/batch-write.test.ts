@@ -76,6 +76,20 @@ t.test('writeRecords: one invalid write is refused in its place, two writes to o
   t.same(history.rows.map(r => r.outcome), ['created', 'updated'], 'history in the order written')
 })
 
+t.test('writeRecords: two writes that find one record by different keys (its id, its link) apply in order', async t => {
+  const { hub } = await buildTestHub(t, { workers: false })
+  const viaLink = (data: Record<string, unknown>): RecordWrite => ({ type: 'customer', origin: 'shop', linked: true, externalId: 'X', data, mode: 'merge' })
+  const [created] = await inTransaction(hub.pool, tx => writeRecords(hub, tx, [viaLink({ email_address: 'x@example.com', first_name: 'X' })])) as Array<{ recordId: string }>
+  const results = await inTransaction(hub.pool, tx => writeRecords(hub, tx, [
+    { type: 'customer', origin: 'api', linked: false, recordId: created.recordId, data: { email_address: 'x@example.com', first_name: 'First' }, mode: 'replace' },
+    viaLink({ last_name: 'Second' })
+  ])) as Array<{ recordId: string, outcome: string }>
+  t.same(results.map(r => [r.recordId, r.outcome]), [[created.recordId, 'updated'], [created.recordId, 'updated']])
+  const { rows: [record] } = await hub.pool.query('SELECT data, version FROM hub.records WHERE id = $1', [created.recordId])
+  t.match(record.data, { first_name: 'First', last_name: 'Second' }, 'the second write merged onto the first')
+  t.equal(record.version, 3, 'two updates after the create')
+})
+
 t.test('concurrent writes through the pipeline writer share a transaction; a refused one does not undo the others', async t => {
   const { hub } = await buildTestHub(t, { workers: false })
   // The writer's transactions, counted as the connections it takes.

@@ -159,24 +159,29 @@ export async function writeRecords (ctx: Pick<PipelineContext, 'boss' | 'systems
     ;(rounds[round] ??= []).push(i)
   })
   for (let r = 0; r < rounds.length; r++) {
-    // A new record whose link another writer took first is written again in a round of its own:
-    // by then it finds that link (ON CONFLICT waited for the other writer's commit).
-    const lost = await writeRound(ctx, db, rounds[r].map(i => ws[i]), rounds[r].map(i => (result: Result) => { results[i] = result }))
-    if (lost.length) rounds.splice(r + 1, 0, lost.map(n => rounds[r][n]))
+    // Writes that must wait go in a round of their own next: a new record whose link another
+    // writer took first (by then it finds that link: ON CONFLICT waited for the other's commit),
+    // or a second write that found the same record by another key (an id and a link).
+    const later = await writeRound(ctx, db, rounds[r].map(i => ws[i]), rounds[r].map(i => (result: Result) => { results[i] = result }))
+    if (later.length) rounds.splice(r + 1, 0, later.map(n => rounds[r][n]))
   }
   return results
 }
 
-/** One round of writeRecords (no two writes share a target); answers the positions that lost a link race. */
+/** One round of writeRecords (no two writes share a target); answers the positions to write again in a later round. */
 async function writeRound (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, ws: RecordWrite[], answer: Array<(r: Result) => void>): Promise<number[]> {
   const found = await locate(db, ws)
   const updates: RecordRow[] = []
   const inserts: Array<{ n: number, w: RecordWrite }> = []
   const stored: Array<{ n: number, recordId: string, outcome: WriteOutcome }> = []
+  const later: number[] = []
+  const taken = new Set<string>()
   for (const [n, w] of ws.entries()) {
     const f = found[n]
     if (f instanceof WriteRefused) { answer[n](f); continue }
     if (!f.record) { inserts.push({ n, w }); continue }
+    if (taken.has(f.record.id)) { later.push(n); continue }
+    taken.add(f.record.id)
     try {
       const current = f.record
       const data = validated(w.type, combine(w.mode, current.data, w.data))
@@ -227,7 +232,7 @@ async function writeRound (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Q
     ws[n].trace?.add('store', { recordId, outcome })
     answer[n]({ recordId, outcome, outbound: jobsOf.get(n) ?? [] })
   }
-  return rows.filter(r => lostIds.has(r.id)).map(r => r.n)
+  return [...later, ...rows.filter(r => lostIds.has(r.id)).map(r => r.n)].sort((a, b) => a - b)
 }
 
 /** writeRecords for one write: its result, or its error thrown. */
