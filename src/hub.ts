@@ -37,6 +37,12 @@ export interface StartOptions {
   announce?: (line: string) => void
   /** Where ${NAME} in the systems config is looked up (default: process.env). */
   configEnv?: Record<string, string | undefined>
+  /**
+   * Migrate, set up queues and views, and bootstrap the admin key (default true). A worker
+   * process of an `all` hub skips it: its parent did it just before, and dropping the views
+   * again would fail the API's monitor queries for that moment.
+   */
+  setup?: boolean
 }
 
 /** DATABASE_URL (or the embedded server) does not answer or refuses us: the user's to fix. */
@@ -82,13 +88,18 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
   try {
     await reach(pool, databaseUrl)
     const migrations = await readMigrations()
-    const applied = await migrate(pool, migrations)
-    if (applied.length) log.info({ applied }, 'migrations applied')
-    await dropJobViews(pool)
+    const setup = opts.setup ?? true
+    if (setup) {
+      const applied = await migrate(pool, migrations)
+      if (applied.length) log.info({ applied }, 'migrations applied')
+      await dropJobViews(pool)
+    }
     boss = await createBoss(databaseUrl, log)
-    await ensureQueues(boss, queueDefinitions)
-    await createJobViews(pool)
-    await bootstrapAdminKey(env, pool, log, !embedded ? undefined : opts.announce)
+    if (setup) {
+      await ensureQueues(boss, queueDefinitions)
+      await createJobViews(pool)
+      await bootstrapAdminKey(env, pool, log, !embedded ? undefined : opts.announce)
+    }
     const configEnv = opts.configEnv ?? process.env
     systems = await systemRegistry(pool, configEnv, log)
     if (env.HUB_CONFIG) {

@@ -47,7 +47,7 @@ if (workerChild) watchParent()
 const closeDelay = env.HUB_SHUTDOWN_GRACE_MS + 5_000
 let hub: Hub | undefined
 try {
-  hub = await startHub(env, { log, announce: line => process.stderr.write(line) })
+  hub = await startHub(env, { log, announce: line => process.stderr.write(line), setup: !workerChild })
   const started = hub
   if (workerChild) {
     // A worker process of an `all` hub: no port, only jobs. It stops on a signal of its own or

@@ -1,6 +1,7 @@
 // The default `all` mode as a user runs it: the API in one process, the workers in a child
 // process of it, so that a busy (here: frozen) worker cannot hold up a webhook's answer. The
 // child is restarted when it crashes and never outlives its parent.
+import pg from 'pg'
 import t from 'tap'
 import type { Test } from 'tap'
 import { exampleEnv, startSandbox } from '../sandbox/index.ts'
@@ -12,8 +13,9 @@ async function startAll (t: Test, env: Record<string, string> = {}) {
   const sandbox = await startSandbox()
   t.teardown(() => sandbox.close())
   const sandboxEnv = exampleEnv(sandbox)
+  const databaseUrl = await testDatabase(t)
   const hub = await startHubProcess(t, {
-    DATABASE_URL: await testDatabase(t),
+    DATABASE_URL: databaseUrl,
     HUB_ADMIN_KEY: 'an-admin-key-for-tests',
     HUB_CONFIG: exampleConfig,
     HUB_SHUTDOWN_GRACE_MS: '1000',
@@ -21,11 +23,17 @@ async function startAll (t: Test, env: Record<string, string> = {}) {
     ...env
   })
   sandbox.shop.emitTo({ url: hub.url + '/v1/hooks/shop', key: sandboxEnv.SHOP_WEBHOOK_KEY })
-  return { sandbox, hub }
+  return { sandbox, hub, databaseUrl }
 }
 
 t.test('the workers run in a child process: a frozen worker delays no webhook, a crashed one is restarted', async t => {
-  const { sandbox, hub } = await startAll(t)
+  const { sandbox, hub, databaseUrl } = await startAll(t)
+  const db = new pg.Client(databaseUrl)
+  await db.connect()
+  t.teardown(() => db.end())
+  // The monitoring views are the parent's to set up: a worker process starting leaves them be.
+  const viewOid = async () => (await db.query("SELECT 'hub.queue_depth'::regclass::oid AS oid")).rows[0].oid
+  const views = await viewOid()
   const [worker] = await childrenOf(hub.child.pid!)
   t.same(await childrenOf(hub.child.pid!), [worker], 'one worker process')
 
@@ -47,6 +55,7 @@ t.test('the workers run in a child process: a frozen worker delays no webhook, a
   const crash = hub.stdout().split('\n').find(line => line.includes('worker process exited; restarting it'))
   t.match(JSON.parse(crash!), { level: 50, childPid: worker, signal: 'SIGKILL', restartInMs: 1000 }, 'the crash is logged as JSON')
   await waitFor(async () => (await fetch(hub.url + '/ready')).status === 200, 30_000, 'ready again')
+  t.equal(await viewOid(), views, 'the restarted worker process did not drop and re-create the views')
   sandbox.shop.put('customer', { email: 'grace@example.com', first_name: 'Grace', last_name: 'Hopper' })
   await waitFor(() => sandbox.crm.all('customer').length === 2, 30_000, 'the new worker to deliver')
 
