@@ -490,12 +490,17 @@ t.test("one sender's poisoned webhooks never fail another sender's", async t => 
   t.equal(await inboundCount(p.hub), 100, 'exactly the valid ones are queued')
 })
 
-t.test('a member the database refuses is failed alone; the rest of its group commit is stored', async t => {
+/** A hub, its ingest group commit used directly (past the edge checks), and a job row maker. */
+async function groupCommitOf (t: Test) {
   const p = await start(t)
   const { groupCommit } = await import('../src/ingest/group-commit.ts')
   const { inboundRow } = await import('../src/pipeline/jobs.ts')
-  const ingest = groupCommit(p.hub.pool, p.hub.boss)
   const row = (id: string) => inboundRow({ system: 'shop', type: 'customer', action: 'update', id })
+  return { p, ingest: groupCommit(p.hub.pool, p.hub.boss), row }
+}
+
+t.test('a member the database refuses is failed alone; the rest of its group commit is stored', async t => {
+  const { p, ingest, row } = await groupCommitOf(t)
   // Past the edge checks on purpose: the root guarantee must hold whatever a member carries.
   const results = await Promise.allSettled([
     ingest.submit({ systemId: 'shop', eventId: 'e1', rows: [row('g1')] }),
@@ -507,11 +512,7 @@ t.test('a member the database refuses is failed alone; the rest of its group com
 })
 
 t.test('a batch without event ids (one statement, no transaction) also fails a refused member alone', async t => {
-  const p = await start(t)
-  const { groupCommit } = await import('../src/ingest/group-commit.ts')
-  const { inboundRow } = await import('../src/pipeline/jobs.ts')
-  const ingest = groupCommit(p.hub.pool, p.hub.boss)
-  const row = (id: string) => inboundRow({ system: 'shop', type: 'customer', action: 'update', id })
+  const { p, ingest, row } = await groupCommitOf(t)
   const results = await Promise.allSettled([
     ingest.submit({ systemId: 'shop', rows: [row('g1')] }),
     ingest.submit({ systemId: 'shop', rows: [row('bad\u0000')] }),

@@ -5,10 +5,9 @@ import { adminErrors, bodyErrors, errorResponses, timestamp } from '../../src/ht
 import { dataTypes, keyFields, toIssues } from '../../src/models/index.ts'
 import type { DataType, Issue } from '../../src/models/index.ts'
 import { recordId, storableText } from '../../src/models/text.ts'
-import { inTransaction } from '../../src/db/pool.ts'
-import { InvalidRecord, writeRecords, WriteRefused } from '../../src/pipeline/write-record.ts'
+import { InvalidRecord, writeRecordsAlone, WriteRefused } from '../../src/pipeline/write-record.ts'
 import type { RecordWrite, Written } from '../../src/pipeline/write-record.ts'
-import { LinkRace, listRecords } from '../../src/stores/records.ts'
+import { listRecords } from '../../src/stores/records.ts'
 
 // The sync endpoints (seed 001): systems push canonical records, create or replace. A record is
 // found by `id` (the hub id) first, else by `external_id` in `system`; the hub's one write
@@ -70,21 +69,6 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     return { status: result.outcome === 'updated' ? 'replaced' as const : result.outcome, id: result.recordId, external_id: w.externalId ?? null, system: w.linked ? w.origin : null }
   }
 
-  /**
-   * The writes in one transaction (writeRecords: a few statements for the lot); an item's own
-   * fault is answered in its place and never aborts the others. A lost link race (two writers
-   * created the same external record at once) rolls back and runs again.
-   */
-  async function writeAll (ws: RecordWrite[]): Promise<Array<Written | Error>> {
-    const write = () => inTransaction(hub.pool, tx => writeRecords(hub, tx, ws))
-    try {
-      return await write()
-    } catch (err) {
-      if (!(err instanceof LinkRace)) throw err
-      return await write()
-    }
-  }
-
   fastify.post('/:type', {
     preHandler: fastify.requireScope('write'),
     schema: {
@@ -103,7 +87,7 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     const { type } = request.params
     try {
       const w = await writeOf(type, request.body, request.query.system)
-      return resultOf(w, (await writeAll([w]))[0])
+      return resultOf(w, (await writeRecordsAlone(hub, [w]))[0])
     } catch (err) {
       if (!(err instanceof ItemRefused)) throw err
       const first = err.errors[0]
@@ -138,14 +122,17 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
         throw err
       }))
     }
+    // One transaction for the valid items (writeRecords: a few statements for the lot); an
+    // item's own fault is answered in its place and never aborts the others.
     const valid = writes.filter((w): w is RecordWrite => !(w instanceof ItemRefused))
-    const written = await writeAll(valid)
+    const position = new Map(valid.map((w, k) => [w, k]))
+    const written = await writeRecordsAlone(hub, valid)
     const results: z.infer<typeof batchResult>[] = writes.map((w, index) => {
       const refused = (err: ItemRefused, id: string | null, externalId: string | null) =>
         ({ index, status: 'error' as const, id, external_id: externalId, errors: err.errors.map(e => ({ field: e.path, message: e.message })) })
       if (w instanceof ItemRefused) return refused(w, null, null)
       try {
-        const r = resultOf(w, written[valid.indexOf(w)])
+        const r = resultOf(w, written[position.get(w)!])
         return { index, status: r.status, id: r.id, external_id: r.external_id, errors: [] }
       } catch (err) {
         if (!(err instanceof ItemRefused)) throw err

@@ -243,23 +243,28 @@ export async function writeRecord (ctx: Pick<PipelineContext, 'boss' | 'systems'
 }
 
 /**
+ * writeRecords in a transaction of its own; a lost link race (two writers created the same
+ * external record at once) rolls it back and runs it again.
+ */
+export async function writeRecordsAlone (ctx: Pick<PipelineContext, 'boss' | 'systems'> & { pool: Pool }, ws: RecordWrite[]): Promise<Result[]> {
+  const write = () => inTransaction(ctx.pool, tx => writeRecords(ctx, tx, ws))
+  try {
+    return await write()
+  } catch (err) {
+    if (!(err instanceof LinkRace)) throw err
+    return await write()
+  }
+}
+
+/**
  * Writes from concurrent callers (the jobs of a batch, every batch of the process) committed
- * together: one transaction and a few statements for all the writes waiting when it starts. A
- * lost link race runs that write again alone.
+ * together: one transaction and a few statements for all the writes waiting when it starts.
  */
 export function recordWriter (ctx: Pick<PipelineContext, 'boss' | 'systems'> & { pool: Pool }) {
-  const write = batcher((ws: RecordWrite[]) => inTransaction(ctx.pool, tx => writeRecords(ctx, tx, ws)), { maxParallel: 4 })
+  const write = batcher((ws: RecordWrite[]) => writeRecordsAlone(ctx, ws), { maxParallel: 4 })
   return async (w: RecordWrite): Promise<Written> => {
-    let result: Result
-    try {
-      result = await write(w)
-    } catch (err) {
-      if (!(err instanceof LinkRace)) throw err
-      result = (await inTransaction(ctx.pool, tx => writeRecords(ctx, tx, [w])))[0]
-    }
+    const result = await write(w)
     if (result instanceof Error) throw result
     return result
   }
 }
-
-export type RecordWriter = ReturnType<typeof recordWriter>
