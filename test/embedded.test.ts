@@ -1,8 +1,10 @@
+import { createHash } from 'node:crypto'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { ROOT_CLUSTERS } from '../src/db/embedded.ts'
 import { runHubExpectingExit, startHubProcess } from './helpers/process.ts'
 
 // One data directory for the file (initdb once); every test leaves it with nothing running.
@@ -62,4 +64,18 @@ t.test('an unreachable DATABASE_URL is one line without the password', async t =
   const denied = await runHubExpectingExit({ DATABASE_URL: server.toString() })
   t.equal(denied.code, 2)
   t.equal(denied.stderr, `cannot reach the database at postgres://${server.username}:***@${server.host}${server.pathname}: password authentication failed for user "${server.username}"\n`)
+})
+
+t.test('as root, a data directory in a folder only root may enter keeps its cluster where postgres can reach it', { skip: process.getuid?.() !== 0 && 'needs root' }, async t => {
+  // A checkout in /root or in `mktemp -d`: the postgres user cannot pass the 0700 folder.
+  const closed = await mkdtemp(join(tmpdir(), 'hub-closed-'))
+  const inside = join(closed, 'checkout', '.hub')
+  const cluster = join(ROOT_CLUSTERS, createHash('sha1').update(inside).digest('hex').slice(0, 12))
+  t.teardown(() => Promise.all([rm(closed, { recursive: true, force: true }), rm(cluster, { recursive: true, force: true })]))
+  const hub = await startHubProcess(t, { ...env, HUB_DATA_DIR: inside })
+  t.equal((await fetch(hub.url + '/ready')).status, 200)
+  t.match(hub.stdout(), `"dataDir":"${join(cluster, 'pg')}"`, 'the log says where the cluster is')
+  t.equal(await hub.stop(), 0)
+  t.same(await readdir(inside), [], 'the lock is released in the data directory itself')
+  t.ok((await readdir(join(cluster, 'pg'))).includes('PG_VERSION'))
 })

@@ -104,7 +104,7 @@ function alive (pid: number): boolean {
  * not at all. One left by a process that is gone (killed, or our own pid again after a container
  * restart) is stale and taken over.
  */
-async function lockDataDir (base: string, pgData: string): Promise<() => Promise<void>> {
+async function lockDataDir (base: string, pgData: string, passwordFile: string): Promise<() => Promise<void>> {
   const file = join(base, lockName)
   const mine = `${process.pid}\n`
   const draft = `${file}.${process.pid}`
@@ -121,7 +121,7 @@ async function lockDataDir (base: string, pgData: string): Promise<() => Promise
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
       }
       const holder = Number((await readFile(file, 'utf8').catch(() => '')).trim())
-      if (holder > 0 && holder !== process.pid && alive(holder)) throw await lockedError(base, pgData, holder)
+      if (holder > 0 && holder !== process.pid && alive(holder)) throw await lockedError(base, pgData, passwordFile, holder)
       await rm(file, { force: true })
     }
   } finally {
@@ -129,13 +129,34 @@ async function lockDataDir (base: string, pgData: string): Promise<() => Promise
   }
 }
 
-async function lockedError (base: string, pgData: string, pid: number): Promise<DataDirLockedError> {
+async function lockedError (base: string, pgData: string, passwordFile: string, pid: number): Promise<DataDirLockedError> {
   const port = Number((await readFile(join(pgData, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[3])
   const database = port > 0
-    ? ` (postgres://hub:***@127.0.0.1:${port}/postgres, the password is in ${join(base, 'pg-password')})`
+    ? ` (postgres://hub:***@127.0.0.1:${port}/postgres, the password is in ${passwordFile})`
     : ''
   return new DataDirLockedError(`the data directory ${base} is in use by the hub with pid ${pid}; ` +
     `to run another hub, set HUB_DATA_DIR to another directory, or DATABASE_URL to the first hub's database${database}`)
+}
+
+/** Where root keeps the clusters of data directories the postgres user cannot reach. */
+export const ROOT_CLUSTERS = '/var/lib/hub'
+
+/**
+ * The folder holding the cluster, its password and its log: `base` itself, unless we are root and
+ * `base` sits in a folder only root may enter (a checkout in `/root` or `mktemp -d`), where the
+ * postgres user cannot reach it. Then a folder of its own under ROOT_CLUSTERS, named for `base`,
+ * so the same data directory finds the same cluster after a restart.
+ */
+async function clusterHome (base: string, owner?: { uid: number, gid: number }): Promise<string> {
+  if (!owner) return base
+  await chown(base, owner.uid, owner.gid)
+  if (await run('test', ['-w', base, '-a', '-x', base], owner).then(() => true, () => false)) return base
+  const home = join(ROOT_CLUSTERS, createHash('sha1').update(base).digest('hex').slice(0, 12))
+  await mkdir(ROOT_CLUSTERS, { recursive: true, mode: 0o755 })
+  await chmod(ROOT_CLUSTERS, 0o755)
+  await mkdir(home, { recursive: true, mode: 0o700 })
+  await chown(home, owner.uid, owner.gid)
+  return home
 }
 
 /**
@@ -145,14 +166,14 @@ async function lockedError (base: string, pgData: string, pid: number): Promise<
  */
 export async function startEmbeddedPostgres (dataDir: string): Promise<EmbeddedPostgres> {
   const base = resolve(dataDir)
-  const pgData = join(base, 'pg')
-  const passwordFile = join(base, 'pg-password')
   const owner = await runAs()
   const bin = await usableBinaries(owner)
   const spawnOpts = { ...(owner ?? {}), env: { ...process.env, LC_ALL: 'C' } }
   await mkdir(base, { recursive: true, mode: 0o700 })
-  if (owner) await chown(base, owner.uid, owner.gid)
-  const unlock = await lockDataDir(base, pgData)
+  const home = await clusterHome(base, owner)
+  const pgData = join(home, 'pg')
+  const passwordFile = join(home, 'pg-password')
+  const unlock = await lockDataDir(base, pgData, passwordFile)
   const stopServer = async () => {
     await run(bin.pg_ctl, ['stop', '-w', '-m', 'fast', '-D', pgData], spawnOpts).catch(() => undefined)
   }
@@ -171,7 +192,7 @@ export async function startEmbeddedPostgres (dataDir: string): Promise<EmbeddedP
     if (port === undefined) {
       port = await freePort()
       const options = `-p ${port} -c listen_addresses=127.0.0.1 -k '' -c max_connections=200`
-      await run(bin.pg_ctl, ['start', '-w', '-t', '60', '-D', pgData, '-l', join(base, 'postgres.log'), '-o', options], spawnOpts)
+      await run(bin.pg_ctl, ['start', '-w', '-t', '60', '-D', pgData, '-l', join(home, 'postgres.log'), '-o', options], spawnOpts)
     }
     return {
       url: `postgres://hub:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
