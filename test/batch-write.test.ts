@@ -76,6 +76,24 @@ t.test('writeRecords: one invalid write is refused in its place, two writes to o
   t.same(history.rows.map(r => r.outcome), ['created', 'updated'], 'history in the order written')
 })
 
+t.test('writeRecords: a key finds the oldest live record with that value, by the indexed key field or any other', async t => {
+  const { hub } = await buildTestHub(t, { workers: false })
+  const write = (key: string, data: Record<string, unknown>): RecordWrite => ({ type: 'customer', origin: 'import', linked: false, key, data, mode: 'merge' })
+  const put = (key: string, ...data: Array<Record<string, unknown>>) => inTransaction(hub.pool, tx => writeRecords(hub, tx, data.map(d => write(key, d)))) as Promise<Array<{ recordId: string, outcome: string }>>
+  // Two records share a last name (no key has found either yet: each is its own new record).
+  const [older] = await put('email_address', { email_address: 'ann@example.com', last_name: 'Lovelace' })
+  const [newer] = await put('email_address', { email_address: 'bea@example.com', last_name: 'Lovelace' })
+  t.not(older.recordId, newer.recordId)
+  const [byName] = await put('last_name', { last_name: 'Lovelace', first_name: 'Ada' })
+  t.same([byName.recordId, byName.outcome], [older.recordId, 'updated'], 'a field with no index: the oldest match')
+  const [byEmail, fresh] = await put('email_address', { email_address: 'bea@example.com', first_name: 'Bea' }, { email_address: 'cy@example.com' })
+  t.same([byEmail.recordId, byEmail.outcome], [newer.recordId, 'updated'], 'the indexed key field')
+  t.equal(fresh.outcome, 'created', 'a value no record has creates one')
+  await hub.pool.query('UPDATE hub.records SET deleted_at = now() WHERE id = $1', [older.recordId])
+  const [afterDelete] = await put('last_name', { last_name: 'Lovelace', company: 'Engines' })
+  t.same([afterDelete.recordId, afterDelete.outcome], [newer.recordId, 'updated'], 'a deleted record is not matched')
+})
+
 t.test('writeRecords: two writes that find one record by different keys (its id, its link) apply in order', async t => {
   const { hub } = await buildTestHub(t, { workers: false })
   const viaLink = (data: Record<string, unknown>): RecordWrite => ({ type: 'customer', origin: 'shop', linked: true, externalId: 'X', data, mode: 'merge' })

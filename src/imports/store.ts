@@ -101,8 +101,11 @@ export async function lockImport (db: Queryable, id: string): Promise<ImportRun 
 }
 
 export async function rowsFrom (db: Queryable, id: string, from: number, limit: number): Promise<{ n: number, fields: string[] }[]> {
+  // Rows are numbered without gaps: a bounded range is a primary-key probe, where `n >= from LIMIT`
+  // let the planner sort the whole import first while the freshly uploaded rows had no statistics.
+  // As JSON: pg parses a text[] column several times slower than JSON.parse does the same array.
   const { rows } = await db.query<{ n: number, fields: string[] }>(
-    'SELECT n, fields FROM hub.import_rows WHERE import_id = $1 AND n >= $2 ORDER BY n LIMIT $3', [id, from, limit])
+    'SELECT n, to_json(fields) AS fields FROM hub.import_rows WHERE import_id = $1 AND n >= $2 AND n < $2 + $3 ORDER BY n', [id, from, limit])
   return rows
 }
 

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { stringify } from 'safe-stable-stringify'
 import type { Queryable } from '../db/queryable.ts'
+import { keyFields } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
 
 export interface CanonicalRecord {
@@ -122,10 +123,15 @@ export async function lockLinked (db: Queryable, keys: LinkKey[]): Promise<Map<n
 export async function lockByKey (db: Queryable, type: DataType, field: string, values: string[]): Promise<Map<string, CanonicalRecord>> {
   if (!/^[a-z_][a-z0-9_]*$/.test(field) || !/^[a-z]+$/.test(type)) throw new Error(`not a key: ${type}.${field}`)
   if (!values.length) return new Map()
-  const { rows } = await db.query<CanonicalRecord & { key: string }>(
-    `SELECT ${columns()}, data->>'${field}' AS key FROM hub.records WHERE type = '${type}' AND data->>'${field}' = ANY($1::text[]) AND deleted_at IS NULL
-     ORDER BY created_at DESC FOR UPDATE`, [values])
-  // Newest first, so the oldest per value is set last.
+  const where = `type = '${type}' AND data->>'${field}'`
+  // An indexed key: one index probe per value (given `= ANY` of hundreds of values the planner
+  // guesses most rows match, and scans the table). Any other field: one scan for all values.
+  const { rows } = await db.query<CanonicalRecord & { key: string }>(keyFields[type] === field
+    ? `SELECT r.*, v.key FROM unnest($1::text[]) AS v(key) CROSS JOIN LATERAL (
+         SELECT ${columns()} FROM hub.records WHERE ${where} = v.key AND deleted_at IS NULL ORDER BY created_at LIMIT 1 FOR UPDATE) r`
+    : `SELECT ${columns()}, data->>'${field}' AS key FROM hub.records WHERE ${where} = ANY($1::text[]) AND deleted_at IS NULL
+       ORDER BY created_at DESC FOR UPDATE`, [[...new Set(values)]])
+  // Newest first where all are locked, so the oldest per value is set last.
   return new Map(rows.map(({ key, ...record }) => [key, record]))
 }
 
