@@ -6,7 +6,7 @@ import { InvalidRecord, writeRecords } from '../src/pipeline/write-record.ts'
 import type { RecordWrite } from '../src/pipeline/write-record.ts'
 import { startWorkers } from '../src/workers.ts'
 import { buildTestHub } from './helpers/hub.ts'
-import { startPipeline } from './helpers/pipeline.ts'
+import { startPipeline, waitFor } from './helpers/pipeline.ts'
 
 // The batch pipeline's pieces: calls made together share one flush, yet each keeps its own result
 // and its own failure; writes to one record in one batch apply in order.
@@ -92,6 +92,24 @@ t.test('writeRecords: a key finds the oldest live record with that value, by the
   await hub.pool.query('UPDATE hub.records SET deleted_at = now() WHERE id = $1', [older.recordId])
   const [afterDelete] = await put('last_name', { last_name: 'Lovelace', company: 'Engines' })
   t.same([afterDelete.recordId, afterDelete.outcome], [newer.recordId, 'updated'], 'a deleted record is not matched')
+})
+
+t.test('writeRecords: two transactions writing the same new key make one record (the second waits and finds it)', async t => {
+  const { hub } = await buildTestHub(t, { workers: false })
+  const write = (first: string): RecordWrite => ({ type: 'customer', origin: 'import', linked: false, key: 'email_address', data: { email_address: 'new@example.com', first_name: first }, mode: 'merge' })
+  const first = await hub.pool.connect()
+  t.teardown(() => first.release())
+  await first.query('BEGIN')
+  const [created] = await writeRecords(hub, first, [write('One')]) as Array<{ outcome: string }>
+  t.equal(created.outcome, 'created')
+  // The second import's chunk starts while the first has not committed.
+  const second = inTransaction(hub.pool, tx => writeRecords(hub, tx, [write('Two')]))
+  await waitFor(async () => (await hub.pool.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rowCount === 1, 5_000, 'the second writer to wait')
+  await first.query('COMMIT')
+  const [after] = await second as Array<{ recordId: string, outcome: string }>
+  t.equal(after.outcome, 'updated', 'the second found the record the first created')
+  const { rows } = await hub.pool.query("SELECT data->>'first_name' AS name FROM hub.records WHERE data->>'email_address' = 'new@example.com'")
+  t.same(rows.map(r => r.name), ['Two'], 'one record, written by both in turn')
 })
 
 t.test('writeRecords: two writes that find one record by different keys (its id, its link) apply in order', async t => {

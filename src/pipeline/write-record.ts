@@ -6,7 +6,7 @@ import type { DataType, Issue } from '../models/index.ts'
 import { randomUUID } from 'node:crypto'
 import { batcher } from '../db/batcher.ts'
 import { addHistories } from '../stores/history.ts'
-import { addLink, addLinks, contentHash, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
+import { addLink, addLinks, contentHash, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockKeyFields, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
 import type { CanonicalRecord, RecordRow, WriteOutcome } from '../stores/records.ts'
 import type { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
@@ -149,6 +149,7 @@ async function setLink (db: Queryable, w: RecordWrite, recordId: string): Promis
  */
 export async function writeRecords (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, ws: RecordWrite[]): Promise<Result[]> {
   const results: Result[] = new Array(ws.length)
+  await lockKeyFields(db, ws.flatMap(w => w.key ? [{ type: w.type, field: w.key }] : []))
   // Rounds: a write goes after every earlier write that targets the same record.
   const last = new Map<string, number>()
   const rounds: number[][] = []

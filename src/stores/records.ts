@@ -135,6 +135,18 @@ export async function lockByKey (db: Queryable, type: DataType, field: string, v
   return new Map(rows.map(({ key, ...record }) => [key, record]))
 }
 
+/**
+ * Serialize writes that match records by a key field (imports): held to the end of the
+ * transaction, so a second writer of the same (type, field) waits for the first to commit and
+ * then finds the records it created, instead of creating the same new key again. One lock per
+ * (type, field), not per value, so that an import of thousands of rows takes one lock-table
+ * entry; taken before any row lock, in one order, so two writers cannot deadlock on them.
+ */
+export async function lockKeyFields (db: Queryable, keys: Array<{ type: DataType, field: string }>): Promise<void> {
+  const names = [...new Set(keys.map(k => `hub.key:${k.type}.${k.field}`))].sort()
+  if (names.length) await db.query('SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k', [names])
+}
+
 /** Our own customer numbers, for destinations that keep a reference back to the hub (seed 003). */
 export async function nextCustomerNumbers (db: Queryable, n: number): Promise<string[]> {
   if (!n) return []
