@@ -55,6 +55,37 @@ t.test('a batcher holds calls made while a flush runs, and sends them together n
   t.same(flushes, [[0], [1, 2, 3]])
 })
 
+t.test('a batcher weighs items, refuses calls that wait too long or too many, and sends none of them', async t => {
+  const flushes: string[][] = []
+  let release!: () => void
+  const hang = new Promise<void>(resolve => { release = resolve })
+  const store = batcher(async (items: string[]) => {
+    flushes.push(items)
+    if (items[0] === 'stall') await hang
+    return items
+  }, {
+    maxParallel: 1,
+    weight: s => s.length,
+    maxWeight: 6,
+    maxWaitMs: 50,
+    expired: () => new Error('waited too long'),
+    maxWaiting: 3,
+    overloaded: n => new Error(`${n} waiting`)
+  })
+  const stalled = store('stall')
+  await new Promise(resolve => setImmediate(resolve))
+  const late = [store('aa'), store('bbbb'), store('cc')].map(p => p.catch((e: Error) => e.message))
+  // The batcher's own timer does not hold the process open (a server's sockets do).
+  const alive = setTimeout(() => {}, 5_000)
+  t.teardown(() => clearTimeout(alive))
+  t.equal(await store('dd').catch((e: Error) => e.message), '3 waiting', 'the fourth waiting call is refused at once')
+  t.same(await Promise.all(late), ['waited too long', 'waited too long', 'waited too long'], 'refused while the flush in flight hangs')
+  release()
+  t.equal(await stalled, 'stall')
+  t.same(await Promise.all(['aa', 'bbbb', 'cc'].map(store)), ['aa', 'bbbb', 'cc'])
+  t.same(flushes, [['stall'], ['aa', 'bbbb'], ['cc']], 'nothing refused was sent; a flush carries up to maxWeight')
+})
+
 t.test('writeRecords: one invalid write is refused in its place, two writes to one record apply in order', async t => {
   const { hub } = await buildTestHub(t, { workers: false })
   const write = (externalId: string, data: Record<string, unknown>): RecordWrite =>

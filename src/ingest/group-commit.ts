@@ -1,5 +1,5 @@
 import type { JobInsert, PgBoss } from 'pg-boss'
-import { isDatabaseUnavailable } from '../db/errors.ts'
+import { batcher } from '../db/batcher.ts'
 import { inTransaction } from '../db/pool.ts'
 import { unavailable } from '../errors.ts'
 import type { Queryable } from '../db/queryable.ts'
@@ -21,8 +21,6 @@ export interface Receipt {
   /** Items dropped because their event id was seen before. */
   duplicates: number
 }
-
-interface Pending { submission: Submission, resolve (r: Receipt): void, reject (e: unknown): void, since: number }
 
 // Up to this many transactions in flight; requests arriving meanwhile wait and go together in
 // the next one, so under load one commit (one WAL flush) answers hundreds of webhooks. While one
@@ -46,72 +44,12 @@ const DEFAULT_LIMITS: IngestLimits = { maxWaitMs: 5_000, maxWaiting: 20_000 }
 const RETRY_AFTER_S = 5
 
 /**
- * Group commit for ingest: each caller's jobs are committed (with its event id) before its
- * promise resolves, but concurrent callers share a transaction and one multi-row insert.
+ * Group commit for ingest (src/db/batcher.ts): each caller's jobs are committed (with its event
+ * id) before its promise resolves, but concurrent callers share a transaction and one multi-row
+ * insert.
  */
 export function groupCommit (pool: Pool, boss: PgBoss, limits: IngestLimits = DEFAULT_LIMITS) {
-  let queue: Pending[] = []
-  let inFlight = 0
-  let watchdog: NodeJS.Timeout | undefined
-
-  function drain (): void {
-    expire()
-    // While every transaction hangs (a stalled database), nothing else calls drain: wake up
-    // when the oldest waiting request is due to be refused.
-    if (queue.length && !watchdog) {
-      watchdog = setTimeout(() => { watchdog = undefined; drain() }, queue[0].since + limits.maxWaitMs + 10 - Date.now()).unref()
-    }
-    while (queue.length && inFlight < MAX_PARALLEL && (inFlight === 0 || waitingAtLeast(MIN_SHARED))) {
-      let jobs = 0
-      let take = 0
-      while (take < queue.length && (take === 0 || jobs + queue[take].submission.rows.length <= MAX_BATCH_JOBS)) {
-        jobs += queue[take].submission.rows.length
-        take++
-      }
-      const batch = queue.slice(0, take)
-      queue = queue.slice(take)
-      inFlight++
-      settle(batch).finally(() => { inFlight--; drain() })
-    }
-  }
-
-  /** Whether the waiting requests carry `n` jobs or more (counting no further than that). */
-  function waitingAtLeast (n: number): boolean {
-    let jobs = 0
-    for (const p of queue) if ((jobs += p.submission.rows.length) >= n) return true
-    return false
-  }
-
-  /** Refuse the requests that waited too long for a transaction: none of their jobs is stored. */
-  function expire (): void {
-    const limit = Date.now() - limits.maxWaitMs
-    if (!queue.length || queue[0].since > limit) return
-    const late = queue.filter(p => p.since <= limit)
-    queue = queue.filter(p => p.since > limit)
-    for (const p of late) p.reject(unavailable('the hub could not store the webhook in time (database slow or unavailable); retry later', RETRY_AFTER_S))
-  }
-
-  /**
-   * Commit a batch; if it fails for anything but the database being away, one member's data
-   * must not fail the others: commit each alone so the failure stays with its owner.
-   */
-  async function settle (batch: Pending[]): Promise<void> {
-    try {
-      const receipts = await commit(batch)
-      batch.forEach((p, i) => p.resolve(receipts[i]))
-    } catch (err) {
-      if (batch.length === 1 || isDatabaseUnavailable(err)) {
-        batch.forEach(p => p.reject(err))
-        return
-      }
-      for (const p of batch) {
-        await commit([p]).then(([receipt]) => p.resolve(receipt), e => p.reject(e))
-      }
-    }
-  }
-
-  async function commit (batch: Pending[]): Promise<Receipt[]> {
-    const submissions = batch.map(p => p.submission)
+  async function commit (submissions: Submission[]): Promise<Receipt[]> {
     // Without event ids the insert is the only statement, and one statement commits by itself:
     // no BEGIN and COMMIT round trips (each costs the hub a socket write and a wait).
     if (!submissions.some(s => s.eventId)) {
@@ -123,19 +61,17 @@ export function groupCommit (pool: Pool, boss: PgBoss, limits: IngestLimits = DE
       return receipts(submissions, fresh, await insertJobs(boss, INBOUND, rows, tx))
     })
   }
-
   return {
-    submit (submission: Submission): Promise<Receipt> {
-      return new Promise((resolve, reject) => {
-        if (queue.length >= limits.maxWaiting) {
-          reject(unavailable(`the hub is overloaded (${queue.length} webhooks waiting to be stored); retry later`, RETRY_AFTER_S))
-          return
-        }
-        queue.push({ submission, resolve, reject, since: Date.now() })
-        // Let the requests already being read join this batch before it is sent.
-        if (queue.length === 1) setImmediate(drain)
-      })
-    }
+    submit: batcher(commit, {
+      maxParallel: MAX_PARALLEL,
+      minShared: MIN_SHARED,
+      weight: s => s.rows.length,
+      maxWeight: MAX_BATCH_JOBS,
+      maxWaitMs: limits.maxWaitMs,
+      expired: () => unavailable('the hub could not store the webhook in time (database slow or unavailable); retry later', RETRY_AFTER_S),
+      maxWaiting: limits.maxWaiting,
+      overloaded: waiting => unavailable(`the hub is overloaded (${waiting} webhooks waiting to be stored); retry later`, RETRY_AFTER_S)
+    })
   }
 }
 
