@@ -1,4 +1,5 @@
 import t from 'tap'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import { applyMappings, checkRequired, passesFilter } from '../src/mapping/map.t
 import { evaluate } from '../src/mapping/jsonata.ts'
 import { validateCanonical } from '../src/models/index.ts'
 import { buildTestHub } from './helpers/hub.ts'
+import { runHubExpectingExit } from './helpers/process.ts'
 
 const example = fileURLToPath(new URL('../examples/hub.config.yaml', import.meta.url))
 const secret = 'whsec_' + Buffer.alloc(32, 7).toString('base64')
@@ -430,6 +432,19 @@ systems:
   await writeFile(empty, '')
   await t.rejects(loadSystemsFile(empty, {}), { message: `${empty}: is empty` })
   await t.rejects(loadSystemsFile(join(tmp, 'missing.yaml'), {}), { message: /missing\.yaml: cannot read: ENOENT/ })
+})
+
+t.test('a bad HUB_CONFIG stops the hub before it starts a database', async (t) => {
+  const bad = join(tmp, 'start-bad.yaml')
+  await writeFile(bad, 'systems:\n  - id: crm\n    baseUrl: nope\n')
+  for (const [file, problem] of [[join(tmp, 'start-missing.yaml'), 'cannot read: ENOENT'], [bad, 'systems[0].baseUrl: must be an http:// or https:// URL']]) {
+    // The embedded default: its data directory is made first thing when a database starts.
+    const dataDir = join(tmp, 'start-data')
+    const { code, stderr } = await runHubExpectingExit({ HUB_DATA_DIR: dataDir, HUB_CONFIG: file })
+    t.equal(code, 2)
+    t.match(stderr, `invalid systems config:\n${file}: ${problem}`)
+    t.notOk(existsSync(dataDir), 'no database was started')
+  }
 })
 
 t.test('redaction hides every literal secret, keeps ${ENV} references and the shape', async (t) => {
