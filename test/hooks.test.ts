@@ -179,7 +179,8 @@ t.test('arrays of items', async t => {
 t.test('unknown systems and missing or wrong webhook keys', async t => {
   const p = await start(t)
   const body = { scope: 'customer/update', id: '1' }
-  await rejected(t, p, () => post(p, body, bearer(p), 'no-such-system'), 404, 'not_found', "no system 'no-such-system'")
+  // A key of the shop's, sent under a name no system has, is no more than a wrong key.
+  await rejected(t, p, () => post(p, body, bearer(p), 'no-such-system'), 401, 'unauthorized', 'invalid webhook key')
   await rejected(t, p, () => post(p, body), 401, 'unauthorized', /missing webhook credentials/)
   await rejected(t, p, () => post(p, body, { authorization: 'Bearer not-the-shop-webhook-key' }), 401, 'unauthorized', 'invalid webhook key')
   await rejected(t, p, () => post(p, body, { authorization: `Basic ${p.configEnv.SHOP_WEBHOOK_KEY}` }), 401, 'unauthorized')
@@ -189,6 +190,21 @@ t.test('unknown systems and missing or wrong webhook keys', async t => {
   await putPlainSystem(t, p)
   await rejected(t, p, () => post(p, body, plainAuth), 401, 'unauthorized', 'invalid webhook key')
   t.notMatch(JSON.stringify((await post(p, body, { authorization: 'Bearer wrong' })).json()), p.configEnv.SHOP_WEBHOOK_KEY, 'the error never shows the real key')
+})
+
+t.test('an unknown system answers as a known one does to wrong credentials', async t => {
+  const p = await start(t)
+  const body = JSON.stringify({ scope: 'customer/update', id: '1' })
+  const wrongSignature = signed('whsec_' + randomBytes(32).toString('base64'), body)
+  const tries: Record<string, Record<string, string>> = { 'no credentials': {}, 'a wrong key': { authorization: 'Bearer wrong' }, 'a wrong signature': wrongSignature }
+  for (const [what, headers] of Object.entries(tries)) {
+    const known = await rejected(t, p, () => post(p, body, headers), 401, 'unauthorized')
+    const unknown = await rejected(t, p, () => post(p, body, headers, 'no-such-system'), 401, 'unauthorized')
+    t.same(unknown.json(), known.json(), `${what}: the same answer`)
+  }
+  const metrics = (await p.app.inject({ url: '/metrics', headers: p.auth })).body
+  t.notMatch(metrics, 'no-such-system', "a sender's made-up name is no metrics label")
+  t.match(metrics, /hub_webhooks_total\{system="\(unknown\)",outcome="rejected"\} [1-9]/, 'it is counted as (unknown)')
 })
 
 t.test('a webhook key replaced over the API is refused at once, though it was just accepted', async t => {

@@ -231,7 +231,7 @@ t.test('a HUB_SECRET_* value is not shown when used outside the known secret fie
   t.notOk(named.body.includes(secret), 'a secret put into the name is not echoed back')
 })
 
-t.test('DELETE removes a system; unknown ones are 404', async t => {
+t.test('DELETE removes a system; unknown ones are 404 (401 to its webhooks, as to a wrong key)', async t => {
   const h = await buildTestHub(t, { workers: false })
   t.equal((await put(h, 'alpha', document())).statusCode, 201)
   t.equal((await put(h, 'beta', document())).statusCode, 201)
@@ -243,7 +243,7 @@ t.test('DELETE removes a system; unknown ones are 404', async t => {
   failed(t, await del(h, 'never-was'), 404, 'not_found', "no system 'never-was'")
   t.same((await list(h)).json().systems.map((s: { id: string }) => s.id), ['beta'], 'the other system stays')
   const hook = await h.app.inject({ method: 'POST', url: '/v1/hooks/alpha', headers: { authorization: `Bearer ${WEBHOOK_KEY}` }, payload: { scope: 'customer/update', id: '1' } })
-  failed(t, hook, 404, 'not_found', "no system 'alpha'")
+  failed(t, hook, 401, 'unauthorized', 'invalid webhook key')
   t.same(await inboundJobs(h), [], 'nothing was enqueued')
 })
 
@@ -286,7 +286,7 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   const hook = (id: string, key: string, body: unknown = { scope: 'customer/update', id: '17' }) =>
     h.app.inject({ method: 'POST', url: `/v1/hooks/${id}`, headers: { authorization: `Bearer ${key}` }, payload: body as object })
 
-  failed(t, await hook('alpha', WEBHOOK_KEY), 404, 'not_found')
+  failed(t, await hook('alpha', WEBHOOK_KEY), 401, 'unauthorized')
   t.equal((await put(h, 'alpha', document())).statusCode, 201)
 
   const res = await hook('alpha', WEBHOOK_KEY)
@@ -314,7 +314,7 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   t.equal((await inboundJobs(h)).length, 2)
 
   t.equal((await del(h, 'alpha')).statusCode, 204)
-  failed(t, await hook('alpha', newKey), 404, 'not_found', "no system 'alpha'")
+  failed(t, await hook('alpha', newKey), 401, 'unauthorized', 'invalid webhook key')
   t.equal((await inboundJobs(h)).length, 2, 'nothing more was enqueued')
 })
 
