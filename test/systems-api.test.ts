@@ -153,9 +153,9 @@ t.test('an invalid document is refused with the exact path and the stored versio
   ]
   for (const [what, body, message] of cases) {
     const res = await put(h, 'alpha', body)
-    failed(t, res, 400, 'bad_request', message)
+    failed(t, res, 400, 'validation_failed', message)
     t.ok(res.json().error.message.startsWith(message), `${what}: the message starts with "${message}"`)
-    t.ok(Array.isArray(res.json().error.details) && res.json().error.details.some((d: string) => d.startsWith(message)), `${what}: listed in details`)
+    t.ok(Array.isArray(res.json().error.details) && res.json().error.details.some((d: { path: string, message: string }) => `${d.path}: ${d.message}`.startsWith(message)), `${what}: listed in details as {path, message}`)
     t.equal((await get(h, 'alpha')).body, before, `${what}: the previous version is kept`)
   }
 
@@ -168,7 +168,7 @@ t.test('an invalid document is refused with the exact path and the stored versio
   t.ok(many.json().error.details.length >= 3, 'details hold every issue')
 
   // A new system that is invalid is not created.
-  failed(t, await put(h, 'beta', document({ types: { customer: { get: { path: 'x' } } } })), 400, 'bad_request')
+  failed(t, await put(h, 'beta', document({ types: { customer: { get: { path: 'x' } } } })), 400, 'validation_failed')
   failed(t, await get(h, 'beta'), 404, 'not_found')
 
   // Bodies that are not objects.
@@ -194,11 +194,11 @@ t.test('documents may reference HUB_SECRET_* variables and nothing else', async 
   setEnv(t, 'HUB_SECRET_ALPHA_TOKEN', 'hub-secret-alpha-token')
 
   const leak = await put(h, 'alpha', document({ name: '${DATABASE_URL}' }))
-  failed(t, leak, 400, 'bad_request', 'name: environment variable DATABASE_URL is not set')
+  failed(t, leak, 400, 'validation_failed', 'name: environment variable DATABASE_URL is not set')
   t.notOk(leak.body.includes(databaseUrl), 'the value is not shown')
-  failed(t, await put(h, 'alpha', document({ baseUrl: '${HUB_TEST_SERVER_URL}' })), 400, 'bad_request', 'baseUrl: environment variable HUB_TEST_SERVER_URL is not set')
-  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: 'x${PATH}' } })), 400, 'bad_request', 'auth.token: environment variable PATH is not set')
-  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: '${HUB_SECRET_NOT_SET}' } })), 400, 'bad_request', 'auth.token: environment variable HUB_SECRET_NOT_SET is not set')
+  failed(t, await put(h, 'alpha', document({ baseUrl: '${HUB_TEST_SERVER_URL}' })), 400, 'validation_failed', 'baseUrl: environment variable HUB_TEST_SERVER_URL is not set')
+  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: 'x${PATH}' } })), 400, 'validation_failed', 'auth.token: environment variable PATH is not set')
+  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: '${HUB_SECRET_NOT_SET}' } })), 400, 'validation_failed', 'auth.token: environment variable HUB_SECRET_NOT_SET is not set')
   failed(t, await get(h, 'alpha'), 404, 'not_found')
 
   const ok = await put(h, 'alpha', document({

@@ -4,7 +4,7 @@ import type { MultipartFile } from '@fastify/multipart'
 import { parse } from 'csv-parse'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { badRequest, conflict, HubError, notFound } from '../../src/errors.ts'
+import { badRequest, conflict, HubError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
 import { inTransaction } from '../../src/db/pool.ts'
 import { headerProblems } from '../../src/imports/rows.ts'
@@ -64,10 +64,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
   /** The form's fields (which must come before the file) as import options. */
   async function optionsOf (given: Record<string, string>): Promise<{ type: DataType, options: ImportOptions }> {
     const checked = check(fields, given)
-    if (!checked.ok) {
-      const first = checked.issues[0]
-      throw new HubError(400, 'validation_failed', `${first.path}: ${first.message}`, checked.issues)
-    }
+    if (!checked.ok) throw invalid(checked.issues)
     const { type, delimiter, overrideExisting, updateOnlyEmptyFields, system } = checked.value
     const key = checked.value.key ?? keyFields[type]
     const keyProblem = /^[a-z_][a-z0-9_]*$/.test(key) ? targetProblem(canonicalSchemas[type], type, key) : `'${key}' is not a top-level field`

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { badRequest, conflict, HubError, notFound } from '../../src/errors.ts'
+import { badRequest, conflict, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
 import { dataTypes, keyFields, toIssues } from '../../src/models/index.ts'
 import type { DataType, Issue } from '../../src/models/index.ts'
@@ -91,10 +91,9 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     } catch (err) {
       if (!(err instanceof ItemRefused)) throw err
       const first = err.errors[0]
-      const message = `${first.path || '(record)'}: ${first.message}`
       if (err.statusCode === 404) throw notFound(first.message)
       if (err.statusCode === 409) throw conflict(first.message)
-      throw new HubError(400, 'validation_failed', message, err.errors)
+      throw invalid(err.errors)
     }
   })
 

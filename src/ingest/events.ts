@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { SystemConfig } from '../config/systems.ts'
-import { badRequest } from '../errors.ts'
+import { badRequest, invalid } from '../errors.ts'
 import { describeJsonataError, evaluate } from '../mapping/jsonata.ts'
 import { check } from '../models/index.ts'
 import { recordId, textProblem } from '../models/text.ts'
@@ -38,10 +38,7 @@ export async function readEvents (system: SystemConfig, body: unknown): Promise<
     }
   }
   const parsed = Array.isArray(value) ? check(items, value) : check(item, value)
-  if (!parsed.ok) {
-    const first = parsed.issues[0]
-    throw badRequest(`${first.path ? first.path + ': ' : ''}${first.message}`, parsed.issues)
-  }
+  if (!parsed.ok) throw invalid(parsed.issues)
   const list = Array.isArray(parsed.value) ? parsed.value : [parsed.value]
   const accepted = inboundScopes(system)
   const wrong = list.findIndex(e => !accepted.includes(e.scope))
