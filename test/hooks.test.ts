@@ -311,17 +311,18 @@ t.test('malformed, oversized and non-JSON bodies', async t => {
 t.test('scopes the system may not send are refused with the accepted list', async t => {
   const p = await start(t)
   for (const scope of ['customer/explode', 'invoice/create', 'customer/poll', 'customer']) {
-    const res = await rejected(t, p, () => post(p, { scope, id: '1' }, bearer(p)), 400, 'bad_request', `scope: '${scope}' is not a scope shop may send; accepted: ${SHOP_SCOPES.join(', ')}`)
-    t.same(res.json().error.details, { acceptedScopes: SHOP_SCOPES }, 'details list the accepted scopes')
+    const res = await rejected(t, p, () => post(p, { scope, id: '1' }, bearer(p)), 400, 'validation_failed', `scope: '${scope}' is not a scope shop may send; accepted: ${SHOP_SCOPES.join(', ')}`)
+    t.same(res.json().error.details, [{ path: 'scope', message: `'${scope}' is not a scope shop may send; accepted: ${SHOP_SCOPES.join(', ')}`, acceptedScopes: SHOP_SCOPES }],
+      'details: the field, as every field error, with the accepted scopes')
   }
 
   await putPlainSystem(t, p)
-  await rejected(t, p, () => post(p, { scope: 'customer/create', id: '1' }, plainAuth, 'plain'), 400, 'bad_request', "scope: 'customer/create' is not a scope plain may send; accepted: customer/update, customer/delete")
-  await rejected(t, p, () => post(p, { scope: 'product/update', id: '1' }, plainAuth, 'plain'), 400, 'bad_request', /accepted: customer\/update, customer\/delete$/)
+  await rejected(t, p, () => post(p, { scope: 'customer/create', id: '1' }, plainAuth, 'plain'), 400, 'validation_failed', "scope: 'customer/create' is not a scope plain may send; accepted: customer/update, customer/delete")
+  await rejected(t, p, () => post(p, { scope: 'product/update', id: '1' }, plainAuth, 'plain'), 400, 'validation_failed', /accepted: customer\/update, customer\/delete$/)
 
   const mixed = [{ scope: 'customer/update', id: '1' }, { scope: 'customer/update', id: '2' }, { scope: 'customer/explode', id: '3' }]
-  await rejected(t, p, () => post(p, mixed, plainAuth, 'plain'), 400, 'bad_request', /^\[2\]\.scope: 'customer\/explode' is not a scope plain may send/)
-  await rejected(t, p, () => post(p, mixed, bearer(p)), 400, 'bad_request', /^\[2\]\.scope: 'customer\/explode' is not a scope shop may send/)
+  await rejected(t, p, () => post(p, mixed, plainAuth, 'plain'), 400, 'validation_failed', /^\[2\]\.scope: 'customer\/explode' is not a scope plain may send/)
+  await rejected(t, p, () => post(p, mixed, bearer(p)), 400, 'validation_failed', /^\[2\]\.scope: 'customer\/explode' is not a scope shop may send/)
 })
 
 t.test('missing ids and wrong types are refused, naming the field', async t => {
@@ -492,8 +493,8 @@ t.test("one sender's poisoned webhooks never fail another sender's", async t => 
     [{ scope: 'customer/update', id: 'a\u0000b' }, {}, /^id: contains a NUL character/],
     [{ scope: 'customer/update', id: '\ud800' }, {}, /^id: contains an unpaired surrogate/],
     [[{ scope: 'customer/update', id: '1' }, { scope: 'customer/update', id: 'x\u0000' }], {}, /^\[1\]\.id: contains a NUL/],
-    [{ scope: 'customer/update', id: '2' }, { 'webhook-id': long }, /^webhook-id header: longer than 255/],
-    [{ scope: 'customer/update', id: '3' }, { 'idempotency-key': long }, /^idempotency-key header: longer than 255/]
+    [{ scope: 'customer/update', id: '2' }, { 'webhook-id': long }, /^headers\.webhook-id: longer than 255/],
+    [{ scope: 'customer/update', id: '3' }, { 'idempotency-key': long }, /^headers\.idempotency-key: longer than 255/]
   ]
   const valid = Array.from({ length: 100 }, (_, i) => post(p, { scope: 'customer/update', id: `v${i}` }, bearer(p)))
   const bad = poisoned.flatMap(([body, headers]) => [0, 1].map(() => post(p, body, { ...plainAuth, ...headers }, 'plain')))
@@ -501,7 +502,7 @@ t.test("one sender's poisoned webhooks never fail another sender's", async t => 
   t.same(good.map(r => r.statusCode), good.map(() => 202), 'every valid webhook of the other system is accepted')
   refused.forEach((res, i) => {
     t.equal(res.statusCode, 400, `poisoned webhook ${i} is its own 400`)
-    t.match(res.json().error.message, poisoned[Math.floor(i / 2)][2], 'naming the field')
+    t.match(res.json().error, { code: 'validation_failed', message: poisoned[Math.floor(i / 2)][2] }, 'naming the field')
   })
   t.equal(await inboundCount(p.hub), 100, 'exactly the valid ones are queued')
 })

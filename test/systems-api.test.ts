@@ -179,7 +179,7 @@ t.test('an invalid document is refused with the exact path and the stored versio
 
 t.test('the id in the body must match the URL', async t => {
   const h = await buildTestHub(t, { workers: false })
-  failed(t, await put(h, 'alpha', document({ id: 'beta' })), 400, 'bad_request', "id: 'beta' does not match the URL's 'alpha'")
+  failed(t, await put(h, 'alpha', document({ id: 'beta' })), 400, 'validation_failed', "id: 'beta' does not match the URL's 'alpha'")
   failed(t, await get(h, 'alpha'), 404, 'not_found', undefined)
   failed(t, await get(h, 'beta'), 404, 'not_found', undefined)
   failed(t, await put(h, 'Alpha', document()), 400, 'validation_failed', /^params\.id: /)
@@ -294,7 +294,7 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   t.equal(res.json().accepted, 1)
   t.same(await inboundJobs(h), [{ system: 'alpha', type: 'customer', action: 'update', id: '17' }], 'one job for the new system')
   failed(t, await hook('alpha', 'not-the-alpha-webhook-key'), 401, 'unauthorized')
-  failed(t, await hook('alpha', WEBHOOK_KEY, { scope: 'product/update', id: '1' }), 400, 'bad_request', /accepted: customer\/create, customer\/update, customer\/delete$/)
+  failed(t, await hook('alpha', WEBHOOK_KEY, { scope: 'product/update', id: '1' }), 400, 'validation_failed', /accepted: customer\/create, customer\/update, customer\/delete$/)
 
   // A replaced system takes effect at once: new key, new flows.
   const newKey = 'alpha-webhook-key-rotated-987654'
@@ -308,7 +308,7 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   }))
   t.equal(replaced.statusCode, 200)
   failed(t, await hook('alpha', WEBHOOK_KEY), 401, 'unauthorized', 'invalid webhook key')
-  failed(t, await hook('alpha', newKey), 400, 'bad_request', /'customer\/update' is not a scope alpha may send/)
+  failed(t, await hook('alpha', newKey), 400, 'validation_failed', /'customer\/update' is not a scope alpha may send/)
   const product = await hook('alpha', newKey, { scope: 'product/update', id: '3' })
   t.equal(product.statusCode, 202, 'the new flow is live')
   t.equal((await inboundJobs(h)).length, 2)
