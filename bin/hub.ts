@@ -2,20 +2,16 @@
 // hub: the command line for the hub: starts the server, and drives its manual sync API. Exit
 // codes: 0 all went well, 1 some ids were rejected or failed, 2 the command could not do its work
 // (usage, connection, key, API).
-import { readFileSync } from 'node:fs'
-import { findPackageJSON } from 'node:module'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, CommanderError, Option } from 'commander'
 import { CliError, HubClient } from '../src/cli/client.ts'
 import type { BatchStatus } from '../src/cli/client.ts'
 import { batchProgress, board, importSummary, problems, receiptSummary, summary } from '../src/cli/output.ts'
+import { version } from '../src/version.ts'
 
 const POLL_MS = 500
 
 interface Connection { url: string, key?: string }
-
-// Found by walking up: this file runs as bin/hub.ts in the repository, as dist/bin/hub.js in the package.
-const { version } = JSON.parse(readFileSync(findPackageJSON(import.meta.url)!, 'utf8')) as { version: string }
 
 const program = new Command('hub')
   .description('Command line for the integration hub: start it, run bulk syncs from a CSV of ids, follow their status.')

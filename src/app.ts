@@ -14,6 +14,7 @@ import { jsonDepthLimit } from './http/json-depth.ts'
 import { metrics } from './http/metrics.ts'
 import { describeRoute } from './http/openapi.ts'
 import type { Hub } from './hub.ts'
+import { version } from './version.ts'
 
 declare module 'fastify' {
   interface FastifyInstance { hub: Hub }
@@ -48,7 +49,7 @@ export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyIns
   await fastify.register(adminAuth)
   await fastify.register(swagger, {
     openapi: {
-      info: { title: 'Hub API', description: 'Self-hosted integration hub', version: '0.1.0' },
+      info: { title: 'Hub API', description: 'Self-hosted integration hub', version },
       components: {
         securitySchemes: {
           adminKey: { type: 'http', scheme: 'bearer', description: 'Admin API key' },

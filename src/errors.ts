@@ -16,6 +16,16 @@ export class HubError extends Error {
 }
 
 export const badRequest = (message: string, details?: unknown) => new HubError(400, 'bad_request', message, details)
+/**
+ * The one shape of a request's field errors: 400 validation_failed, the first issue in the message
+ * (`path: problem`), every issue in details as {path, message}; '(root)' is the value itself.
+ */
+export function invalid (issues: ReadonlyArray<{ path: string, message: string }>): HubError {
+  const named = issues.map(i => ({ ...i, path: i.path || '(root)' }))
+  return new HubError(400, 'validation_failed', `${named[0].path}: ${named[0].message}`, named)
+}
+/** One field's error in that shape, such as a value that names nothing that exists; `more` joins its issue. */
+export const fieldError = (path: string, message: string, more?: Record<string, unknown>) => invalid([{ path, message, ...more }])
 export const unauthorized = (message = 'missing or invalid credentials') => new HubError(401, 'unauthorized', message)
 export const forbidden = (message: string) => new HubError(403, 'forbidden', message)
 export const notFound = (message: string) => new HubError(404, 'not_found', message)

@@ -74,6 +74,9 @@ async function reach (pool: Pool, databaseUrl: string): Promise<void> {
 
 export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub> {
   const log = opts.log ?? pino(loggerOptions(env.LOG_LEVEL))
+  const configEnv = opts.configEnv ?? process.env
+  // Before any database: a config mistake is reported at once, with nothing started or stored.
+  const file = env.HUB_CONFIG ? await readSystemsFile(env.HUB_CONFIG, configEnv) : undefined
   let embedded: EmbeddedPostgres | undefined
   let databaseUrl = env.DATABASE_URL
   if (!databaseUrl) {
@@ -100,10 +103,8 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
       await createJobViews(pool)
       await bootstrapAdminKey(env, pool, log, !embedded ? undefined : opts.announce)
     }
-    const configEnv = opts.configEnv ?? process.env
     systems = await systemRegistry(pool, configEnv, log)
-    if (env.HUB_CONFIG) {
-      const file = await readSystemsFile(env.HUB_CONFIG, configEnv)
+    if (file) {
       await systems.replaceFileSystems(file.documents)
       log.info({ file: env.HUB_CONFIG, systems: file.systems.map(s => s.id) }, 'systems loaded')
     }

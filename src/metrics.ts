@@ -54,8 +54,7 @@ export type JobOutcome = 'completed' | 'retried' | 'held' | 'failed'
 export const countJob = (queue: string, system: string, outcome: JobOutcome) => jobs.inc({ queue, system, outcome })
 
 export function countWebhook (system: string, status: number): void {
-  // An unknown system's name is the sender's choice: one label for all of them.
-  webhooks.inc({ system: status === 404 ? '(unknown)' : system, outcome: status < 400 ? 'accepted' : status < 500 ? 'rejected' : 'failed' })
+  webhooks.inc({ system, outcome: status < 400 ? 'accepted' : status < 500 ? 'rejected' : 'failed' })
 }
 
 export const observeRequest = (method: string, route: string, status: number, seconds: number) => http.observe({ method, route, status: String(status) }, seconds)

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -10,6 +11,7 @@ import { applyMappings, checkRequired, passesFilter } from '../src/mapping/map.t
 import { evaluate } from '../src/mapping/jsonata.ts'
 import { validateCanonical } from '../src/models/index.ts'
 import { buildTestHub } from './helpers/hub.ts'
+import { runHubExpectingExit } from './helpers/process.ts'
 
 const example = fileURLToPath(new URL('../examples/hub.config.yaml', import.meta.url))
 const secret = 'whsec_' + Buffer.alloc(32, 7).toString('base64')
@@ -163,6 +165,10 @@ const base = () => ({
 
 const errorsOf = (raw: unknown) => {
   const r = parseSystem(raw, {})
+  return r.ok ? [] : r.errors
+}
+const fileErrors = (raw: unknown, env: Record<string, string> = {}) => {
+  const r = parseSystems(raw, env)
   return r.ok ? [] : r.errors
 }
 
@@ -325,7 +331,11 @@ systems:
   const crm = (YAML.parse(await readFile(file, 'utf8')) as { systems: Array<Record<string, unknown>> }).systems[1]
   const res = await app.inject({ method: 'PUT', url: '/v1/systems/crm', headers: auth, payload: crm })
   t.equal(res.statusCode, 400)
-  t.same(res.json().error.details, problems.map((p) => p.replace('systems[1].', '')))
+  t.same(res.json().error, {
+    code: 'validation_failed',
+    message: problems[0].replace('systems[1].', ''),
+    details: problems.map((p) => { const [, path, message] = /^systems\[1\]\.([^:]+): (.*)$/.exec(p)!; return { path, message } })
+  }, 'the one shape of field errors: every issue in details as {path, message}')
   t.equal((await app.inject({ url: '/v1/systems/crm', headers: auth })).statusCode, 404, 'nothing was stored')
 })
 
@@ -346,11 +356,11 @@ t.test('JSONata that does not compile is reported where it is written', async (t
 })
 
 t.test('a config file: systems list, duplicate ids, path prefixes', async (t) => {
-  t.same(parseSystems({ systems: [base(), base()] }, {}), { ok: false, errors: ['systems[1].id: duplicate id crm (also systems[0])'] })
-  t.same(parseSystems({ systems: [{ id: 'a', baseUrl: 'http://a' }, { ...base(), types: { customer: { get: {} } } }] }, {}),
-    { ok: false, errors: ['systems[1].types.customer.get.path: required'] })
-  t.same(parseSystems({}, {}), { ok: false, errors: ['systems: required'] })
-  t.same(parseSystems({ systems: [], extra: 1 }, {}), { ok: false, errors: ['extra: unknown key'] })
+  t.same(fileErrors({ systems: [base(), base()] }), ['systems[1].id: duplicate id crm (also systems[0])'])
+  t.same(fileErrors({ systems: [{ id: 'a', baseUrl: 'http://a' }, { ...base(), types: { customer: { get: {} } } }] }),
+    ['systems[1].types.customer.get.path: required'])
+  t.same(fileErrors({}), ['systems: required'])
+  t.same(fileErrors({ systems: [], extra: 1 }), ['extra: unknown key'])
   t.same(parseSystems({ systems: [] }, {}), { ok: true, systems: [] })
 })
 
@@ -360,17 +370,11 @@ t.test('environment substitution', async (t) => {
   t.same(substituteEnv({ auth: { token: 'Bearer ${NOPE}' } }, { NOPE: '' }).errors, ['auth.token: environment variable NOPE is not set'])
 
   const raw = { systems: [{ ...base(), baseUrl: '${CRM_URL}', auth: { kind: 'bearer', token: '${SHOP_TOKEN}' } }] }
-  t.same(parseSystems(raw, { CRM_URL: 'http://crm.test' }), {
-    ok: false,
-    errors: ['systems[0].auth.token: environment variable SHOP_TOKEN is not set']
-  })
-  t.same(parseSystems(raw, {}), {
-    ok: false,
-    errors: [
-      'systems[0].baseUrl: environment variable CRM_URL is not set',
-      'systems[0].auth.token: environment variable SHOP_TOKEN is not set'
-    ]
-  }, 'an unset URL is not also reported as an invalid URL')
+  t.same(fileErrors(raw, { CRM_URL: 'http://crm.test' }), ['systems[0].auth.token: environment variable SHOP_TOKEN is not set'])
+  t.same(fileErrors(raw), [
+    'systems[0].baseUrl: environment variable CRM_URL is not set',
+    'systems[0].auth.token: environment variable SHOP_TOKEN is not set'
+  ], 'an unset URL is not also reported as an invalid URL')
   const ok = parseSystems(raw, { CRM_URL: 'http://crm.test', SHOP_TOKEN: 's3cret' })
   t.ok(ok.ok)
   if (ok.ok) t.same(ok.systems[0].auth, { kind: 'bearer', token: 's3cret' })
@@ -430,6 +434,19 @@ systems:
   await writeFile(empty, '')
   await t.rejects(loadSystemsFile(empty, {}), { message: `${empty}: is empty` })
   await t.rejects(loadSystemsFile(join(tmp, 'missing.yaml'), {}), { message: /missing\.yaml: cannot read: ENOENT/ })
+})
+
+t.test('a bad HUB_CONFIG stops the hub before it starts a database', async (t) => {
+  const bad = join(tmp, 'start-bad.yaml')
+  await writeFile(bad, 'systems:\n  - id: crm\n    baseUrl: nope\n')
+  for (const [file, problem] of [[join(tmp, 'start-missing.yaml'), 'cannot read: ENOENT'], [bad, 'systems[0].baseUrl: must be an http:// or https:// URL']]) {
+    // The embedded default: its data directory is made first thing when a database starts.
+    const dataDir = join(tmp, 'start-data')
+    const { code, stderr } = await runHubExpectingExit({ HUB_DATA_DIR: dataDir, HUB_CONFIG: file })
+    t.equal(code, 2)
+    t.match(stderr, `invalid systems config:\n${file}: ${problem}`)
+    t.notOk(existsSync(dataDir), 'no database was started')
+  }
 })
 
 t.test('redaction hides every literal secret, keeps ${ENV} references and the shape', async (t) => {

@@ -2,6 +2,7 @@
 // up, and the commands it prints work when pasted into a shell.
 import t from 'tap'
 import { execFile, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -57,4 +58,16 @@ t.test('the demo runs twice in a row, then stays up with commands that work', as
 
   second.child.kill('SIGINT')
   t.equal(await second.exited, 0, 'Ctrl-C stops it cleanly')
+})
+
+t.test('--help prints the usage and exits 0; an unknown option is one line and exits 2; neither starts anything', async (t) => {
+  const dataDir = join(tmpdir(), `hub-demo-usage-${process.pid}`)
+  const help = runDemo(dataDir, '--help')
+  t.equal(await help.exited, 0, { output: help.output() })
+  t.match(help.output(), /^Usage: npm run demo -- \[options\]\n[^]*--exit[^]*--data-dir <dir>/)
+
+  const unknown = runDemo(dataDir, '--bogus')
+  t.equal(await unknown.exited, 2)
+  t.equal(unknown.output(), "error: unknown option '--bogus'\n")
+  t.notOk(existsSync(dataDir), 'no database was started')
 })

@@ -163,10 +163,10 @@ t.test('arrays of items', async t => {
     await putPlainSystem(t, p)
     const many = (n: number) => Array.from({ length: n }, (_, i) => ({ scope: 'customer/update', id: String(i + 1) }))
 
-    await rejected(t, p, () => post(p, many(1001), plainAuth, 'plain'), 400, 'bad_request', /at most 1000 items per request/)
-    await rejected(t, p, () => post(p, [], plainAuth, 'plain'), 400, 'bad_request')
-    await rejected(t, p, () => post(p, many(1001), bearer(p)), 400, 'bad_request', /at most 1000 items per request/)
-    await rejected(t, p, () => post(p, [], bearer(p)), 400, 'bad_request')
+    await rejected(t, p, () => post(p, many(1001), plainAuth, 'plain'), 400, 'validation_failed', /at most 1000 items per request/)
+    await rejected(t, p, () => post(p, [], plainAuth, 'plain'), 400, 'validation_failed')
+    await rejected(t, p, () => post(p, many(1001), bearer(p)), 400, 'validation_failed', /at most 1000 items per request/)
+    await rejected(t, p, () => post(p, [], bearer(p)), 400, 'validation_failed')
 
     const max = await post(p, many(1000), plainAuth, 'plain')
     t.equal(max.statusCode, 202)
@@ -179,7 +179,8 @@ t.test('arrays of items', async t => {
 t.test('unknown systems and missing or wrong webhook keys', async t => {
   const p = await start(t)
   const body = { scope: 'customer/update', id: '1' }
-  await rejected(t, p, () => post(p, body, bearer(p), 'no-such-system'), 404, 'not_found', "no system 'no-such-system'")
+  // A key of the shop's, sent under a name no system has, is no more than a wrong key.
+  await rejected(t, p, () => post(p, body, bearer(p), 'no-such-system'), 401, 'unauthorized', 'invalid webhook key')
   await rejected(t, p, () => post(p, body), 401, 'unauthorized', /missing webhook credentials/)
   await rejected(t, p, () => post(p, body, { authorization: 'Bearer not-the-shop-webhook-key' }), 401, 'unauthorized', 'invalid webhook key')
   await rejected(t, p, () => post(p, body, { authorization: `Basic ${p.configEnv.SHOP_WEBHOOK_KEY}` }), 401, 'unauthorized')
@@ -189,6 +190,21 @@ t.test('unknown systems and missing or wrong webhook keys', async t => {
   await putPlainSystem(t, p)
   await rejected(t, p, () => post(p, body, plainAuth), 401, 'unauthorized', 'invalid webhook key')
   t.notMatch(JSON.stringify((await post(p, body, { authorization: 'Bearer wrong' })).json()), p.configEnv.SHOP_WEBHOOK_KEY, 'the error never shows the real key')
+})
+
+t.test('an unknown system answers as a known one does to wrong credentials', async t => {
+  const p = await start(t)
+  const body = JSON.stringify({ scope: 'customer/update', id: '1' })
+  const wrongSignature = signed('whsec_' + randomBytes(32).toString('base64'), body)
+  const tries: Record<string, Record<string, string>> = { 'no credentials': {}, 'a wrong key': { authorization: 'Bearer wrong' }, 'a wrong signature': wrongSignature }
+  for (const [what, headers] of Object.entries(tries)) {
+    const known = await rejected(t, p, () => post(p, body, headers), 401, 'unauthorized')
+    const unknown = await rejected(t, p, () => post(p, body, headers, 'no-such-system'), 401, 'unauthorized')
+    t.same(unknown.json(), known.json(), `${what}: the same answer`)
+  }
+  const metrics = (await p.app.inject({ url: '/metrics', headers: p.auth })).body
+  t.notMatch(metrics, 'no-such-system', "a sender's made-up name is no metrics label")
+  t.match(metrics, /hub_webhooks_total\{system="\(unknown\)",outcome="rejected"\} [1-9]/, 'it is counted as (unknown)')
 })
 
 t.test('a webhook key replaced over the API is refused at once, though it was just accepted', async t => {
@@ -295,42 +311,43 @@ t.test('malformed, oversized and non-JSON bodies', async t => {
 t.test('scopes the system may not send are refused with the accepted list', async t => {
   const p = await start(t)
   for (const scope of ['customer/explode', 'invoice/create', 'customer/poll', 'customer']) {
-    const res = await rejected(t, p, () => post(p, { scope, id: '1' }, bearer(p)), 400, 'bad_request', `scope: '${scope}' is not a scope shop may send; accepted: ${SHOP_SCOPES.join(', ')}`)
-    t.same(res.json().error.details, { acceptedScopes: SHOP_SCOPES }, 'details list the accepted scopes')
+    const res = await rejected(t, p, () => post(p, { scope, id: '1' }, bearer(p)), 400, 'validation_failed', `scope: '${scope}' is not a scope shop may send; accepted: ${SHOP_SCOPES.join(', ')}`)
+    t.same(res.json().error.details, [{ path: 'scope', message: `'${scope}' is not a scope shop may send; accepted: ${SHOP_SCOPES.join(', ')}`, acceptedScopes: SHOP_SCOPES }],
+      'details: the field, as every field error, with the accepted scopes')
   }
 
   await putPlainSystem(t, p)
-  await rejected(t, p, () => post(p, { scope: 'customer/create', id: '1' }, plainAuth, 'plain'), 400, 'bad_request', "scope: 'customer/create' is not a scope plain may send; accepted: customer/update, customer/delete")
-  await rejected(t, p, () => post(p, { scope: 'product/update', id: '1' }, plainAuth, 'plain'), 400, 'bad_request', /accepted: customer\/update, customer\/delete$/)
+  await rejected(t, p, () => post(p, { scope: 'customer/create', id: '1' }, plainAuth, 'plain'), 400, 'validation_failed', "scope: 'customer/create' is not a scope plain may send; accepted: customer/update, customer/delete")
+  await rejected(t, p, () => post(p, { scope: 'product/update', id: '1' }, plainAuth, 'plain'), 400, 'validation_failed', /accepted: customer\/update, customer\/delete$/)
 
   const mixed = [{ scope: 'customer/update', id: '1' }, { scope: 'customer/update', id: '2' }, { scope: 'customer/explode', id: '3' }]
-  await rejected(t, p, () => post(p, mixed, plainAuth, 'plain'), 400, 'bad_request', /^\[2\]\.scope: 'customer\/explode' is not a scope plain may send/)
-  await rejected(t, p, () => post(p, mixed, bearer(p)), 400, 'bad_request', /^\[2\]\.scope: 'customer\/explode' is not a scope shop may send/)
+  await rejected(t, p, () => post(p, mixed, plainAuth, 'plain'), 400, 'validation_failed', /^\[2\]\.scope: 'customer\/explode' is not a scope plain may send/)
+  await rejected(t, p, () => post(p, mixed, bearer(p)), 400, 'validation_failed', /^\[2\]\.scope: 'customer\/explode' is not a scope shop may send/)
 })
 
 t.test('missing ids and wrong types are refused, naming the field', async t => {
   const p = await start(t)
-  await rejected(t, p, () => post(p, { scope: 'customer/update' }, bearer(p)), 400, 'bad_request', /^id: required/)
-  await rejected(t, p, () => post(p, { scope: 'customer/update', id: '' }, bearer(p)), 400, 'bad_request', /^id: /)
-  await rejected(t, p, () => post(p, { scope: 42, id: '1' }, bearer(p)), 400, 'bad_request', /^scope: /)
+  await rejected(t, p, () => post(p, { scope: 'customer/update' }, bearer(p)), 400, 'validation_failed', /^id: required/)
+  await rejected(t, p, () => post(p, { scope: 'customer/update', id: '' }, bearer(p)), 400, 'validation_failed', /^id: /)
+  await rejected(t, p, () => post(p, { scope: 42, id: '1' }, bearer(p)), 400, 'validation_failed', /^scope: /)
   const boolId = await post(p, { scope: 'customer/update', id: true }, bearer(p))
   t.equal(boolId.statusCode, 400, 'id: true is refused')
-  t.match(boolId.json(), { error: { code: 'bad_request', message: /^id: / } }, 'naming the field')
+  t.match(boolId.json(), { error: { code: 'validation_failed', message: /^id: / } }, 'naming the field')
   t.equal(await inboundCount(p.hub), 0, 'nothing was enqueued')
 
   await putPlainSystem(t, p)
   const plain = (body: unknown) => post(p, body, plainAuth, 'plain')
-  await rejected(t, p, () => plain({ scope: 'customer/update' }), 400, 'bad_request', /^id: required/)
-  await rejected(t, p, () => plain({ id: '1' }), 400, 'bad_request', /^scope: required/)
-  await rejected(t, p, () => plain({ scope: 'customer/update', id: true }), 400, 'bad_request', /^id: /)
-  await rejected(t, p, () => plain({ scope: 'customer/update', id: { nested: 1 } }), 400, 'bad_request', /^id: /)
-  await rejected(t, p, () => plain({ scope: 'customer/update', id: '   ' }), 400, 'bad_request', /^id: /)
-  await rejected(t, p, () => plain({ scope: 'customer/update', id: 'x'.repeat(256) }), 400, 'bad_request', /^id: /)
-  await rejected(t, p, () => plain({ scope: 'customer/update', id: '1', debug: 'yes' }), 400, 'bad_request', /^debug: /)
-  await rejected(t, p, () => plain([{ scope: 'customer/update', id: '1' }, { scope: 'customer/update' }]), 400, 'bad_request', /^\[1\]\.id: required/)
-  await rejected(t, p, () => plain([{ scope: 'customer/update', id: '1' }, 'customer/update:2']), 400, 'bad_request', /^\[1\]: /)
-  await rejected(t, p, () => plain('"customer/update"'), 400, 'bad_request')
-  await rejected(t, p, () => plain('null'), 400, 'bad_request')
+  await rejected(t, p, () => plain({ scope: 'customer/update' }), 400, 'validation_failed', /^id: required/)
+  await rejected(t, p, () => plain({ id: '1' }), 400, 'validation_failed', /^scope: required/)
+  await rejected(t, p, () => plain({ scope: 'customer/update', id: true }), 400, 'validation_failed', /^id: /)
+  await rejected(t, p, () => plain({ scope: 'customer/update', id: { nested: 1 } }), 400, 'validation_failed', /^id: /)
+  await rejected(t, p, () => plain({ scope: 'customer/update', id: '   ' }), 400, 'validation_failed', /^id: /)
+  await rejected(t, p, () => plain({ scope: 'customer/update', id: 'x'.repeat(256) }), 400, 'validation_failed', /^id: /)
+  await rejected(t, p, () => plain({ scope: 'customer/update', id: '1', debug: 'yes' }), 400, 'validation_failed', /^debug: /)
+  await rejected(t, p, () => plain([{ scope: 'customer/update', id: '1' }, { scope: 'customer/update' }]), 400, 'validation_failed', /^\[1\]\.id: required/)
+  await rejected(t, p, () => plain([{ scope: 'customer/update', id: '1' }, 'customer/update:2']), 400, 'validation_failed', /^\[1\]: /)
+  await rejected(t, p, () => plain('"customer/update"'), 400, 'validation_failed', /^\(root\): /)
+  await rejected(t, p, () => plain('null'), 400, 'validation_failed')
   const res = await plain([{ scope: 'customer/update', id: '1' }, { scope: 'customer/update', id: false }])
   t.match(res.json().error.details, [{ path: '[1].id' }], 'details carry every issue with its path')
 })
@@ -476,8 +493,8 @@ t.test("one sender's poisoned webhooks never fail another sender's", async t => 
     [{ scope: 'customer/update', id: 'a\u0000b' }, {}, /^id: contains a NUL character/],
     [{ scope: 'customer/update', id: '\ud800' }, {}, /^id: contains an unpaired surrogate/],
     [[{ scope: 'customer/update', id: '1' }, { scope: 'customer/update', id: 'x\u0000' }], {}, /^\[1\]\.id: contains a NUL/],
-    [{ scope: 'customer/update', id: '2' }, { 'webhook-id': long }, /^webhook-id header: longer than 255/],
-    [{ scope: 'customer/update', id: '3' }, { 'idempotency-key': long }, /^idempotency-key header: longer than 255/]
+    [{ scope: 'customer/update', id: '2' }, { 'webhook-id': long }, /^headers\.webhook-id: longer than 255/],
+    [{ scope: 'customer/update', id: '3' }, { 'idempotency-key': long }, /^headers\.idempotency-key: longer than 255/]
   ]
   const valid = Array.from({ length: 100 }, (_, i) => post(p, { scope: 'customer/update', id: `v${i}` }, bearer(p)))
   const bad = poisoned.flatMap(([body, headers]) => [0, 1].map(() => post(p, body, { ...plainAuth, ...headers }, 'plain')))
@@ -485,7 +502,7 @@ t.test("one sender's poisoned webhooks never fail another sender's", async t => 
   t.same(good.map(r => r.statusCode), good.map(() => 202), 'every valid webhook of the other system is accepted')
   refused.forEach((res, i) => {
     t.equal(res.statusCode, 400, `poisoned webhook ${i} is its own 400`)
-    t.match(res.json().error.message, poisoned[Math.floor(i / 2)][2], 'naming the field')
+    t.match(res.json().error, { code: 'validation_failed', message: poisoned[Math.floor(i / 2)][2] }, 'naming the field')
   })
   t.equal(await inboundCount(p.hub), 100, 'exactly the valid ones are queued')
 })

@@ -91,10 +91,13 @@ t.test('overrideExisting and updateOnlyEmptyFields', async t => {
 
 t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting, 409 deleting one not done', async t => {
   const h = await buildTestHub(t, { ...calm, workers: false })
-  const bad = async (fields: Record<string, string>, csv: string | undefined, pattern: RegExp) => {
+  // A field's error names it in details; a file that cannot be read at all is a bad_request.
+  const bad = async (fields: Record<string, string>, csv: string | undefined, pattern: RegExp, code = 'validation_failed') => {
     const res = await upload(h, fields, csv)
     t.equal(res.statusCode, 400, res.body)
-    t.match(res.json().error.message, pattern)
+    const { error } = res.json()
+    t.match(error.message, pattern)
+    t.match(error, code === 'validation_failed' ? { code, details: [{ path: error.message.split(':')[0] }] } : { code }, `code ${code}`)
   }
   await bad({ type: 'customer' }, 'email_adress,first_name\na@example.com,A\n', /^file: 'email_adress' is not a field of customer; did you mean 'email_address'/)
   await bad({ type: 'customer' }, 'colour\nred\n', /fields: .*email_address/)
@@ -102,7 +105,7 @@ t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting
   await bad({ type: 'customer', delimiter: ';;' }, 'email_address\na@example.com\n', /^delimiter: /)
   await bad({ type: 'customer' }, '', /^file: empty/)
   await bad({ type: 'customer' }, 'email_address\n', /^file: no rows/)
-  await bad({ type: 'customer' }, '"email_address\na@example.com\n', /^file: not a CSV/)
+  await bad({ type: 'customer' }, '"email_address\na@example.com\n', /^file: not a CSV/, 'bad_request')
   await bad({ type: 'customer' }, undefined, /^file: required/)
   await bad({ type: 'customer', key: 'nope' }, 'email_address\na@example.com\n', /^key: /)
   t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.imports')).rows[0].n, 0, 'nothing stored for a rejected upload')

@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises'
+import Fastify from 'fastify'
 import t from 'tap'
+import { version } from '../src/version.ts'
 import { buildTestHub } from './helpers/hub.ts'
 
 interface Operation {
@@ -93,4 +96,16 @@ t.test('error answers carry the documented envelope through the response schemas
   t.match(invalid.json(), { error: { code: 'validation_failed', message: /^querystring\.limit: /, details: [{ path: 'querystring.limit' }] } })
   const errors = await app.inject({ url: '/v1/errors', headers: auth })
   t.same(errors.json(), { errors: [], next: null })
+})
+
+t.test("the API document's version is the package's", async t => {
+  const { hub } = await buildTestHub(t, { workers: false })
+  // A version no hard-coded string can match: the app with another package version read.
+  const { app } = await t.mockImport<typeof import('../src/app.ts')>('../src/app.ts', { '../src/version.ts': { version: '9.8.7-test' } })
+  const fastify = Fastify()
+  t.teardown(() => fastify.close())
+  await fastify.register(app, { hub })
+  const res = await fastify.inject({ url: '/docs/json' })
+  t.equal((res.json() as { info: { version: string } }).info.version, '9.8.7-test')
+  t.equal(version, JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8')).version, 'the version read is package.json\'s')
 })

@@ -102,4 +102,6 @@ t.test('GET /v1/records/:type pages by cursor and filters', async t => {
   t.same(later.records, [])
   const bad = await p.app.inject({ url: '/v1/records/customer?cursor=nonsense', headers: p.auth })
   t.equal(bad.statusCode, 400)
+  t.same(bad.json().error, { code: 'validation_failed', message: 'querystring.cursor: not a cursor this hub gave', details: [{ path: 'querystring.cursor', message: 'not a cursor this hub gave' }] },
+    'named as the schema names a query field')
 })

@@ -114,6 +114,8 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
     const res = await jsonPost(p, body)
     t.equal(res.statusCode, code, JSON.stringify(body))
     t.match(res.json().error.message, message)
+    // Whichever check refused it, a field's error has one shape: the field in details.
+    if (code === 400) t.match(res.json().error, { code: 'validation_failed', details: [{ path: res.json().error.message.split(':')[0] }] }, 'the field in details')
   }
   t.equal(await queuedJobs(p), 0, 'nothing was enqueued by a refused request')
 

@@ -153,9 +153,9 @@ t.test('an invalid document is refused with the exact path and the stored versio
   ]
   for (const [what, body, message] of cases) {
     const res = await put(h, 'alpha', body)
-    failed(t, res, 400, 'bad_request', message)
+    failed(t, res, 400, 'validation_failed', message)
     t.ok(res.json().error.message.startsWith(message), `${what}: the message starts with "${message}"`)
-    t.ok(Array.isArray(res.json().error.details) && res.json().error.details.some((d: string) => d.startsWith(message)), `${what}: listed in details`)
+    t.ok(Array.isArray(res.json().error.details) && res.json().error.details.some((d: { path: string, message: string }) => `${d.path}: ${d.message}`.startsWith(message)), `${what}: listed in details as {path, message}`)
     t.equal((await get(h, 'alpha')).body, before, `${what}: the previous version is kept`)
   }
 
@@ -168,7 +168,7 @@ t.test('an invalid document is refused with the exact path and the stored versio
   t.ok(many.json().error.details.length >= 3, 'details hold every issue')
 
   // A new system that is invalid is not created.
-  failed(t, await put(h, 'beta', document({ types: { customer: { get: { path: 'x' } } } })), 400, 'bad_request')
+  failed(t, await put(h, 'beta', document({ types: { customer: { get: { path: 'x' } } } })), 400, 'validation_failed')
   failed(t, await get(h, 'beta'), 404, 'not_found')
 
   // Bodies that are not objects.
@@ -179,7 +179,7 @@ t.test('an invalid document is refused with the exact path and the stored versio
 
 t.test('the id in the body must match the URL', async t => {
   const h = await buildTestHub(t, { workers: false })
-  failed(t, await put(h, 'alpha', document({ id: 'beta' })), 400, 'bad_request', "id: 'beta' does not match the URL's 'alpha'")
+  failed(t, await put(h, 'alpha', document({ id: 'beta' })), 400, 'validation_failed', "id: 'beta' does not match the URL's 'alpha'")
   failed(t, await get(h, 'alpha'), 404, 'not_found', undefined)
   failed(t, await get(h, 'beta'), 404, 'not_found', undefined)
   failed(t, await put(h, 'Alpha', document()), 400, 'validation_failed', /^params\.id: /)
@@ -194,11 +194,11 @@ t.test('documents may reference HUB_SECRET_* variables and nothing else', async 
   setEnv(t, 'HUB_SECRET_ALPHA_TOKEN', 'hub-secret-alpha-token')
 
   const leak = await put(h, 'alpha', document({ name: '${DATABASE_URL}' }))
-  failed(t, leak, 400, 'bad_request', 'name: environment variable DATABASE_URL is not set')
+  failed(t, leak, 400, 'validation_failed', 'name: environment variable DATABASE_URL is not set')
   t.notOk(leak.body.includes(databaseUrl), 'the value is not shown')
-  failed(t, await put(h, 'alpha', document({ baseUrl: '${HUB_TEST_SERVER_URL}' })), 400, 'bad_request', 'baseUrl: environment variable HUB_TEST_SERVER_URL is not set')
-  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: 'x${PATH}' } })), 400, 'bad_request', 'auth.token: environment variable PATH is not set')
-  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: '${HUB_SECRET_NOT_SET}' } })), 400, 'bad_request', 'auth.token: environment variable HUB_SECRET_NOT_SET is not set')
+  failed(t, await put(h, 'alpha', document({ baseUrl: '${HUB_TEST_SERVER_URL}' })), 400, 'validation_failed', 'baseUrl: environment variable HUB_TEST_SERVER_URL is not set')
+  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: 'x${PATH}' } })), 400, 'validation_failed', 'auth.token: environment variable PATH is not set')
+  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: '${HUB_SECRET_NOT_SET}' } })), 400, 'validation_failed', 'auth.token: environment variable HUB_SECRET_NOT_SET is not set')
   failed(t, await get(h, 'alpha'), 404, 'not_found')
 
   const ok = await put(h, 'alpha', document({
@@ -231,7 +231,7 @@ t.test('a HUB_SECRET_* value is not shown when used outside the known secret fie
   t.notOk(named.body.includes(secret), 'a secret put into the name is not echoed back')
 })
 
-t.test('DELETE removes a system; unknown ones are 404', async t => {
+t.test('DELETE removes a system; unknown ones are 404 (401 to its webhooks, as to a wrong key)', async t => {
   const h = await buildTestHub(t, { workers: false })
   t.equal((await put(h, 'alpha', document())).statusCode, 201)
   t.equal((await put(h, 'beta', document())).statusCode, 201)
@@ -243,7 +243,7 @@ t.test('DELETE removes a system; unknown ones are 404', async t => {
   failed(t, await del(h, 'never-was'), 404, 'not_found', "no system 'never-was'")
   t.same((await list(h)).json().systems.map((s: { id: string }) => s.id), ['beta'], 'the other system stays')
   const hook = await h.app.inject({ method: 'POST', url: '/v1/hooks/alpha', headers: { authorization: `Bearer ${WEBHOOK_KEY}` }, payload: { scope: 'customer/update', id: '1' } })
-  failed(t, hook, 404, 'not_found', "no system 'alpha'")
+  failed(t, hook, 401, 'unauthorized', 'invalid webhook key')
   t.same(await inboundJobs(h), [], 'nothing was enqueued')
 })
 
@@ -286,7 +286,7 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   const hook = (id: string, key: string, body: unknown = { scope: 'customer/update', id: '17' }) =>
     h.app.inject({ method: 'POST', url: `/v1/hooks/${id}`, headers: { authorization: `Bearer ${key}` }, payload: body as object })
 
-  failed(t, await hook('alpha', WEBHOOK_KEY), 404, 'not_found')
+  failed(t, await hook('alpha', WEBHOOK_KEY), 401, 'unauthorized')
   t.equal((await put(h, 'alpha', document())).statusCode, 201)
 
   const res = await hook('alpha', WEBHOOK_KEY)
@@ -294,7 +294,7 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   t.equal(res.json().accepted, 1)
   t.same(await inboundJobs(h), [{ system: 'alpha', type: 'customer', action: 'update', id: '17' }], 'one job for the new system')
   failed(t, await hook('alpha', 'not-the-alpha-webhook-key'), 401, 'unauthorized')
-  failed(t, await hook('alpha', WEBHOOK_KEY, { scope: 'product/update', id: '1' }), 400, 'bad_request', /accepted: customer\/create, customer\/update, customer\/delete$/)
+  failed(t, await hook('alpha', WEBHOOK_KEY, { scope: 'product/update', id: '1' }), 400, 'validation_failed', /accepted: customer\/create, customer\/update, customer\/delete$/)
 
   // A replaced system takes effect at once: new key, new flows.
   const newKey = 'alpha-webhook-key-rotated-987654'
@@ -308,13 +308,13 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   }))
   t.equal(replaced.statusCode, 200)
   failed(t, await hook('alpha', WEBHOOK_KEY), 401, 'unauthorized', 'invalid webhook key')
-  failed(t, await hook('alpha', newKey), 400, 'bad_request', /'customer\/update' is not a scope alpha may send/)
+  failed(t, await hook('alpha', newKey), 400, 'validation_failed', /'customer\/update' is not a scope alpha may send/)
   const product = await hook('alpha', newKey, { scope: 'product/update', id: '3' })
   t.equal(product.statusCode, 202, 'the new flow is live')
   t.equal((await inboundJobs(h)).length, 2)
 
   t.equal((await del(h, 'alpha')).statusCode, 204)
-  failed(t, await hook('alpha', newKey), 404, 'not_found', "no system 'alpha'")
+  failed(t, await hook('alpha', newKey), 401, 'unauthorized', 'invalid webhook key')
   t.equal((await inboundJobs(h)).length, 2, 'nothing more was enqueued')
 })
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { badRequest, notFound } from '../../src/errors.ts'
+import { badRequest } from '../../src/errors.ts'
 import { bodyErrors, errorResponses } from '../../src/http/schemas.ts'
 import { eventIdOf, readEvents, standardBody } from '../../src/ingest/events.ts'
 import { groupCommit } from '../../src/ingest/group-commit.ts'
@@ -56,12 +56,11 @@ const hooks: FastifyPluginAsyncZod = async (fastify) => {
       },
       response: {
         202: z.object({ accepted: z.number(), coalesced: z.number(), duplicates: z.number() }).describe('Queued: every event is committed as a job'),
-        ...errorResponses(...bodyErrors, 401, 404, 503)
+        ...errorResponses(...bodyErrors, 401, 503)
       }
     }
   }, async (request, reply) => {
     const system = await hub.systems.get(request.params.system)
-    if (!system) throw notFound(`no system '${request.params.system}'`)
     authenticateWebhook(system, request.headers, request.rawBody ?? '')
     const jobs = await readEvents(system, request.body)
     const receipt = await ingest.submit({

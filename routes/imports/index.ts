@@ -4,7 +4,7 @@ import type { MultipartFile } from '@fastify/multipart'
 import { parse } from 'csv-parse'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { badRequest, conflict, HubError, notFound } from '../../src/errors.ts'
+import { badRequest, conflict, fieldError, HubError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
 import { inTransaction } from '../../src/db/pool.ts'
 import { headerProblems } from '../../src/imports/rows.ts'
@@ -64,15 +64,12 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
   /** The form's fields (which must come before the file) as import options. */
   async function optionsOf (given: Record<string, string>): Promise<{ type: DataType, options: ImportOptions }> {
     const checked = check(fields, given)
-    if (!checked.ok) {
-      const first = checked.issues[0]
-      throw new HubError(400, 'validation_failed', `${first.path}: ${first.message}`, checked.issues)
-    }
+    if (!checked.ok) throw invalid(checked.issues)
     const { type, delimiter, overrideExisting, updateOnlyEmptyFields, system } = checked.value
     const key = checked.value.key ?? keyFields[type]
     const keyProblem = /^[a-z_][a-z0-9_]*$/.test(key) ? targetProblem(canonicalSchemas[type], type, key) : `'${key}' is not a top-level field`
-    if (keyProblem) throw badRequest(`key: ${keyProblem}`)
-    if (system !== undefined && !await hub.systems.get(system)) throw badRequest(`system: no system ${system} is configured`)
+    if (keyProblem) throw fieldError('key', keyProblem)
+    if (system !== undefined && !await hub.systems.get(system)) throw fieldError('system', `no system ${system} is configured`)
     return { type, options: { delimiter, key, overrideExisting, updateOnlyEmptyFields, ...(system ? { system } : {}) } }
   }
 
@@ -91,13 +88,13 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
           if (!id) {
             const headers = record.map(h => h.trim())
             const problems = headerProblems(type, headers, system)
-            if (problems.length) throw badRequest(`file: ${problems[0]}`, { problems })
+            if (problems.length) throw invalid(problems.map(message => ({ path: 'file', message })))
             id = await createImport(tx, type, options, headers)
             continue
           }
           for (const [i, cell] of record.entries()) {
             const problem = textProblem(cell, 64 * 1024)
-            if (problem) throw badRequest(`file: row ${total + 2}, column ${i + 1}: ${problem}`)
+            if (problem) throw fieldError('file', `row ${total + 2}, column ${i + 1}: ${problem}`)
           }
           batch.push(record)
           total++
@@ -112,8 +109,8 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
         throw err
       }
       if (file.file.truncated) throw new HubError(413, 'payload_too_large', `file: over ${MAX_FILE_BYTES / 1024 / 1024} MB`)
-      if (!id) throw badRequest('file: empty (a header row and at least one row are needed)')
-      if (total === 0) throw badRequest('file: no rows after the header')
+      if (!id) throw fieldError('file', 'empty (a header row and at least one row are needed)')
+      if (total === 0) throw fieldError('file', 'no rows after the header')
       if (batch.length) await addRows(tx, id, total - batch.length + 1, batch)
       await tx.query('SELECT pg_advisory_xact_lock($1)', [QUEUE_LOCK])
       if (await waitingImports(tx) >= MAX_WAITING) throw tooMany()
@@ -154,7 +151,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
           given[part.fieldname] = String(part.value)
           continue
         }
-        if (part.fieldname !== 'file') throw badRequest(`${part.fieldname}: unexpected file part (the CSV goes in 'file')`)
+        if (part.fieldname !== 'file') throw fieldError(part.fieldname, "unexpected file part (the CSV goes in 'file')")
         const { type, options } = await optionsOf(given)
         receipt = await upload(part, type, options)
       }
@@ -167,7 +164,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
       }
       throw err
     }
-    if (!receipt) throw badRequest('file: required (a CSV file part after the fields)')
+    if (!receipt) throw fieldError('file', 'required (a CSV file part after the fields)')
     return reply.code(202).send(receipt)
   })
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { badRequest, conflict, HubError, notFound } from '../../src/errors.ts'
+import { conflict, fieldError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
 import { dataTypes, keyFields, toIssues } from '../../src/models/index.ts'
 import type { DataType, Issue } from '../../src/models/index.ts'
@@ -91,10 +91,9 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     } catch (err) {
       if (!(err instanceof ItemRefused)) throw err
       const first = err.errors[0]
-      const message = `${first.path || '(record)'}: ${first.message}`
       if (err.statusCode === 404) throw notFound(first.message)
       if (err.statusCode === 409) throw conflict(first.message)
-      throw new HubError(400, 'validation_failed', message, err.errors)
+      throw invalid(err.errors)
     }
   })
 
@@ -183,7 +182,7 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     let after: { updatedAt: string, id: string } | undefined
     if (cursor) {
       const [updatedAt, id] = Buffer.from(cursor, 'base64url').toString().split('|')
-      if (!updatedAt || !id || Number.isNaN(Date.parse(updatedAt)) || !z.uuid().safeParse(id).success) throw badRequest('cursor: not a cursor this hub gave')
+      if (!updatedAt || !id || Number.isNaN(Date.parse(updatedAt)) || !z.uuid().safeParse(id).success) throw fieldError('querystring.cursor', 'not a cursor this hub gave')
       after = { updatedAt, id }
     }
     const page = await listRecords(hub.pool, type, { ...filters, after, keyField: keyFields[type] })

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import { parse } from 'csv-parse'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { badRequest, HubError, notFound } from '../../src/errors.ts'
+import { badRequest, HubError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses } from '../../src/http/schemas.ts'
 import { byteLimit } from '../../src/http/byte-limit.ts'
 import { check, dataTypes } from '../../src/models/index.ts'
@@ -100,7 +100,7 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       lines = csvLines(rows, idAt, header.indexOf('scope'))
     } else {
       const parsed = check(jsonBody, request.body)
-      if (!parsed.ok) throw badRequest(`${parsed.issues[0].path}: ${parsed.issues[0].message}`, parsed.issues)
+      if (!parsed.ok) throw invalid(parsed.issues)
       const { ids, ...rest } = parsed.value
       options = { ...request.query, ...rest }
       lines = ids.map((id, i) => ({ line: i + 1, id }))

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { redactDocument } from '../../src/config/load.ts'
 import { breakerState } from '../../src/connectors/breaker.ts'
-import { badRequest, notFound } from '../../src/errors.ts'
+import { fieldError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
 import type { StoredSystem } from '../../src/stores/systems.ts'
 
@@ -64,9 +64,9 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
     }
   }, async (request, reply) => {
     const document = { ...request.body, id: request.body.id ?? request.params.id }
-    if (document.id !== request.params.id) throw badRequest(`id: '${String(document.id)}' does not match the URL's '${request.params.id}'`)
+    if (document.id !== request.params.id) throw fieldError('id', `'${String(document.id)}' does not match the URL's '${request.params.id}'`)
     const parsed = hub.systems.check(document)
-    if (!parsed.ok) throw badRequest(parsed.errors[0], parsed.errors)
+    if (!parsed.ok) throw invalid(parsed.issues)
     const existed = (await hub.systems.documents()).some(s => s.id === request.params.id)
     await hub.systems.put(request.params.id, document, 'api')
     return reply.code(existed ? 200 : 201).send(shown({ id: request.params.id, document, source: 'api' }))

@@ -9,7 +9,8 @@ import type { SystemConfig } from './systems.ts'
 import { maskSecretParams } from '../redact.ts'
 
 export type Env = Record<string, string | undefined>
-export type Parsed<T> = { ok: true } & T | { ok: false, errors: string[] }
+/** A failure has each issue as a `path: problem` line (errors) and as {path, message} (issues). */
+export type Parsed<T> = { ok: true } & T | { ok: false, errors: string[], issues: Issue[] }
 
 /** A config file that cannot be used; the message has one `file: path: problem` line per issue. */
 export class ConfigError extends Error {
@@ -58,7 +59,7 @@ export function substituteEnv (value: unknown, env: Env = process.env): { value:
   return { value: out, errors: issues.map(formatIssue) }
 }
 
-function parseWith<S extends z.ZodType> (schema: S, raw: unknown, env: Env): { ok: true, value: z.output<S> } | { ok: false, errors: string[] } {
+function parseWith<S extends z.ZodType> (schema: S, raw: unknown, env: Env): { ok: true, value: z.output<S> } | { ok: false, errors: string[], issues: Issue[] } {
   const envIssues: Issue[] = []
   const substituted = substitute(raw, env, [], envIssues)
   const result = check(schema, substituted)
@@ -66,7 +67,8 @@ function parseWith<S extends z.ZodType> (schema: S, raw: unknown, env: Env): { o
   // A placeholder left in place would also fail its own validation; report only the cause.
   const envPaths = new Set(envIssues.map((i) => i.path))
   const schemaIssues = result.ok ? [] : result.issues.filter((i) => !envPaths.has(i.path))
-  return { ok: false, errors: [...envIssues, ...schemaIssues].map(formatIssue) }
+  const issues = [...envIssues, ...schemaIssues]
+  return { ok: false, errors: issues.map(formatIssue), issues }
 }
 
 /** Validate a whole config document `{ systems: [...] }`. */

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { isDatabaseUnavailable, isRejectedValue } from '../db/errors.ts'
-import { HubError, unavailable } from '../errors.ts'
+import { HubError, invalid, unavailable } from '../errors.ts'
 import { formatPath } from '../models/index.ts'
 
 interface Envelope { error: { code: string, message: string, details?: unknown } }
@@ -23,17 +23,15 @@ function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
   // A value PostgreSQL cannot store (a NUL, an over-long key) that got past the edge checks
   // is still the client's input, never a 500.
   if (isRejectedValue(err)) return { status: 400, body: { error: { code: 'bad_request', message: `a value in the request cannot be stored: ${err.message}` } } }
-  if (err instanceof HubError) {
-    return { status: err.statusCode, body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } } }
-  }
   if (hasZodFastifySchemaValidationErrors(err)) {
     const where = err.validationContext ?? 'body'
-    const issues = err.validation.map(v => {
+    return toEnvelope(invalid(err.validation.map(v => {
       const path = v.instancePath.split('/').slice(1).filter(Boolean).map(p => /^\d+$/.test(p) ? Number(p) : p)
-      return { path: formatPath(where === 'body' ? path : [where, ...path]) || '(root)', message: v.message ?? 'invalid' }
-    })
-    const first = issues[0]
-    return { status: 400, body: { error: { code: 'validation_failed', message: `${first.path}: ${first.message}`, details: issues } } }
+      return { path: formatPath(where === 'body' ? path : [where, ...path]), message: v.message ?? 'invalid' }
+    })) as unknown as FastifyError)
+  }
+  if (err instanceof HubError) {
+    return { status: err.statusCode, body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } } }
   }
   const isJson = err instanceof SyntaxError
   const status = err.statusCode ?? (isJson ? 400 : 500)

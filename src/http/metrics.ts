@@ -14,7 +14,12 @@ export const metrics = fp(async (fastify: FastifyInstance) => {
   fastify.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? '(unmatched)'
     observeRequest(request.method, route, reply.statusCode, reply.elapsedTime / 1000)
-    if (route === HOOKS) countWebhook((request.params as { system: string }).system, reply.statusCode)
+    if (route !== HOOKS) return
+    // A system that does not exist is answered as a wrong key (401), and its name is the sender's
+    // choice: one label for all of them.
+    const { system } = request.params as { system: string }
+    const known = await fastify.hub.systems.get(system).catch(() => undefined)
+    countWebhook(known ? system : '(unknown)', reply.statusCode)
   })
   const open = fastify.hub.env.HUB_METRICS_OPEN
   fastify.get('/metrics', {

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { SystemConfig } from '../config/systems.ts'
-import { badRequest } from '../errors.ts'
+import { badRequest, fieldError, invalid } from '../errors.ts'
 import { describeJsonataError, evaluate } from '../mapping/jsonata.ts'
 import { check } from '../models/index.ts'
 import { recordId, textProblem } from '../models/text.ts'
@@ -38,16 +38,13 @@ export async function readEvents (system: SystemConfig, body: unknown): Promise<
     }
   }
   const parsed = Array.isArray(value) ? check(items, value) : check(item, value)
-  if (!parsed.ok) {
-    const first = parsed.issues[0]
-    throw badRequest(`${first.path ? first.path + ': ' : ''}${first.message}`, parsed.issues)
-  }
+  if (!parsed.ok) throw invalid(parsed.issues)
   const list = Array.isArray(parsed.value) ? parsed.value : [parsed.value]
   const accepted = inboundScopes(system)
   const wrong = list.findIndex(e => !accepted.includes(e.scope))
   if (wrong >= 0) {
     const where = Array.isArray(value) ? `[${wrong}].scope` : 'scope'
-    throw badRequest(`${where}: '${list[wrong].scope}' is not a scope ${system.id} may send; accepted: ${accepted.join(', ') || 'none (no inbound flows)'}`, { acceptedScopes: accepted })
+    throw fieldError(where, `'${list[wrong].scope}' is not a scope ${system.id} may send; accepted: ${accepted.join(', ') || 'none (no inbound flows)'}`, { acceptedScopes: accepted })
   }
   return list.map(e => {
     const { type, action } = parseScope(e.scope)!
@@ -66,7 +63,7 @@ export function eventIdOf (headers: Record<string, string | string[] | undefined
     const value = headers[name]
     if (typeof value !== 'string' || !value) continue
     const problem = textProblem(value, MAX_EVENT_ID)
-    if (problem) throw badRequest(`${name} header: ${problem}`)
+    if (problem) throw fieldError(`headers.${name}`, problem)
     return value
   }
   return undefined

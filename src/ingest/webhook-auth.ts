@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto'
+import { randomBytes, timingSafeEqual } from 'node:crypto'
 import type { IncomingHttpHeaders } from 'node:http'
 import { Webhook } from 'standardwebhooks'
 import type { SystemConfig } from '../config/systems.ts'
@@ -35,13 +35,21 @@ const header = (headers: IncomingHttpHeaders, name: string) => {
   return Array.isArray(v) ? v[0] : v
 }
 
+// An unknown system is checked as a known one whose key and signing secret nobody has: the same
+// credentials get the same 401 either way, so an unauthenticated caller cannot tell which
+// systems exist.
+const nobodys = {
+  keys: [randomBytes(32).toString('base64url')],
+  signingSecrets: ['whsec_' + randomBytes(32).toString('base64')]
+}
+
 /**
  * Admit a webhook from `system`: a Standard Webhooks signature over the raw body (any of the
  * configured secrets, so they can be rotated; the library enforces the 5-minute timestamp
- * tolerance) or one of its bearer keys. Throws 401 otherwise.
+ * tolerance) or one of its bearer keys. Throws 401 otherwise, and for a system that does not exist.
  */
-export function authenticateWebhook (system: SystemConfig, headers: IncomingHttpHeaders, rawBody: string): void {
-  const { keys, signingSecrets } = system.webhooks
+export function authenticateWebhook (system: SystemConfig | undefined, headers: IncomingHttpHeaders, rawBody: string): asserts system is SystemConfig {
+  const { keys, signingSecrets } = system?.webhooks ?? nobodys
   const signature = header(headers, 'webhook-signature')
   if (signature && signingSecrets.length) {
     const signed = { 'webhook-id': header(headers, 'webhook-id') ?? '', 'webhook-timestamp': header(headers, 'webhook-timestamp') ?? '', 'webhook-signature': signature }
@@ -49,7 +57,7 @@ export function authenticateWebhook (system: SystemConfig, headers: IncomingHttp
     for (const secret of signingSecrets) {
       try {
         new Webhook(secret).verify(rawBody, signed)
-        return
+        if (system) return
       } catch (err) {
         reason = (err as Error).message
       }
@@ -60,12 +68,12 @@ export function authenticateWebhook (system: SystemConfig, headers: IncomingHttp
   if (!token) {
     throw unauthorized(keys.length || signingSecrets.length
       ? 'missing webhook credentials: send Authorization: Bearer <webhook key> or a Standard Webhooks signature'
-      : `system ${system.id} has no webhook keys or signing secrets configured`)
+      : `system ${system!.id} has no webhook keys or signing secrets configured`)
   }
   // Compare against every key (no early exit) so timing does not reveal which one matched.
   const presented = presentedDigest(token)
   let ok = false
   for (const key of digestsOf(keys)) ok = timingSafeEqual(presented, key) || ok
-  if (!ok) throw unauthorized('invalid webhook key')
+  if (!ok || !system) throw unauthorized('invalid webhook key')
   remember(token, presented)
 }

@@ -1,5 +1,5 @@
 import type { SystemConfig } from '../config/systems.ts'
-import { badRequest } from '../errors.ts'
+import { fieldError } from '../errors.ts'
 import type { DataType } from '../models/index.ts'
 import { parseScope } from '../pipeline/scope.ts'
 import { pollTarget } from '../poll/trigger.ts'
@@ -33,30 +33,30 @@ export interface SyncPlan {
 /** Resolve and check the request as a whole; per-line problems are handled while reading ids. */
 export async function planSync (systems: SystemRegistry, p: SyncParams): Promise<SyncPlan> {
   const fromScope = p.scope ? parseScope(p.scope) : undefined
-  if (p.scope && !fromScope) throw badRequest(`scope: '${p.scope}' is not <type>/<create|update|delete|poll>`)
-  if (fromScope && p.type && fromScope.type !== p.type) throw badRequest(`scope: '${p.scope}' does not match type '${p.type}'`)
+  if (p.scope && !fromScope) throw fieldError('scope', `'${p.scope}' is not <type>/<create|update|delete|poll>`)
+  if (fromScope && p.type && fromScope.type !== p.type) throw fieldError('scope', `'${p.scope}' does not match type '${p.type}'`)
   const type = fromScope?.type ?? p.type
-  if (!type) throw badRequest('type: required (or give a scope such as customer/update)')
+  if (!type) throw fieldError('type', 'required (or give a scope such as customer/update)')
   const action = fromScope?.action ?? p.action ?? 'update'
   const direction = p.direction ?? 'inbound'
   const system = p.system ? await systems.get(p.system) : undefined
-  if (p.system && !system) throw badRequest(`system: no system '${p.system}'`)
+  if (p.system && !system) throw fieldError('system', `no system '${p.system}'`)
   if (action === 'poll') {
-    if (direction !== 'inbound' || !system) throw badRequest(`system: required for ${type}/poll (the system to poll)`)
+    if (direction !== 'inbound' || !system) throw fieldError('system', `required for ${type}/poll (the system to poll)`)
     await pollTarget(systems, system.id, type)
     return { direction, type, action: 'update', system, debug: false, poll: true }
   }
   if (direction === 'inbound') {
-    if (!system) throw badRequest('system: required for an inbound sync (the system to fetch the records from)')
-    if (p.target) throw badRequest('target: only for direction outbound')
+    if (!system) throw fieldError('system', 'required for an inbound sync (the system to fetch the records from)')
+    if (p.target) throw fieldError('target', 'only for direction outbound')
     const scope = `${type}/${action}`
     const accepted = inboundScopes(system)
-    if (!accepted.includes(scope)) throw badRequest(`scope: ${system.id} has no inbound flow for ${scope}; accepted: ${accepted.join(', ') || 'none'}`, { acceptedScopes: accepted })
+    if (!accepted.includes(scope)) throw fieldError('scope', `${system.id} has no inbound flow for ${scope}; accepted: ${accepted.join(', ') || 'none'}`, { acceptedScopes: accepted })
     return { direction, type, action, system, debug: !!p.debug }
   }
-  if (!p.target) throw badRequest('target: required for direction outbound (the one system to push to)')
+  if (!p.target) throw fieldError('target', 'required for direction outbound (the one system to push to)')
   const target = await systems.get(p.target)
-  if (!target) throw badRequest(`target: no system '${p.target}'`)
-  if (!findFlow(target, type, 'outbound', action)) throw badRequest(`target: ${target.id} has no enabled outbound flow for ${type}/${action}`)
+  if (!target) throw fieldError('target', `no system '${p.target}'`)
+  if (!findFlow(target, type, 'outbound', action)) throw fieldError('target', `${target.id} has no enabled outbound flow for ${type}/${action}`)
   return { direction, type, action, system, target, debug: !!p.debug }
 }
