@@ -76,7 +76,8 @@ export async function startHub (env: Record<string, string>): Promise<HubProcess
   const child = spawn(process.execPath, [...profile, 'src/server.ts'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', HUB_ADMIN_KEY: ADMIN_KEY, PORT: String(port), ...env }
+    // BENCH_NODE_OPTIONS: Node options for every hub process (a heap cap: --max-old-space-size=N).
+    env: { PATH: process.env.PATH, LOG_LEVEL: 'warn', HUB_ADMIN_KEY: ADMIN_KEY, PORT: String(port), ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}), ...env }
   })
   const url = `http://127.0.0.1:${port}`
   await waitUntil('the hub to be ready', async () => (await fetch(url + '/ready').catch(() => undefined))?.status === 200, { timeoutMs: 60_000 })
