@@ -3,31 +3,22 @@
 // (until Ctrl-C) with commands to try. `--exit` stops after the scripted part (tests).
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { Command, CommanderError } from 'commander'
+import { Command } from 'commander'
 import pg from 'pg'
 import { DataDirLockedError, startEmbeddedPostgres } from '../src/db/embedded.ts'
 import { freePort } from '../src/net/free-port.ts'
 import { waitUntil } from '../src/wait-until.ts'
 import { exampleEnv, startSandbox } from './index.ts'
+import { parseOptions } from './options.ts'
 
 const root = fileURLToPath(new URL('../', import.meta.url))
 const ADMIN_KEY = 'demo-admin-key-0123456789'
 const DATABASE = 'hub_demo'
 
-// Parsed as bin/hub.ts parses: --help prints the usage and exits 0, a usage error is commander's
-// one line and exits 2.
-const program = new Command('npm run demo --')
+const args = parseOptions<{ exit?: true, dataDir: string }>(new Command('npm run demo --')
   .description('The sandbox shop, CRM and ERP plus a hub configured with examples/hub.config.yaml: makes changes in the shop, prints what arrived where, then stays up until Ctrl-C.')
   .option('--exit', 'stop after the scripted part instead of staying up')
-  .option('--data-dir <dir>', "the embedded PostgreSQL's data directory (reset on every run)", './.hub-demo')
-  .exitOverride()
-try {
-  program.parse()
-} catch (err) {
-  if (!(err instanceof CommanderError)) throw err
-  process.exit(err.exitCode === 0 ? 0 : 2)
-}
-const args = program.opts<{ exit?: true, dataDir: string }>()
+  .option('--data-dir <dir>', "the embedded PostgreSQL's data directory (reset on every run)", './.hub-demo'))
 const dataDir = args.dataDir
 
 // The sandbox keeps its records in memory, so every run starts the hub on an empty database:

@@ -1,8 +1,9 @@
 // `npm run sandbox`: the three sandbox systems alone, for a hub started separately with
 // examples/hub.config.yaml. Prints the environment that config needs; `--seed N` puts N
 // customers in the shop.
-import { parseArgs } from 'node:util'
+import { Command } from 'commander'
 import { exampleEnv, startSandbox } from './index.ts'
+import { parseOptions } from './options.ts'
 import { seedShop } from './seed.ts'
 
 function fail (message: string): never {
@@ -17,14 +18,11 @@ function port (name: string, fallback: number): number {
   return n
 }
 
-let seed = 0
-try {
-  const { values } = parseArgs({ options: { seed: { type: 'string', default: '0' } } })
-  seed = Number(values.seed)
-  if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be a number of customers, got ${values.seed}`)
-} catch (err) {
-  fail((err as Error).message)
-}
+const options = parseOptions<{ seed: string }>(new Command('npm run sandbox --')
+  .description('The sandbox shop, CRM and ERP alone, for a hub started separately with examples/hub.config.yaml (HUB_URL, SHOP_PORT, CRM_PORT, ERP_PORT).')
+  .option('--seed <n>', 'put this many customers in the shop (their webhooks go to HUB_URL)', '0'))
+const seed = Number(options.seed)
+if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be a number of customers, got ${options.seed}`)
 const hubUrl = (process.env.HUB_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '')
 
 const sandbox = await startSandbox({

@@ -465,3 +465,12 @@ t.test('npm run sandbox rejects a bad --seed', async (t) => {
   t.equal(await run.exited, 2)
   t.match(run.output(), /--seed must be a number of customers, got many/)
 })
+
+t.test('npm run sandbox -- --help prints the usage and exits 0; an unknown option is one line and exits 2', async (t) => {
+  const help = runSandboxMain(['--help'], {})
+  t.equal(await help.exited, 0)
+  t.match(help.output(), /^Usage: npm run sandbox -- \[options\]\n[^]*--seed <n>/)
+  const unknown = runSandboxMain(['--bogus'], {})
+  t.equal(await unknown.exited, 2)
+  t.equal(unknown.output(), "error: unknown option '--bogus'\n")
+})
