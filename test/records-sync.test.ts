@@ -46,6 +46,10 @@ t.test('create or replace: id before external_id, replace drops fields, fan-out 
   const invalid = await post({ external_id: 'E-9', email_address: 'not an email' })
   t.equal(invalid.statusCode, 400)
   t.match(invalid.json().error.message, /^email_address: /)
+  // The hub's own number would make any customer valid: one that says nothing of who it is is refused.
+  const unnamed = await post({ external_id: 'E-10', comment: 'only a comment' })
+  t.equal(unnamed.statusCode, 400, unnamed.body)
+  t.match(unnamed.json().error.message, 'needs at least one of customer_number, email_address, first_name, last_name, company')
   const noSystem = await post({ external_id: 'E-9', first_name: 'X' }, '/v1/records/customer')
   t.equal(noSystem.statusCode, 400)
   t.match(noSystem.json().error.message, /^system: required/)

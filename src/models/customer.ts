@@ -58,6 +58,11 @@ export const relationshipSchema = z.object({
   external_ids: externalIds
 })
 
+const identifying = ['customer_number', 'email_address', 'first_name', 'last_name', 'company'] as const
+export const UNNAMED_CUSTOMER = `needs at least one of ${identifying.join(', ')}`
+/** Whether a customer's data says who it is: the canonical model needs one of these fields. */
+export const identifiesCustomer = (c: Record<string, unknown>) => identifying.some(k => c[k] != null && c[k] !== '')
+
 export const customerSchema = z.object({
   customer_number: text,
   first_name: text,
@@ -73,8 +78,8 @@ export const customerSchema = z.object({
 }).refine(
   // An empty customer is almost always a mapping that matched nothing; storing it would
   // silently blank the record everywhere it fans out to.
-  (c) => [c.customer_number, c.email_address, c.first_name, c.last_name, c.company].some((v) => v != null && v !== ''),
-  { message: 'needs at least one of customer_number, email_address, first_name, last_name, company' }
+  (c) => identifiesCustomer(c),
+  { message: UNNAMED_CUSTOMER }
 )
 
 export type Customer = z.output<typeof customerSchema>

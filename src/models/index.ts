@@ -6,7 +6,7 @@ import type { Customer } from './customer.ts'
 import type { Product } from './product.ts'
 import type { Order } from './order.ts'
 
-export { customerSchema, addressSchema, customFieldSchema, externalIdSchema } from './customer.ts'
+export { customerSchema, addressSchema, customFieldSchema, externalIdSchema, identifiesCustomer, UNNAMED_CUSTOMER } from './customer.ts'
 export type { Customer, Address, CustomField, ExternalId } from './customer.ts'
 export { productSchema } from './product.ts'
 export type { Product } from './product.ts'

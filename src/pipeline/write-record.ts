@@ -1,7 +1,7 @@
 import { inTransaction } from '../db/pool.ts'
 import type { Pool } from '../db/pool.ts'
 import type { Queryable } from '../db/queryable.ts'
-import { validateCanonical } from '../models/index.ts'
+import { identifiesCustomer, UNNAMED_CUSTOMER, validateCanonical } from '../models/index.ts'
 import type { DataType, Issue } from '../models/index.ts'
 import { randomUUID } from 'node:crypto'
 import { batcher } from '../db/batcher.ts'
@@ -198,11 +198,19 @@ async function writeRound (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Q
   }
   await updateRecords(db, updates)
 
-  // New records: the hub's customer numbers first, so validation sees the record as stored.
-  const numbers = await nextCustomerNumbers(db, inserts.filter(({ w }) => w.type === 'customer' && w.data.customer_number == null).length)
+  // New records: the hub's customer numbers first, so validation sees the record as stored. A
+  // number would make any customer valid: one whose data says nothing of who it is (a mapping
+  // that matched nothing) is refused before it gets one.
+  const numbered = (w: RecordWrite) => w.type === 'customer' && w.data.customer_number == null
+  const named = inserts.filter(({ n, w }) => {
+    if (!numbered(w) || identifiesCustomer(w.data)) return true
+    answer[n](new InvalidRecord(w.type, [{ path: '', message: UNNAMED_CUSTOMER }]))
+    return false
+  })
+  const numbers = await nextCustomerNumbers(db, named.filter(({ w }) => numbered(w)).length)
   const rows: Array<RecordRow & { type: DataType, n: number, w: RecordWrite }> = []
-  for (const { n, w } of inserts) {
-    const given = w.type === 'customer' && w.data.customer_number == null ? { ...w.data, customer_number: numbers.shift() } : w.data
+  for (const { n, w } of named) {
+    const given = numbered(w) ? { ...w.data, customer_number: numbers.shift() } : w.data
     try {
       const data = validated(w.type, given)
       rows.push({ id: randomUUID(), type: w.type, data, hash: contentHash(data), n, w })
