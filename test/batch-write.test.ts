@@ -1,5 +1,7 @@
 import t from 'tap'
 import { batcher } from '../src/db/batcher.ts'
+import type { SystemConfig } from '../src/config/systems.ts'
+import type { Queryable } from '../src/db/queryable.ts'
 import { inTransaction } from '../src/db/pool.ts'
 import { createPipelineContext } from '../src/pipeline/create-context.ts'
 import { InvalidRecord, writeRecords } from '../src/pipeline/write-record.ts'
@@ -197,4 +199,22 @@ t.test('a batch of deliveries with one failing job completes the others', async 
   const { rows } = await p.hub.pool.query<{ state: string, n: number }>(
     "SELECT state::text, count(*)::int AS n FROM pgboss.job WHERE name = 'outbound' GROUP BY 1 ORDER BY 1")
   t.same(rows, [{ state: 'completed', n: 9 }, { state: 'failed', n: 1 }])
+})
+
+t.test('the jobs of a batch that find their breaker view stale share one read of it', async t => {
+  const { hub } = await buildTestHub(t, { workers: false })
+  const { breakers } = await import('../src/connectors/breaker.ts')
+  // A closed breaker's admit reads only the system's id.
+  const system = { id: 'shop' } as SystemConfig
+  let reads = 0
+  const counting = {
+    query: (text: string, values?: unknown[]) => {
+      if (/FROM hub\.breakers WHERE system_id/.test(text)) reads++
+      return hub.pool.query(text, values)
+    }
+  } as unknown as Queryable
+  const { admit } = breakers(counting, hub.log)
+  const passes = await Promise.all(Array.from({ length: 20 }, () => admit(system)))
+  t.same(passes, Array(20).fill({ probe: false }))
+  t.equal(reads, 1, 'twenty admits, one read')
 })

@@ -42,8 +42,9 @@ interface View { failures: number, open: boolean, waitMs: number, at: number }
  */
 export function breakers (db: Queryable, log: Logger) {
   const views = new Map<string, View>()
+  const reading = new Map<string, Promise<View>>()
 
-  async function read (systemId: string): Promise<View> {
+  async function readNow (systemId: string): Promise<View> {
     const { rows: [row] } = await db.query<{ failures: number, open: boolean, wait_ms: number }>(
       `SELECT failures, opened_at IS NOT NULL AS open,
               extract(epoch FROM greatest(probe_at, probe_until, now()) - now()) * 1000 AS wait_ms
@@ -51,6 +52,15 @@ export function breakers (db: Queryable, log: Logger) {
     const view = { failures: row?.failures ?? 0, open: row?.open ?? false, waitMs: Number(row?.wait_ms ?? 0), at: Date.now() }
     views.set(systemId, view)
     return view
+  }
+
+  /** The breaker's row now; the jobs of a batch that all find their view stale share one read. */
+  function read (systemId: string): Promise<View> {
+    let pending = reading.get(systemId)
+    if (!pending) {
+      reading.set(systemId, pending = readNow(systemId).finally(() => reading.delete(systemId)))
+    }
+    return pending
   }
 
   /** Let a job call the system, as a normal call or as the probe; throws BreakerOpen to hold it. */
