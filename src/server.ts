@@ -81,8 +81,8 @@ try {
 /** Listen, then run the workers: here (worker), in child processes (all), or not at all (api). */
 async function serve (hub: Hub): Promise<void> {
   let children: Awaited<ReturnType<typeof startWorkerProcesses>> | undefined
-  // In `all` mode the API is ready once its worker processes are too.
-  const ready = async () => (children?.ready() ?? true) && await hub.ready()
+  // In `all` mode the API is ready once its worker processes are too (not while they start).
+  const ready = async () => (env.HUB_ROLE === 'all' ? children?.ready() ?? false : true) && await hub.ready()
   const fastify = Fastify({ loggerInstance: log })
   await fastify.register(app, { hub: { ...hub, ready }, surface: env.HUB_ROLE === 'worker' ? 'health' : 'api' })
   // Listen before starting workers: a port in use then stops the start before any job is taken.

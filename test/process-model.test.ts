@@ -1,6 +1,8 @@
 // The default `all` mode as a user runs it: the API in one process, the workers in a child
 // process of it, so that a busy (here: frozen) worker cannot hold up a webhook's answer. The
 // child is restarted when it crashes and never outlives its parent.
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -25,6 +27,25 @@ async function startAll (t: Test, env: Record<string, string> = {}) {
   sandbox.shop.emitTo({ url: hub.url + '/v1/hooks/shop', key: sandboxEnv.SHOP_WEBHOOK_KEY })
   return { sandbox, hub, databaseUrl }
 }
+
+t.test('/ready answers 503 from the moment the API listens until its worker process runs', async t => {
+  const child = spawn(process.execPath, ['src/server.ts'], {
+    cwd: fileURLToPath(new URL('../', import.meta.url)),
+    env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: await testDatabase(t), HUB_ADMIN_KEY: 'an-admin-key-for-tests', HUB_SHUTDOWN_GRACE_MS: '1000' },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => { child.kill('SIGKILL') })
+  let out = ''
+  child.stdout.on('data', d => { out += d })
+  // Fastify's own line comes as the port opens, before the worker process is forked.
+  const url = await waitFor(() => /Server listening at (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1], 30_000, 'the API to listen')
+  const first = await fetch(url + '/ready')
+  t.equal(first.status, 503, 'not ready while the worker process starts')
+  await waitFor(async () => (await fetch(url + '/ready')).status === 200, 30_000, 'ready once it runs')
+  t.match(out, /"msg":"worker process started"/, 'by then the worker process runs')
+  child.kill('SIGTERM')
+  t.equal(await new Promise(resolve => child.once('exit', resolve)), 0)
+})
 
 t.test('the workers run in a child process: a frozen worker delays no webhook, a crashed one is restarted', async t => {
   const { sandbox, hub, databaseUrl } = await startAll(t)
