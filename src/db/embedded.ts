@@ -160,8 +160,9 @@ async function clusterHome (base: string, owner?: { uid: number, gid: number }):
 }
 
 /**
- * Start (initialising on first use) a PostgreSQL cluster under `dataDir`, listening on loopback
- * only, with a generated password kept in `dataDir/pg-password`. The data directory is locked
+ * Start (initialising on first use) a PostgreSQL cluster under `dataDir` (or clusterHome's
+ * folder for it), listening on loopback only, with a generated password kept beside the cluster
+ * in `pg-password`. The data directory is locked
  * until `stop()`; a failed start stops what it started and releases the lock.
  */
 export async function startEmbeddedPostgres (dataDir: string): Promise<EmbeddedPostgres> {
