@@ -30,15 +30,11 @@ export function createPool (connectionString: string, max = 20, opts: { synchron
   return pool
 }
 
-/**
- * Run `fn` in a transaction on one client, committing on success and rolling back on error.
- * `durable` forces a synchronous commit on a pool that has it off (a write that must survive a
- * crash even though the job's completion might not, like a link to a record just created).
- */
-export async function inTransaction<T> (pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, opts: { durable?: boolean } = {}): Promise<T> {
+/** Run `fn` in a transaction on one client, committing on success and rolling back on error. */
+export async function inTransaction<T> (pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect()
   try {
-    await client.query(opts.durable ? 'BEGIN; SET LOCAL synchronous_commit TO on' : 'BEGIN')
+    await client.query('BEGIN')
     const result = await fn(client)
     await client.query('COMMIT')
     return result
