@@ -156,21 +156,26 @@ export async function nextCustomerNumbers (db: Queryable, n: number): Promise<st
 
 export interface RecordRow { id: string, type?: DataType, data: Record<string, unknown>, hash: string }
 
+// Rows of records travel as one JSON document: a text[] of JSON texts costs the client an
+// escaping pass over every record (node-postgres quotes each array element), for the same parse
+// on the server.
+const recordsJson = (rows: RecordRow[]) => JSON.stringify(rows.map(r => ({ id: r.id, type: r.type, data: r.data, hash: r.hash })))
+
 export async function insertRecords (db: Queryable, rows: Array<RecordRow & { type: DataType }>): Promise<void> {
   if (!rows.length) return
   await db.query(
     `INSERT INTO hub.records (id, type, data, hash)
-     SELECT id, type, data::jsonb, hash FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS k(id, type, data, hash)`,
-    [rows.map(r => r.id), rows.map(r => r.type), rows.map(r => JSON.stringify(r.data)), rows.map(r => r.hash)])
+     SELECT id, type, data, hash FROM jsonb_to_recordset($1::jsonb) AS k(id uuid, type text, data jsonb, hash text)`,
+    [recordsJson(rows)])
 }
 
 /** New content for existing records (a deleted one comes back). */
 export async function updateRecords (db: Queryable, rows: RecordRow[]): Promise<void> {
   if (!rows.length) return
   await db.query(
-    `UPDATE hub.records r SET data = k.data::jsonb, hash = k.hash, version = r.version + 1, updated_at = now(), deleted_at = NULL
-     FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(id, data, hash) WHERE r.id = k.id`,
-    [rows.map(r => r.id), rows.map(r => JSON.stringify(r.data)), rows.map(r => r.hash)])
+    `UPDATE hub.records r SET data = k.data, hash = k.hash, version = r.version + 1, updated_at = now(), deleted_at = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS k(id uuid, data jsonb, hash text) WHERE r.id = k.id`,
+    [recordsJson(rows)])
 }
 
 /** Delete records written in this transaction whose link another writer took first. */
