@@ -1,5 +1,6 @@
 import t from 'tap'
 import { batcher } from '../src/db/batcher.ts'
+import type { BatcherOptions } from '../src/db/batcher.ts'
 import type { SystemConfig } from '../src/config/systems.ts'
 import type { Queryable } from '../src/db/queryable.ts'
 import { inTransaction } from '../src/db/pool.ts'
@@ -38,15 +39,21 @@ t.test('a batcher shares one flush between concurrent calls, and a bad item fail
   t.same(flushes, [[1, 2]], 'a database that is away is not asked again item by item')
 })
 
-t.test('a batcher holds calls made while a flush runs, and sends them together next', async t => {
-  const flushes: number[][] = []
+/** A batcher answering each item with itself whose first flush waits for `release()`; `flushes` records every flush. */
+function heldBatcher<T> (options: BatcherOptions<T>) {
+  const flushes: T[][] = []
   let release!: () => void
   const gate = new Promise<void>(resolve => { release = resolve })
-  const echo = batcher(async (items: number[]) => {
+  const call = batcher(async (items: T[]) => {
     flushes.push(items)
     if (flushes.length === 1) await gate
     return items
-  }, { maxParallel: 1 })
+  }, options)
+  return { call, flushes, release }
+}
+
+t.test('a batcher holds calls made while a flush runs, and sends them together next', async t => {
+  const { call: echo, flushes, release } = heldBatcher<number>({ maxParallel: 1 })
   const first = echo(0)
   await new Promise(resolve => setImmediate(resolve))
   const later = [1, 2, 3].map(echo)
@@ -58,14 +65,8 @@ t.test('a batcher holds calls made while a flush runs, and sends them together n
 })
 
 t.test('a batcher weighs items, refuses calls that wait too long or too many, and sends none of them', async t => {
-  const flushes: string[][] = []
-  let release!: () => void
-  const hang = new Promise<void>(resolve => { release = resolve })
-  const store = batcher(async (items: string[]) => {
-    flushes.push(items)
-    if (items[0] === 'stall') await hang
-    return items
-  }, {
+  // The first flush, 'stall', hangs until released.
+  const { call: store, flushes, release } = heldBatcher<string>({
     maxParallel: 1,
     weight: s => s.length,
     maxWeight: 6,

@@ -92,7 +92,7 @@ function targets (w: RecordWrite): string[] {
   const keys: string[] = []
   if (w.recordId) keys.push(`id\n${w.recordId}`)
   if (w.linked && w.externalId) keys.push(`link\n${w.origin}\n${w.type}\n${w.externalId}`)
-  const value = w.key ? keyValue(w) : undefined
+  const value = keyValue(w)
   if (value !== undefined) keys.push(`key\n${w.type}\n${w.key}\n${value}`)
   return keys
 }
@@ -242,13 +242,6 @@ async function writeRound (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Q
     answer[n]({ recordId, outcome, outbound: jobsOf.get(n) ?? [] })
   }
   return [...later, ...rows.filter(r => lostIds.has(r.id)).map(r => r.n)].sort((a, b) => a - b)
-}
-
-/** writeRecords for one write: its result, or its error thrown. */
-export async function writeRecord (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, w: RecordWrite): Promise<Written> {
-  const [result] = await writeRecords(ctx, db, [w])
-  if (result instanceof Error) throw result
-  return result
 }
 
 /**

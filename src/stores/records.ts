@@ -74,14 +74,15 @@ export async function addLink (db: Queryable, systemId: string, type: DataType, 
 
 /** Several links in one statement; for each, whether it was added (false: that external id, or the record, is linked already). */
 export async function addLinks (db: Queryable, links: NewLink[]): Promise<boolean[]> {
-  const { rows } = await db.query<{ system_id: string, type: string, external_id: string, record_id: string }>(
+  if (!links.length) return []
+  const { rows } = await db.query<NewLink>(
     `INSERT INTO hub.links (system_id, type, external_id, record_id)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[])
-     ON CONFLICT DO NOTHING RETURNING system_id, type, external_id, record_id`,
+     ON CONFLICT DO NOTHING RETURNING system_id AS "systemId", type, external_id AS "externalId", record_id AS "recordId"`,
     [links.map(l => l.systemId), links.map(l => l.type), links.map(l => l.externalId), links.map(l => l.recordId)])
-  const key = (l: { system_id: string, type: string, external_id: string, record_id: string }) => `${l.system_id}\n${l.type}\n${l.external_id}\n${l.record_id}`
+  const key = (l: NewLink) => `${l.systemId}\n${l.type}\n${l.externalId}\n${l.recordId}`
   const added = new Set(rows.map(key))
-  return links.map(l => added.has(key({ system_id: l.systemId, type: l.type, external_id: l.externalId, record_id: l.recordId })))
+  return links.map(l => added.has(key(l)))
 }
 
 export async function removeLink (db: Queryable, systemId: string, type: DataType, recordId: string): Promise<void> {
