@@ -6,63 +6,27 @@ import { importHandler } from '../jobs/import.ts'
 import { createPool } from './db/pool.ts'
 import type { Hub } from './hub.ts'
 import { createPipelineContext } from './pipeline/create-context.ts'
-import { batchHandler } from './pipeline/run-job.ts'
-import type { JobSpec } from './pipeline/run-job.ts'
-import { groupConcurrency, IMPORT, MAINTENANCE, POLL, PRIORITY } from './queue/queues.ts'
+import { startRunner } from './pipeline/runner.ts'
+import { IMPORT, MAINTENANCE, POLL } from './queue/queues.ts'
 import { syncSchedules } from './poll/schedules.ts'
 import { startExpander } from './sync/expand.ts'
 
 export interface Workers { stop (): Promise<void> }
 
-// Jobs are fetched in batches and run concurrently; pg-boss enforces each system's
-// maxConcurrent across all processes through its group tier.
-const common = {
-  perJobResults: true,
-  includeMetadata: true,
-  groupConcurrency,
-  pollingIntervalSeconds: 0.5,
-  // While fetches come back full there is more: fetch again at once.
-  burstWhenBatchFull: true,
-  // NOTIFY wakes workers for new jobs at once, but nothing wakes them when a deferred retry
-  // falls due: poll for those every second.
-  notifyPollingIntervalSeconds: 1
-} as const
-
-// Lanes: the general loops take any job, highest priority first, but while they are busy with
-// a bulk batch a new live change or debug job would wait for one of them to finish its batch.
-// A live lane (live and debug jobs only) and a debug lane sit idle until NOTIFY wakes them.
-// The general loops take 64 jobs a fetch: the jobs of a batch share their database round trips
-// (src/db/batcher.ts), so more jobs in flight cost little more than a few; measured on the
-// end-to-end bench, 16 per fetch gave 141 records/s, 64 gave 156-219.
-const lanes = [
-  { ...common, batchSize: 64, localConcurrency: 4 },
-  { ...common, batchSize: 16, localConcurrency: 1, minPriority: PRIORITY.live },
-  { ...common, batchSize: 1, localConcurrency: 1, minPriority: PRIORITY.debug }
-]
+// Jobs each worker process runs at once, per queue. Inbound jobs wait on their source's GET and
+// the shared record write, deliveries on two calls or more: both are mostly waiting, and the
+// round trips of jobs running together are shared (src/db/batcher.ts).
+const INBOUND_CAPACITY = 256
+const OUTBOUND_CAPACITY = 512
 
 /** Register every job handler on this process. */
 export async function startWorkers (hub: Hub): Promise<Workers> {
   // Job handlers' own pool, with asynchronous commits (see createPool).
   const pool = createPool(hub.databaseUrl, 40, { synchronousCommit: false })
   const ctx = createPipelineContext(pool, hub)
-  const specs: JobSpec<any>[] = [inbound, outbound]
+  const runner = startRunner(ctx, [{ spec: inbound, capacity: INBOUND_CAPACITY }, { spec: outbound, capacity: OUTBOUND_CAPACITY }])
+  ctx.claims = runner.claim
   const registered: { name: string, id: string }[] = []
-  for (const spec of specs) {
-    const handler = batchHandler(ctx, spec)
-    let loops: string[] = []
-    // A finished batch frees group capacity that a short fetch may have found full; wake the
-    // queue's fetch loops rather than let them sleep until the next poll.
-    const run = async (jobs: Parameters<typeof handler>[0]) => {
-      try {
-        return await handler(jobs)
-      } finally {
-        setImmediate(() => loops.forEach(loop => hub.boss.notifyWorker(loop)))
-      }
-    }
-    for (const lane of lanes) registered.push({ name: spec.queue, id: await hub.boss.work(spec.queue, lane, run) })
-    const ids = new Set(registered.filter(r => r.name === spec.queue).map(r => r.id))
-    loops = hub.boss.getWipData().filter(w => ids.has(w.workId)).map(w => w.id)
-  }
   await hub.boss.schedule(MAINTENANCE, '17 * * * *')
   registered.push({
     name: MAINTENANCE,
@@ -85,7 +49,10 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
   let stopping: Promise<void> | undefined
   const stop = async () => {
     await expander.stop()
-    await Promise.all(registered.map(w => hub.boss.offWork(w.name, { id: w.id, wait: true })))
+    await Promise.all([
+      runner.stop(hub.env.HUB_SHUTDOWN_GRACE_MS),
+      ...registered.map(w => hub.boss.offWork(w.name, { id: w.id, wait: true }))
+    ])
     await pool.end()
   }
   return { stop: () => (stopping ??= stop()) }

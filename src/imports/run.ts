@@ -1,5 +1,5 @@
-import { inTransaction } from '../db/pool.ts'
 import type { PipelineContext } from '../pipeline/context.ts'
+import { inClaimingTransaction } from '../pipeline/runner.ts'
 import { InvalidRecord, writeRecords, WriteRefused } from '../pipeline/write-record.ts'
 import type { RecordWrite } from '../pipeline/write-record.ts'
 import { LinkRace } from '../stores/records.ts'
@@ -26,12 +26,12 @@ export interface ImportJob { importId: string }
  * nothing of that chunk, and whichever worker picks the job up again starts after the last
  * committed one, so no row is written twice. A bad row is reported and the others go on.
  */
-export async function runImport (ctx: Pick<PipelineContext, 'pool' | 'boss' | 'systems'>, id: string): Promise<void> {
+export async function runImport (ctx: Pick<PipelineContext, 'pool' | 'boss' | 'systems' | 'claims'>, id: string): Promise<void> {
   let writer: RowWriter | undefined
   for (;;) {
     let more: boolean
     try {
-      more = await inTransaction(ctx.pool, async tx => {
+      more = await inClaimingTransaction(ctx, async (tx, claim) => {
         const run = await lockImport(tx, id)
         // Deleted, or finished by another worker that held the job before this one.
         if (!run || run.status === 'finished' || run.status === 'error') return false
@@ -59,7 +59,7 @@ export async function runImport (ctx: Pick<PipelineContext, 'pool' | 'boss' | 's
             failures.push({ row: n, ...refusal(err) })
           }
         }
-        const written = await writeRecords(ctx, tx, writes.map(x => x.w))
+        const written = await writeRecords({ ...ctx, claim }, tx, writes.map(x => x.w))
         written.forEach((result, k) => { if (result instanceof Error) failures.push({ row: writes[k].n, ...refusal(result) }) })
         // In row order, as a reader of the file expects; the file's row counts its header as row 1.
         failures.sort((a, b) => a.row - b.row)

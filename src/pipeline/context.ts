@@ -8,6 +8,7 @@ import type { HistoryEntry } from '../stores/history.ts'
 import type { NewLink, RecordFor } from '../stores/records.ts'
 import type { SystemRegistry } from '../stores/systems.ts'
 import type { RecordWrite, Written } from './write-record.ts'
+import type { Claim } from './runner.ts'
 
 /** What job handlers work with. */
 export interface PipelineContext {
@@ -31,4 +32,6 @@ export interface PipelineContext {
   recordFor: (wanted: { recordId: string, systemId: string }) => Promise<RecordFor>
   /** Adds a link that must survive a crash (the destination has the record now); false if taken. */
   linkDurably: (link: NewLink) => Promise<boolean>
+  /** In a worker process: a claim on the deliveries a transaction fans out (src/pipeline/runner.ts). */
+  claims?: () => Claim
 }

@@ -16,17 +16,22 @@ import { recordWriter } from './write-record.ts'
  * `parts.pool` is the hub's, whose commits are synchronous.
  */
 export function createPipelineContext (pool: Pool, parts: { boss: PgBoss, systems: SystemRegistry, log: Logger, pool: Pool }): PipelineContext {
-  const base = { pool, boss: parts.boss, systems: parts.systems, log: parts.log }
-  return {
-    ...base,
+  const ctx: PipelineContext = {
+    pool,
+    boss: parts.boss,
+    systems: parts.systems,
+    log: parts.log,
     pace: pacer(pool),
     withSlot: slotLeaser(pool),
     breaker: breakers(pool, parts.log),
-    writeRecord: recordWriter(base),
+    writeRecord: w => writer(w),
     history: batcher(async entries => { await addHistories(pool, entries); return entries.map(() => undefined) }),
     recordFor: batcher(wanted => recordsFor(pool, wanted), { maxParallel: 4 }),
     // One statement on the synchronous pool commits by itself, durably: one round trip where a
     // transaction forcing a synchronous commit took three.
     linkDurably: batcher(links => addLinks(parts.pool, links))
   }
+  // The writer reads ctx.claims when it writes: the workers set it once their runner runs.
+  const writer = recordWriter(ctx)
+  return ctx
 }

@@ -8,6 +8,7 @@ import { findFlow } from '../stores/systems.ts'
 import type { Action } from '../stores/systems.ts'
 import type { PipelineContext } from './context.ts'
 import { insertJobs, outboundRow } from './jobs.ts'
+import type { Claim } from './runner.ts'
 
 export interface Change {
   recordId: string
@@ -24,12 +25,15 @@ export interface Change {
  * on `db` (the transaction that wrote the record, so the record and its fan-out commit together).
  * A delete that a linked destination cannot take is recorded as skipped right here.
  */
-export async function fanOut (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, change: Change): Promise<string[]> {
+export async function fanOut (ctx: FanOutContext, db: Queryable, change: Change): Promise<string[]> {
   return (await fanOutAll(ctx, db, [change]))[0]
 }
 
+/** What a fan-out needs; with `claim`, this process runs the deliveries it has room for itself. */
+export type FanOutContext = Pick<PipelineContext, 'boss' | 'systems'> & { claim?: Claim }
+
 /** fanOut for many changes, with one insert for all their jobs; the job ids per change, in order. */
-export async function fanOutAll (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, changes: Change[]): Promise<string[][]> {
+export async function fanOutAll (ctx: FanOutContext, db: Queryable, changes: Change[]): Promise<string[][]> {
   if (!changes.length) return []
   const systems = await ctx.systems.all()
   const rows = changes.map(() => [] as JobInsert[])
@@ -46,6 +50,9 @@ export async function fanOutAll (ctx: Pick<PipelineContext, 'boss' | 'systems'>,
       }
     }
   }
-  const inserted = await insertJobs(ctx.boss, OUTBOUND, rows.flat(), db)
+  const all = rows.flat()
+  const claimed = ctx.claim?.reserve(OUTBOUND, all) ?? []
+  const inserted = await insertJobs(ctx.boss, OUTBOUND, all, db)
+  await ctx.claim?.activate(db, OUTBOUND, claimed)
   return rows.map(r => r.map(row => row.id!).filter(id => inserted.has(id)))
 }

@@ -1,6 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { JobInsert, PgBoss } from 'pg-boss'
 import type { SystemConfig } from '../config/systems.ts'
+import { prepared } from '../db/prepared.ts'
 import type { Queryable } from '../db/queryable.ts'
 import type { DataType } from '../models/index.ts'
 import { PRIORITY, concurrencyTier } from '../queue/queues.ts'
@@ -81,18 +82,13 @@ export function outboundRow (job: OutboundJob, system: SystemConfig): JobInsert 
   }
 }
 
-// pg-boss builds the same insert statement for every call on a queue: prepare it once per
-// connection, so later calls send only their values (the text is several KB).
-const statementNames = new Map<string, string>()
-const statementName = (text: string) => {
-  let name = statementNames.get(text)
-  if (!name) statementNames.set(text, name = 'hub_boss_' + createHash('sha1').update(text).digest('hex').slice(0, 16))
-  return name
-}
-
-/** A pg-boss `db` running on our client, so jobs commit with the caller's transaction. */
-const onClient = (db: Queryable) => ({
-  executeSql: (text: string, values?: unknown[]) => db.query({ name: statementName(text), text, values: values as unknown[] })
+/**
+ * A pg-boss `db` running on our client, so jobs commit with the caller's transaction. pg-boss
+ * builds the same statements for every call on a queue (several KB of text): they are prepared
+ * once per connection, so later calls send only their values.
+ */
+export const onClient = (db: Queryable) => ({
+  executeSql: (text: string, values?: unknown[]) => db.query({ ...prepared(text), values: values as unknown[] })
 })
 
 /**

@@ -42,21 +42,21 @@ export interface JobSpec<T extends PipelineJob> {
   ids (data: T): { recordId?: string, externalId?: string }
 }
 
+/** What the runner knows of a job it runs: fetched from pg-boss, or claimed where it was inserted. */
+export type RunnableJob<T> = Pick<JobWithMetadata<T>, 'id' | 'data' | 'priority' | 'retryCount' | 'createdOn' | 'singletonKey' | 'groupId' | 'groupTier'>
+
 /**
- * A pg-boss batch handler that runs each job of the batch concurrently and settles each on its
- * own. Transient failures are re-sent as a new job after a backoff (honouring Retry-After) until
- * the system's retry.attempts; permanent ones, and the last attempt, go to the error log and the
- * dead letter. While the system's circuit breaker is open its jobs are held: re-sent without
- * spending an attempt.
+ * Run one job and say how it ended. Transient failures are re-sent as a new job after a backoff
+ * (honouring Retry-After) until the system's retry.attempts; permanent ones, and the last
+ * attempt, go to the error log and the dead letter. While the system's circuit breaker is open
+ * its jobs are held: re-sent without spending an attempt. The output is redacted: GET
+ * /v1/jobs/:id shows it, and its messages can quote a system's secrets.
  */
-export function batchHandler<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpec<T>) {
-  return async (jobs: JobWithMetadata<T>[]): Promise<JobResult[]> => {
-    // An output is shown by GET /v1/jobs/:id: its messages can quote a system's secrets.
-    return await Promise.all(jobs.map(async job => redactDeep(await runOne(ctx, spec, job))))
-  }
+export async function runJob<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpec<T>, job: RunnableJob<T>): Promise<JobResult> {
+  return redactDeep(await runOne(ctx, spec, job))
 }
 
-async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpec<T>, job: JobWithMetadata<T>): Promise<JobResult> {
+async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpec<T>, job: RunnableJob<T>): Promise<JobResult> {
   const trace = job.data.debug ? new Trace() : undefined
   const deliveryId = job.data.delivery ?? job.id
   const run = { id: job.id, data: job.data, trace, deliveryId, rerun: deliveryId !== job.id || job.retryCount > 0 }
@@ -121,7 +121,7 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
  * time in a row (probeAfterMs doubling up to retry.maxDelayMs), so a long outage does not churn
  * the queue. Held jobs are woken at once when the breaker closes.
  */
-async function hold (ctx: PipelineContext, queue: string, job: JobWithMetadata<PipelineJob>, system: SystemConfig, reason: string, waitMs: number, history: Omit<HistoryEntry, 'outcome'>, trace?: Trace): Promise<JobResult> {
+async function hold (ctx: PipelineContext, queue: string, job: RunnableJob<PipelineJob>, system: SystemConfig, reason: string, waitMs: number, history: Omit<HistoryEntry, 'outcome'>, trace?: Trace): Promise<JobResult> {
   const holds = job.data.holds ?? 0
   const delay = Math.max(waitMs, backoffMs(system.breaker.probeAfterMs, holds, Math.max(system.breaker.probeAfterMs, system.retry.maxDelayMs)))
   await resend(ctx, queue, job, { ...job.data, delivery: job.data.delivery ?? job.id, holds: holds + 1 }, delay)
@@ -146,7 +146,7 @@ async function wakeHeld (db: Queryable, systemId: string): Promise<void> {
 }
 
 /** The same work as a new job, due after `delayMs`, keeping its priority, key and group. */
-async function resend (ctx: PipelineContext, queue: string, job: JobWithMetadata<PipelineJob>, data: PipelineJob, delayMs: number): Promise<void> {
+async function resend (ctx: PipelineContext, queue: string, job: RunnableJob<PipelineJob>, data: PipelineJob, delayMs: number): Promise<void> {
   const row: JobInsert = {
     data,
     priority: job.priority,

@@ -1,5 +1,3 @@
-import { inTransaction } from '../db/pool.ts'
-import type { Pool } from '../db/pool.ts'
 import type { Queryable } from '../db/queryable.ts'
 import { identifiesCustomer, UNNAMED_CUSTOMER, validateCanonical } from '../models/index.ts'
 import type { DataType, Issue } from '../models/index.ts'
@@ -12,6 +10,8 @@ import type { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
 import { PermanentError } from './failures.ts'
 import { fanOutAll } from './fan-out.ts'
+import type { FanOutContext } from './fan-out.ts'
+import { inClaimingTransaction } from './runner.ts'
 
 /**
  * How incoming fields meet a record that exists:
@@ -147,7 +147,7 @@ async function setLink (db: Queryable, w: RecordWrite, recordId: string): Promis
  * (InvalidRecord, WriteRefused) is answered as that error, in its place, and the others go on.
  * Throws LinkRace (run the transaction again) when a link it moves was taken meanwhile.
  */
-export async function writeRecords (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, ws: RecordWrite[]): Promise<Result[]> {
+export async function writeRecords (ctx: FanOutContext, db: Queryable, ws: RecordWrite[]): Promise<Result[]> {
   const results: Result[] = new Array(ws.length)
   await lockKeyFields(db, ws.flatMap(w => w.key ? [{ type: w.type, field: w.key }] : []))
   // Rounds: a write goes after every earlier write that targets the same record.
@@ -170,7 +170,7 @@ export async function writeRecords (ctx: Pick<PipelineContext, 'boss' | 'systems
 }
 
 /** One round of writeRecords (no two writes share a target); answers the positions to write again in a later round. */
-async function writeRound (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Queryable, ws: RecordWrite[], answer: Array<(r: Result) => void>): Promise<number[]> {
+async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[], answer: Array<(r: Result) => void>): Promise<number[]> {
   const found = await locate(db, ws)
   const updates: RecordRow[] = []
   const inserts: Array<{ n: number, w: RecordWrite }> = []
@@ -248,8 +248,8 @@ async function writeRound (ctx: Pick<PipelineContext, 'boss' | 'systems'>, db: Q
  * writeRecords in a transaction of its own; a lost link race (two writers created the same
  * external record at once) rolls it back and runs it again.
  */
-export async function writeRecordsAlone (ctx: Pick<PipelineContext, 'boss' | 'systems'> & { pool: Pool }, ws: RecordWrite[]): Promise<Result[]> {
-  const write = () => inTransaction(ctx.pool, tx => writeRecords(ctx, tx, ws))
+export async function writeRecordsAlone (ctx: Pick<PipelineContext, 'boss' | 'systems' | 'pool' | 'claims'>, ws: RecordWrite[]): Promise<Result[]> {
+  const write = () => inClaimingTransaction(ctx, (tx, claim) => writeRecords({ ...ctx, claim }, tx, ws))
   try {
     return await write()
   } catch (err) {
@@ -262,7 +262,7 @@ export async function writeRecordsAlone (ctx: Pick<PipelineContext, 'boss' | 'sy
  * Writes from concurrent callers (the jobs of a batch, every batch of the process) committed
  * together: one transaction and a few statements for all the writes waiting when it starts.
  */
-export function recordWriter (ctx: Pick<PipelineContext, 'boss' | 'systems'> & { pool: Pool }) {
+export function recordWriter (ctx: Pick<PipelineContext, 'boss' | 'systems' | 'pool' | 'claims'>) {
   const write = batcher((ws: RecordWrite[]) => writeRecordsAlone(ctx, ws), { maxParallel: 4 })
   return async (w: RecordWrite): Promise<Written> => {
     const result = await write(w)

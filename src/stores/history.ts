@@ -1,3 +1,4 @@
+import { prepared } from '../db/prepared.ts'
 import type { Queryable } from '../db/queryable.ts'
 import type { DataType } from '../models/index.ts'
 import { redactText } from '../redact.ts'
@@ -23,11 +24,12 @@ export async function addHistory (db: Queryable, e: HistoryEntry): Promise<void>
 export async function addHistories (db: Queryable, entries: HistoryEntry[]): Promise<void> {
   if (!entries.length) return
   const column = <K extends keyof HistoryEntry>(k: K) => entries.map(e => e[k] ?? null)
-  await db.query(
-    `INSERT INTO hub.history (record_id, type, system_id, direction, action, outcome, reason, external_id, job_id)
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::uuid[])`,
-    [column('recordId'), column('type'), column('systemId'), column('direction'), column('action'), column('outcome'),
-      entries.map(e => e.reason ? redactText(e.reason) : null), column('externalId'), column('jobId')])
+  await db.query({
+    ...prepared(`INSERT INTO hub.history (record_id, type, system_id, direction, action, outcome, reason, external_id, job_id)
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::uuid[])`),
+    values: [column('recordId'), column('type'), column('systemId'), column('direction'), column('action'), column('outcome'),
+      entries.map(e => e.reason ? redactText(e.reason) : null), column('externalId'), column('jobId')]
+  })
 }
 
 export async function historyOf (db: Queryable, recordId: string, limit = 200): Promise<unknown[]> {

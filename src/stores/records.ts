@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { stringify } from 'safe-stable-stringify'
+import { prepared } from '../db/prepared.ts'
 import type { Queryable } from '../db/queryable.ts'
 import { keyFields } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
@@ -31,12 +32,13 @@ export interface RecordFor { record?: CanonicalRecord, externalId?: string }
 
 /** Records each with its external id in one system (the outbound job's first read), in one round trip. */
 export async function recordsFor (db: Queryable, wanted: Array<{ recordId: string, systemId: string }>): Promise<RecordFor[]> {
-  const { rows } = await db.query<CanonicalRecord & { externalId: string | null, i: number }>(
-    `SELECT k.i::int AS i, ${columns('r')}, l.external_id AS "externalId"
+  const { rows } = await db.query<CanonicalRecord & { externalId: string | null, i: number }>({
+    ...prepared(`SELECT k.i::int AS i, ${columns('r')}, l.external_id AS "externalId"
      FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS k(id, system_id, i)
      JOIN hub.records r ON r.id = k.id
-     LEFT JOIN hub.links l ON l.record_id = r.id AND l.system_id = k.system_id AND l.type = r.type`,
-    [wanted.map(w => w.recordId), wanted.map(w => w.systemId)])
+     LEFT JOIN hub.links l ON l.record_id = r.id AND l.system_id = k.system_id AND l.type = r.type`),
+    values: [wanted.map(w => w.recordId), wanted.map(w => w.systemId)]
+  })
   const found: RecordFor[] = wanted.map(() => ({}))
   for (const { i, externalId, ...record } of rows) found[i - 1] = { record, externalId: externalId ?? undefined }
   return found
@@ -75,11 +77,12 @@ export async function addLink (db: Queryable, systemId: string, type: DataType, 
 /** Several links in one statement; for each, whether it was added (false: that external id, or the record, is linked already). */
 export async function addLinks (db: Queryable, links: NewLink[]): Promise<boolean[]> {
   if (!links.length) return []
-  const { rows } = await db.query<NewLink>(
-    `INSERT INTO hub.links (system_id, type, external_id, record_id)
+  const { rows } = await db.query<NewLink>({
+    ...prepared(`INSERT INTO hub.links (system_id, type, external_id, record_id)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[])
-     ON CONFLICT DO NOTHING RETURNING system_id AS "systemId", type, external_id AS "externalId", record_id AS "recordId"`,
-    [links.map(l => l.systemId), links.map(l => l.type), links.map(l => l.externalId), links.map(l => l.recordId)])
+     ON CONFLICT DO NOTHING RETURNING system_id AS "systemId", type, external_id AS "externalId", record_id AS "recordId"`),
+    values: [links.map(l => l.systemId), links.map(l => l.type), links.map(l => l.externalId), links.map(l => l.recordId)]
+  })
   const key = (l: NewLink) => `${l.systemId}\n${l.type}\n${l.externalId}\n${l.recordId}`
   const added = new Set(rows.map(key))
   return links.map(l => added.has(key(l)))
@@ -106,13 +109,14 @@ export interface LinkKey { systemId: string, type: DataType, externalId: string 
 /** The records these external ids are linked to (by position in `keys`), links and records locked. */
 export async function lockLinked (db: Queryable, keys: LinkKey[]): Promise<Map<number, CanonicalRecord>> {
   if (!keys.length) return new Map()
-  const { rows } = await db.query<CanonicalRecord & { i: number }>(
-    `SELECT k.i::int AS i, ${columns('r')}
+  const { rows } = await db.query<CanonicalRecord & { i: number }>({
+    ...prepared(`SELECT k.i::int AS i, ${columns('r')}
      FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS k(system_id, type, external_id, i)
      JOIN hub.links l ON l.system_id = k.system_id AND l.type = k.type AND l.external_id = k.external_id
      JOIN hub.records r ON r.id = l.record_id
-     ORDER BY r.id FOR UPDATE OF l, r`,
-    [keys.map(k => k.systemId), keys.map(k => k.type), keys.map(k => k.externalId)])
+     ORDER BY r.id FOR UPDATE OF l, r`),
+    values: [keys.map(k => k.systemId), keys.map(k => k.type), keys.map(k => k.externalId)]
+  })
   return new Map(rows.map(({ i, ...record }) => [i - 1, record]))
 }
 
@@ -151,7 +155,7 @@ export async function lockKeyFields (db: Queryable, keys: Array<{ type: DataType
 /** Our own customer numbers, for destinations that keep a reference back to the hub (seed 003). */
 export async function nextCustomerNumbers (db: Queryable, n: number): Promise<string[]> {
   if (!n) return []
-  const { rows } = await db.query<{ n: string }>("SELECT nextval('hub.customer_number_seq')::text AS n FROM generate_series(1, $1)", [n])
+  const { rows } = await db.query<{ n: string }>({ ...prepared("SELECT nextval('hub.customer_number_seq')::text AS n FROM generate_series(1, $1)"), values: [n] })
   return rows.map(r => r.n)
 }
 
@@ -164,19 +168,21 @@ const recordsJson = (rows: RecordRow[]) => JSON.stringify(rows.map(r => ({ id: r
 
 export async function insertRecords (db: Queryable, rows: Array<RecordRow & { type: DataType }>): Promise<void> {
   if (!rows.length) return
-  await db.query(
-    `INSERT INTO hub.records (id, type, data, hash)
-     SELECT id, type, data, hash FROM jsonb_to_recordset($1::jsonb) AS k(id uuid, type text, data jsonb, hash text)`,
-    [recordsJson(rows)])
+  await db.query({
+    ...prepared(`INSERT INTO hub.records (id, type, data, hash)
+     SELECT id, type, data, hash FROM jsonb_to_recordset($1::jsonb) AS k(id uuid, type text, data jsonb, hash text)`),
+    values: [recordsJson(rows)]
+  })
 }
 
 /** New content for existing records (a deleted one comes back). */
 export async function updateRecords (db: Queryable, rows: RecordRow[]): Promise<void> {
   if (!rows.length) return
-  await db.query(
-    `UPDATE hub.records r SET data = k.data, hash = k.hash, version = r.version + 1, updated_at = now(), deleted_at = NULL
-     FROM jsonb_to_recordset($1::jsonb) AS k(id uuid, data jsonb, hash text) WHERE r.id = k.id`,
-    [recordsJson(rows)])
+  await db.query({
+    ...prepared(`UPDATE hub.records r SET data = k.data, hash = k.hash, version = r.version + 1, updated_at = now(), deleted_at = NULL
+     FROM jsonb_to_recordset($1::jsonb) AS k(id uuid, data jsonb, hash text) WHERE r.id = k.id`),
+    values: [recordsJson(rows)]
+  })
 }
 
 /** Delete records written in this transaction whose link another writer took first. */
