@@ -19,7 +19,10 @@ export function createPool (connectionString: string, max = 20, opts: { synchron
     // A database that is down answers nothing: give up on a connection after a while, so a
     // request gets its 503 rather than hanging.
     connectionTimeoutMillis: 5_000,
-    ...(opts.synchronousCommit === false ? { options: '-c synchronous_commit=off' } : {})
+    // Prepared statements (src/db/prepared.ts: the hot ones, whose parameters are arrays or JSON
+    // documents of many rows) are planned once; by default PostgreSQL planned most of them again
+    // at every execution, for the same plan. Unnamed statements are planned each time as ever.
+    options: '-c plan_cache_mode=force_generic_plan' + (opts.synchronousCommit === false ? ' -c synchronous_commit=off' : '')
   })
   // A client losing its connection emits 'error'; with no listener that kills the process. The
   // pool listens only while a client is idle (and then replaces it), so every client gets a

@@ -123,7 +123,7 @@ export function startRunner (ctx: PipelineContext, queues: RunnerQueue[]): Runne
     return items.map(() => undefined)
   }, { maxParallel: 2 })
 
-  function start (q: Queue, job: RunnableJob<any>): void {
+  function start (q: Queue, job: RunnableJob<any>, fetched = true): void {
     q.running.set(job.id, job)
     count(q, job.groupId, 1)
     void runJob(ctx, q.spec, job)
@@ -140,8 +140,10 @@ export function startRunner (ctx: PipelineContext, queues: RunnerQueue[]): Runne
       .finally(() => {
         q.running.delete(job.id)
         count(q, job.groupId, -1)
-        // Its room, and its system's group capacity, are free now.
-        q.wake()
+        // Its room, and its system's group capacity, are free now: a fetch may find what the
+        // last one could not take. A claimed job's end says nothing of the queue (in a burst its
+        // deliveries are nearly all claimed, and each end sent the loop on an empty fetch).
+        if (fetched || q.running.size + q.reserved >= q.capacity) q.wake()
         if (stopping && idle()) drained()
       })
   }
@@ -249,7 +251,7 @@ export function startRunner (ctx: PipelineContext, queues: RunnerQueue[]): Runne
             singletonKey: row.singletonKey ?? null,
             groupId: row.group?.id ?? null,
             groupTier: row.group?.tier ?? null
-          } as RunnableJob<any>)
+          } as RunnableJob<any>, false)
         }
       },
       drop () { release() }

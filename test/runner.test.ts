@@ -1,0 +1,102 @@
+// The pipeline's job runner (src/pipeline/runner.ts): jobs completed one by one as they end, a
+// write's deliveries claimed in its own transaction, the rest left to the queue, and a stop that
+// hands unfinished jobs back.
+import type { ServerResponse } from 'node:http'
+import t from 'tap'
+import { outbound } from '../jobs/outbound.ts'
+import { inTransaction } from '../src/db/pool.ts'
+import { createPipelineContext } from '../src/pipeline/create-context.ts'
+import { insertJobs, outboundRow } from '../src/pipeline/jobs.ts'
+import { startRunner } from '../src/pipeline/runner.ts'
+import { OUTBOUND } from '../src/queue/queues.ts'
+import { destLinks, startDelivery } from './helpers/delivery.ts'
+import type { Received } from './helpers/http.ts'
+import { settled, waitFor } from './helpers/pipeline.ts'
+
+/** A destination that creates what it is sent (ids d1, d2 …), holding back the answer for emails in `held` until released. */
+function destination (held: string[] = []) {
+  let n = 0
+  const waiting: Array<() => void> = []
+  const handle = async (req: Received, res: ServerResponse) => {
+    const { email } = JSON.parse(req.body || '{}') as { email?: string }
+    if (email && held.includes(email)) await new Promise<void>(resolve => waiting.push(resolve))
+    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: `d${++n}` }))
+  }
+  return { handle, release: () => waiting.splice(0).forEach(r => r()) }
+}
+
+const jobStates = async (pool: { query: Function }) => (await pool.query(
+  "SELECT data->>'recordId' AS record, state::text AS state, started_on = created_on AS claimed FROM pgboss.job WHERE name = 'outbound' ORDER BY created_on")).rows as Array<{ record: string, state: string, claimed: boolean }>
+
+t.test('each delivery is completed when it ends, not with the jobs that ran beside it', async t => {
+  const dest = destination(['c1@example.com'])
+  const d = await startDelivery(t, { dest: dest.handle })
+  await d.deliver(['1', '2', '3'])
+  await waitFor(async () => (await jobStates(d.hub.pool)).filter(j => j.state === 'completed').length === 2, 20_000, 'two deliveries completed')
+  const states = await jobStates(d.hub.pool)
+  t.same(states.map(j => j.state).sort(), ['active', 'completed', 'completed'], 'the held one still runs; the other two are done')
+  dest.release()
+  await settled(d.hub)
+  t.same((await jobStates(d.hub.pool)).map(j => j.state), ['completed', 'completed', 'completed'])
+  t.equal((await destLinks(d)).length, 3)
+})
+
+t.test("a write's deliveries start in the worker that wrote it, claimed in the write's own transaction; those beyond its room wait in the queue", async t => {
+  const dest = destination()
+  // maxConcurrent 1: the worker claims two of the system's deliveries at a time (one running, one
+  // next), the rest are left to the queue and fetched.
+  const d = await startDelivery(t, { dest: dest.handle, destSystem: { throttle: { maxConcurrent: 1 } } })
+  await d.deliver(['1', '2', '3', '4', '5'])
+  await settled(d.hub)
+  const states = await jobStates(d.hub.pool)
+  t.equal(states.length, 5)
+  t.ok(states.every(j => j.state === 'completed'), 'every delivery completed')
+  // A claimed job is marked running in the transaction that inserted it: pg-boss's clock, the
+  // transaction's time, is the same for both. A fetched one starts later.
+  const claimed = states.filter(j => j.claimed).length
+  t.ok(claimed >= 1 && claimed <= 4, `some claimed where they were written, the rest fetched (${claimed} of 5 claimed)`)
+  t.equal((await destLinks(d)).length, 5, 'all five delivered once')
+  t.equal(d.creates().length, 5)
+})
+
+t.test('a claim on a transaction that rolls back runs nothing and gives its room back', async t => {
+  const dest = destination()
+  const d = await startDelivery(t, { dest: dest.handle, hub: { workers: false } })
+  const ctx = createPipelineContext(d.hub.pool, d.hub)
+  const runner = startRunner(ctx, [{ spec: outbound, capacity: 2 }])
+  t.teardown(() => runner.stop(0))
+  const system = (await d.hub.systems.get('dest'))!
+  const recordId = (await d.hub.pool.query<{ id: string }>("INSERT INTO hub.records (id, type, data, hash) VALUES (gen_random_uuid(), 'customer', '{\"email_address\":\"x@example.com\"}', 'h') RETURNING id")).rows[0].id
+  const rows = () => [1, 2, 3].map(() => outboundRow({ system: 'dest', type: 'customer', action: 'create', recordId, debug: true }, system))
+
+  const claim = runner.claim()
+  await t.rejects(inTransaction(d.hub.pool, async tx => {
+    const mine = claim.reserve(OUTBOUND, rows())
+    t.equal(mine.length, 2, 'room for two (the capacity)')
+    await insertJobs(d.hub.boss, OUTBOUND, mine, tx)
+    await claim.activate(tx, OUTBOUND, mine)
+    throw new Error('rolled back')
+  }).finally(() => claim.drop()), /rolled back/)
+  t.same(await jobStates(d.hub.pool), [], 'nothing was inserted')
+  t.equal(runner.claim().reserve(OUTBOUND, rows()).length, 2, 'the room is back')
+  t.equal(d.creates().length, 0, 'nothing was sent')
+})
+
+t.test('a job still running when its worker stops past the grace goes back to the queue and finishes elsewhere', async t => {
+  const dest = destination(['c1@example.com'])
+  const d = await startDelivery(t, { dest: dest.handle, hub: { workers: false } })
+  const ctx = createPipelineContext(d.hub.pool, d.hub)
+  const { inbound } = await import('../jobs/inbound.ts')
+  const runner = startRunner(ctx, [{ spec: inbound, capacity: 8 }, { spec: outbound, capacity: 8 }])
+  ctx.claims = runner.claim
+  await d.deliver(['1'])
+  await waitFor(() => d.creates().length === 1, 20_000, 'the create to be sent')
+  await runner.stop(100)
+  t.match(await jobStates(d.hub.pool), [{ state: /^(retry|created)$/ }], 'handed back, not left active')
+  dest.release()
+
+  const second = startRunner(ctx, [{ spec: outbound, capacity: 8 }])
+  t.teardown(() => second.stop(0))
+  await waitFor(async () => (await jobStates(d.hub.pool))[0].state === 'completed', 20_000, 'the delivery to complete on the next runner')
+  t.equal((await destLinks(d)).length, 1)
+})
