@@ -8,7 +8,7 @@ import { badRequest, conflict, fieldError, HubError, invalid, notFound } from '.
 import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
 import { inTransaction } from '../../src/db/pool.ts'
 import { headerProblems } from '../../src/imports/rows.ts'
-import { addRows, createImport, deleteImport, getImport, listImports, markQueued, waitingImports } from '../../src/imports/store.ts'
+import { addChunk, CHUNK_ROWS, createImport, deleteImport, getImport, listImports, markQueued, waitingImports } from '../../src/imports/store.ts'
 import type { ImportOptions } from '../../src/imports/store.ts'
 import { canonicalSchemas, check, dataTypes, keyFields } from '../../src/models/index.ts'
 import type { DataType } from '../../src/models/index.ts'
@@ -24,8 +24,6 @@ import { targetProblem } from '../../src/mapping/fields.ts'
 /** Seed 002's limits. */
 export const MAX_FILE_BYTES = 50 * 1024 * 1024
 export const MAX_WAITING = 10
-/** Rows per INSERT while the upload streams in. */
-const UPLOAD_BATCH = 1_000
 /** A lock number for "queue an import", so two uploads finishing at once cannot both be the 11th. */
 const QUEUE_LOCK = 0x1_4d_50_52
 
@@ -73,7 +71,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
     return { type, options: { delimiter, key, overrideExisting, updateOnlyEmptyFields, ...(system ? { system } : {}) } }
   }
 
-  /** Stream the CSV into import_rows; the import's id and row count. */
+  /** Stream the CSV into import_chunks; the import's id and row count. */
   async function upload (file: MultipartFile, type: DataType, options: ImportOptions): Promise<{ id: string, total: number }> {
     const system = options.system ? await hub.systems.get(options.system) : undefined
     const rows = parse({ delimiter: options.delimiter, bom: true, relax_column_count: true, skip_empty_lines: true, max_record_size: 64 * 1024 })
@@ -98,8 +96,8 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
           }
           batch.push(record)
           total++
-          if (batch.length === UPLOAD_BATCH) {
-            await addRows(tx, id, total - batch.length + 1, batch)
+          if (batch.length === CHUNK_ROWS) {
+            await addChunk(tx, id, total - batch.length + 1, batch)
             batch = []
           }
         }
@@ -111,7 +109,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
       if (file.file.truncated) throw new HubError(413, 'payload_too_large', `file: over ${MAX_FILE_BYTES / 1024 / 1024} MB`)
       if (!id) throw fieldError('file', 'empty (a header row and at least one row are needed)')
       if (total === 0) throw fieldError('file', 'no rows after the header')
-      if (batch.length) await addRows(tx, id, total - batch.length + 1, batch)
+      if (batch.length) await addChunk(tx, id, total - batch.length + 1, batch)
       await tx.query('SELECT pg_advisory_xact_lock($1)', [QUEUE_LOCK])
       if (await waitingImports(tx) >= MAX_WAITING) throw tooMany()
       await markQueued(tx, id, total)

@@ -15,9 +15,6 @@ function refusal (err: unknown): { field: string, message: string } {
   throw err
 }
 
-/** Rows per transaction: the unit a killed worker redoes. */
-export const CHUNK_ROWS = 500
-
 export interface ImportJob { importId: string }
 
 /**
@@ -43,7 +40,7 @@ export async function runImport (ctx: Pick<PipelineContext, 'pool' | 'boss' | 's
           }
           writer = rowWriter(run.type, run.headers, run.options, system)
         }
-        const rows = await rowsFrom(tx, id, run.nextRow, CHUNK_ROWS)
+        const rows = await rowsFrom(tx, id, run.nextRow)
         if (!rows.length) {
           await finishImport(tx, id, 'finished')
           return false

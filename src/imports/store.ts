@@ -42,13 +42,12 @@ export async function createImport (db: Queryable, type: DataType, options: Impo
   return rows[0].id
 }
 
-/** Rows `first`, `first + 1`, … of an import, in one statement. */
-export async function addRows (db: Queryable, importId: string, first: number, rows: string[][]): Promise<void> {
-  // text[][] must be rectangular, so each row travels as one JSON array.
-  await db.query(
-    `INSERT INTO hub.import_rows (import_id, n, fields)
-     SELECT $1, $2 + ord - 1, ARRAY(SELECT jsonb_array_elements_text(r)) FROM unnest($3::jsonb[]) WITH ORDINALITY AS u(r, ord)`,
-    [importId, first, rows.map(r => JSON.stringify(r))])
+/** Rows per chunk: what a worker writes in one transaction, and redoes when it was killed in it. */
+export const CHUNK_ROWS = 500
+
+/** A chunk of an import's rows: `first`, `first + 1`, …, as one JSON document. */
+export async function addChunk (db: Queryable, importId: string, first: number, rows: string[][]): Promise<void> {
+  await db.query('INSERT INTO hub.import_chunks (import_id, n, rows) VALUES ($1, $2, $3::json)', [importId, first, JSON.stringify(rows)])
 }
 
 export async function markQueued (db: Queryable, importId: string, total: number): Promise<void> {
@@ -100,13 +99,13 @@ export async function lockImport (db: Queryable, id: string): Promise<ImportRun 
   return rows[0]
 }
 
-export async function rowsFrom (db: Queryable, id: string, from: number, limit: number): Promise<{ n: number, fields: string[] }[]> {
-  // Rows are numbered without gaps: a bounded range is a primary-key probe, where `n >= from LIMIT`
-  // let the planner sort the whole import first while the freshly uploaded rows had no statistics.
-  // As JSON: pg parses a text[] column several times slower than JSON.parse does the same array.
-  const { rows } = await db.query<{ n: number, fields: string[] }>(
-    'SELECT n, to_json(fields) AS fields FROM hub.import_rows WHERE import_id = $1 AND n >= $2 AND n < $2 + $3 ORDER BY n', [id, from, limit])
-  return rows
+/** The rows from `from` to the end of the chunk that holds it (none past the last row). */
+export async function rowsFrom (db: Queryable, id: string, from: number): Promise<{ n: number, fields: string[] }[]> {
+  const { rows } = await db.query<{ n: number, rows: string[][] }>(
+    'SELECT n, rows FROM hub.import_chunks WHERE import_id = $1 AND n <= $2 ORDER BY n DESC LIMIT 1', [id, from])
+  if (!rows[0]) return []
+  const { n, rows: fields } = rows[0]
+  return fields.slice(from - n).map((f, i) => ({ n: from + i, fields: f }))
 }
 
 /** A chunk's outcome, committed with its rows' writes: the import resumes after it. */
@@ -122,5 +121,5 @@ export async function finishImport (db: Queryable, id: string, status: 'finished
   await db.query(
     'UPDATE hub.imports SET status = $2, message = $3, finished_at = now(), started_at = COALESCE(started_at, now()) WHERE id = $1',
     [id, status, message ?? null])
-  await db.query('DELETE FROM hub.import_rows WHERE import_id = $1', [id])
+  await db.query('DELETE FROM hub.import_chunks WHERE import_id = $1', [id])
 }

@@ -4,7 +4,7 @@ import type { DataType, Issue } from '../models/index.ts'
 import { randomUUID } from 'node:crypto'
 import { batcher } from '../db/batcher.ts'
 import { addHistories } from '../stores/history.ts'
-import { addLink, addLinks, contentHash, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockKeyFields, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
+import { addLink, addLinks, content, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockKeyFields, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
 import type { CanonicalRecord, RecordRow, WriteOutcome } from '../stores/records.ts'
 import type { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
@@ -186,10 +186,10 @@ async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[],
     try {
       const current = f.record
       const data = validated(w.type, combine(w.mode, current.data, w.data))
-      const hash = contentHash(data)
+      const { json, hash } = content(data)
       if (!f.viaLink) await setLink(db, w, current.id)
       const unchanged = hash === current.hash && !current.deletedAt
-      if (!unchanged) updates.push({ id: current.id, data, hash })
+      if (!unchanged) updates.push({ id: current.id, json, hash })
       stored.push({ n, recordId: current.id, outcome: unchanged ? 'unchanged' : 'updated' })
     } catch (err) {
       if (!(err instanceof PermanentError)) throw err
@@ -212,8 +212,7 @@ async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[],
   for (const { n, w } of named) {
     const given = numbered(w) ? { ...w.data, customer_number: numbers.shift() } : w.data
     try {
-      const data = validated(w.type, given)
-      rows.push({ id: randomUUID(), type: w.type, data, hash: contentHash(data), n, w })
+      rows.push({ id: randomUUID(), type: w.type, ...content(validated(w.type, given)), n, w })
     } catch (err) {
       if (!(err instanceof PermanentError)) throw err
       answer[n](err)
