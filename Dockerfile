@@ -23,4 +23,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 
-CMD ["node", "bin/hub.js", "start"]
+CMD ["node", "--max-semi-space-size=16", "--max-old-space-size=1024", "bin/hub.js", "start"]

@@ -68,7 +68,9 @@ export async function benchImport (databaseUrl: string) {
       secondsUntilOutboundQueued: Number(((finished - started) / 1000).toFixed(1)),
       outboundJobs: jobs,
       rssBeforeMB: Math.round(before.rss),
-      peakMB: Math.round(after.peak)
+      peakMB: Math.round(after.peak),
+      // In `all` mode: the API process that takes the upload, then the worker process that runs it.
+      peakMBByProcess: after.processes.map(p => Math.round(p.peak))
     }
   } finally {
     await hub.stop()

@@ -10,6 +10,7 @@ import YAML from 'yaml'
 import { exampleEnv, startSandbox } from '../sandbox/index.ts'
 import type { Sandbox } from '../sandbox/index.ts'
 import { startEmbeddedPostgres } from '../src/db/embedded.ts'
+import { heapFlags } from '../src/heap.ts'
 import { freePort } from '../src/net/free-port.ts'
 import { waitUntil } from '../src/wait-until.ts'
 
@@ -64,8 +65,9 @@ export async function benchConfig (): Promise<string> {
 export interface HubProcess {
   url: string
   child: ChildProcess
-  /** Resident memory now, and its peak so far (VmHWM), in MB, of the hub's processes together. */
-  memory (): Promise<{ rss: number, peak: number }>
+  /** Resident memory now, and its peak so far (VmHWM), in MB, of the hub's processes together
+   *  and of each (the hub's own first, then its worker processes). */
+  memory (): Promise<{ rss: number, peak: number, processes: Array<{ rss: number, peak: number }> }>
   stop (): Promise<void>
 }
 
@@ -73,7 +75,8 @@ export async function startHub (env: Record<string, string>): Promise<HubProcess
   const port = await freePort()
   // BENCH_CPU_PROF=<dir>: the hub writes a V8 CPU profile there when it exits (bench/profile-summary.ts reads it).
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : []
-  const child = spawn(process.execPath, [...profile, 'src/server.ts'], {
+  // The heap flags `npm start` gives the hub, unless BENCH_NODE_OPTIONS chooses its own.
+  const child = spawn(process.execPath, [...profile, ...heapFlags([], process.env.BENCH_NODE_OPTIONS), 'src/server.ts'], {
     cwd: root,
     stdio: ['ignore', 'ignore', 'inherit'],
     // BENCH_NODE_OPTIONS: Node options for every hub process (a heap cap: --max-old-space-size=N).
@@ -88,15 +91,12 @@ export async function startHub (env: Record<string, string>): Promise<HubProcess
       // The hub is its process and, in `all` mode, its worker processes: their sum (for peaks
       // an upper bound, since they need not peak at once).
       const pids = [child.pid!, ...(await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '')).split(' ').filter(Boolean).map(Number)]
-      let rss = 0
-      let peak = 0
-      for (const pid of pids) {
+      const processes = await Promise.all(pids.map(async pid => {
         const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '')
         const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
-        rss += kb('VmRSS') / 1024
-        peak += kb('VmHWM') / 1024
-      }
-      return { rss, peak }
+        return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
+      }))
+      return { rss: processes.reduce((n, p) => n + p.rss, 0), peak: processes.reduce((n, p) => n + p.peak, 0), processes }
     },
     async stop () {
       child.kill('SIGTERM')

@@ -7,6 +7,7 @@
 import { fork } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import type { Logger } from 'pino'
+import { heapFlags } from './heap.ts'
 import { registry } from './metrics.ts'
 
 // Marks a child forked by an `all` process (not a user setting: a HUB_ROLE=worker started by
@@ -95,6 +96,7 @@ function supervise (opts: WorkerProcessOptions, worker: number) {
   const spawn = () => {
     const since = Date.now()
     const current = fork(opts.entry, [], {
+      execArgv: [...process.execArgv, ...heapFlags()],
       // HUB_CONFIG is the parent's to load; the child reads the systems from the database.
       env: { ...process.env, HUB_ROLE: 'worker', DATABASE_URL: opts.databaseUrl, HUB_CONFIG: '', [CHILD]: '1' },
       // Its log lines go to the same stdout and stderr as the parent's.

@@ -2,11 +2,13 @@
 // process of it, so that a busy (here: frozen) worker cannot hold up a webhook's answer. The
 // child is restarted when it crashes and never outlives its parent.
 import { spawn } from 'node:child_process'
+import { readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import t from 'tap'
 import type { Test } from 'tap'
 import { exampleEnv, startSandbox } from '../sandbox/index.ts'
+import { HEAP_FLAGS } from '../src/heap.ts'
 import { testDatabase } from './helpers/db.ts'
 import { exampleConfig, waitFor } from './helpers/pipeline.ts'
 import { childrenOf, running, startHubProcess } from './helpers/process.ts'
@@ -57,6 +59,8 @@ t.test('the workers run in a child process: a frozen worker delays no webhook, a
   const views = await viewOid()
   const [worker] = await childrenOf(hub.child.pid!)
   t.same(await childrenOf(hub.child.pid!), [worker], 'one worker process')
+  const argv = (await readFile(`/proc/${worker}/cmdline`, 'utf8')).split('\0')
+  t.ok(HEAP_FLAGS.every(f => argv.includes(f)), 'the worker process runs with the heap flags')
 
   // Frozen, the worker takes no job; the API, a process of its own, still answers at once.
   process.kill(worker, 'SIGSTOP')
