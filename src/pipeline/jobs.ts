@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { newId } from '../ids.ts'
 import type { JobInsert, PgBoss } from 'pg-boss'
 import type { SystemConfig } from '../config/systems.ts'
 import { prepared } from '../db/prepared.ts'
@@ -62,7 +62,7 @@ const groupOf = (job: { system: string, debug?: boolean }, system?: SystemConfig
  * jobs a unique one so they are never coalesced at all.
  */
 export function inboundRow (job: InboundJob, system?: SystemConfig): JobInsert {
-  const id = randomUUID()
+  const id = newId()
   const kind = (job.action === 'delete' ? 'delete' : 'fetch') + (job.debug ? `:debug:${id}` : job.batchId ? ':bulk' : '')
   return {
     id,
@@ -75,7 +75,7 @@ export function inboundRow (job: InboundJob, system?: SystemConfig): JobInsert {
 
 export function outboundRow (job: OutboundJob, system: SystemConfig): JobInsert {
   return {
-    id: randomUUID(),
+    id: newId(),
     data: job,
     priority: priorityOf(job),
     group: groupOf(job, system)

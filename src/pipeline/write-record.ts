@@ -1,7 +1,7 @@
 import type { Queryable } from '../db/queryable.ts'
 import { identifiesCustomer, UNNAMED_CUSTOMER, validateCanonical } from '../models/index.ts'
 import type { DataType, Issue } from '../models/index.ts'
-import { randomUUID } from 'node:crypto'
+import { newId } from '../ids.ts'
 import { batcher } from '../db/batcher.ts'
 import { addHistories } from '../stores/history.ts'
 import { addLink, addLinks, content, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockKeyFields, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
@@ -212,7 +212,7 @@ async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[],
   for (const { n, w } of named) {
     const given = numbered(w) ? { ...w.data, customer_number: numbers.shift() } : w.data
     try {
-      rows.push({ id: randomUUID(), type: w.type, ...content(validated(w.type, given)), n, w })
+      rows.push({ id: newId(), type: w.type, ...content(validated(w.type, given)), n, w })
     } catch (err) {
       if (!(err instanceof PermanentError)) throw err
       answer[n](err)
