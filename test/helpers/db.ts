@@ -19,7 +19,12 @@ export const templateName = () => `hub_template_${process.pid}`
 export async function testDatabase (t: Test): Promise<string> {
   const serverUrl = process.env.HUB_TEST_SERVER_URL
   const template = process.env.HUB_TEST_TEMPLATE
-  if (!serverUrl || !template) throw new Error('run tests with `npm test` (test/run.ts provides the database)')
+  if (!serverUrl || !template) {
+    // Run by `npx tap` alone there is no server: end the file now, where a thrown error left its
+    // other subtests and open servers waiting for tap's 600 s timeout.
+    process.stderr.write('run tests with `npm test`, or one file with `node test/run.ts FILE` (it provides the database)\n')
+    process.exit(1)
+  }
   const name = `hub_test_${randomBytes(6).toString('hex')}`
   const admin = new pg.Client(serverUrl)
   await admin.connect()
