@@ -106,6 +106,14 @@ t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting
   await bad({ type: 'customer' }, '', /^file: empty/)
   await bad({ type: 'customer' }, 'email_address\n', /^file: no rows/)
   await bad({ type: 'customer' }, '"email_address\na@example.com\n', /^file: not a CSV/, 'bad_request')
+  await bad({ type: 'customer' }, 'email_address,first_name\nb@example.com,Bo"b\n', /^file: not a CSV.*quote/i, 'bad_request')
+  // A binary file (PNG signature, NUL bytes, a quote mid-field, bytes that are not UTF-8).
+  const binary = Buffer.concat([Buffer.from('email_address\n'), Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x41, 0x22, 0xff, 0xfe, 0x0a, 0x00, 0x00])])
+  for (const file of [binary, binary.subarray(14), Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0x22, 0x00, 0x0a, 0xde, 0xad])]) {
+    const res = await upload(h, { type: 'customer' }, file)
+    t.equal(res.statusCode, 400, `binary: ${res.body}`)
+    t.match(res.json().error.message, /^file: /, 'names the file')
+  }
   await bad({ type: 'customer' }, undefined, /^file: required/)
   await bad({ type: 'customer', key: 'nope' }, 'email_address\na@example.com\n', /^key: /)
   t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.imports')).rows[0].n, 0, 'nothing stored for a rejected upload')

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream'
 import multipart from '@fastify/multipart'
 import type { MultipartFile } from '@fastify/multipart'
-import { parse } from 'csv-parse'
+import { CsvError, parse } from 'csv-parse'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { badRequest, conflict, fieldError, HubError, invalid, notFound } from '../../src/errors.ts'
@@ -102,8 +102,9 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
           }
         }
       } catch (err) {
-        // csv-parse's own errors (an unclosed quote, a record over the size limit) are the file's fault.
-        if ((err as { code?: string }).code?.startsWith('CSV_')) throw badRequest(`file: not a CSV this hub can read: ${(err as Error).message}`)
+        // csv-parse's own errors (a stray or unclosed quote, a record over the size limit) are the
+        // file's fault; not all their codes start with CSV_ (INVALID_OPENING_QUOTE).
+        if (err instanceof CsvError) throw badRequest(`file: not a CSV this hub can read: ${err.message}`)
         throw err
       }
       if (file.file.truncated) throw new HubError(413, 'payload_too_large', `file: over ${MAX_FILE_BYTES / 1024 / 1024} MB`)
