@@ -41,35 +41,38 @@ t.test('an import writes its rows, reports bad ones by row, and fans every recor
   const p = await startPipeline(t, calm)
   const lines = customers(600).split('\n')
   lines[5] = 'not-an-email,Bad,Town'
+  // No key: it would be a new record each time the file is imported.
+  lines[200] = ',Keyless,Town'
   lines[400] = ',,'
   const res = await upload(p, { type: 'customer' }, lines.join('\n'))
   t.equal(res.statusCode, 202, res.body)
   const { id, total } = res.json()
   t.equal(total, 600)
   const done = await finished(p, id)
-  t.match(done, { status: 'finished', total: 600, success: 598, errors: 2 })
-  t.same(done.errorDetails.map((e: { row: number, field: string }) => [e.row, e.field]), [[6, 'email_address'], [401, '']])
+  t.match(done, { status: 'finished', total: 600, success: 597, errors: 3 })
+  t.same(done.errorDetails.map((e: { row: number, field: string }) => [e.row, e.field]), [[6, 'email_address'], [201, 'email_address'], [401, '']])
   t.ok(done.startedAt && done.finishedAt)
   const { rows: [{ n }] } = await p.hub.pool.query("SELECT count(*)::int AS n FROM hub.records WHERE type = 'customer'")
-  t.equal(n, 598)
+  t.equal(n, 597)
   const city = await p.hub.pool.query("SELECT data->'addresses'->0->>'city' AS city FROM hub.records WHERE data->>'email_address' = 'c3@example.com'")
   t.equal(city.rows[0].city, 'Town 3', 'a path header fills the nested field')
   // Each record's fan-out was queued with its write: the CRM and the ERP, once each.
   const jobs = await p.hub.pool.query("SELECT data->>'system' AS system, count(*)::int AS n FROM pgboss.job WHERE name = 'outbound' GROUP BY 1 ORDER BY 1")
-  t.same(jobs.rows, [{ system: 'crm', n: 598 }, { system: 'erp', n: 598 }])
+  t.same(jobs.rows, [{ system: 'crm', n: 597 }, { system: 'erp', n: 597 }])
 
   // The same file again: every record exists and is unchanged, so no outbound work.
   const again = await upload(p, { type: 'customer', overrideExisting: 'true' }, lines.join('\n'))
-  t.match(await finished(p, again.json().id), { status: 'finished', success: 598, errors: 2 })
+  t.match(await finished(p, again.json().id), { status: 'finished', success: 597, errors: 3 })
   const after = await p.hub.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'outbound'")
-  t.equal(after.rows[0].n, 2 * 598, 'unchanged rows queue nothing')
+  t.equal(after.rows[0].n, 2 * 597, 'unchanged rows queue nothing')
+  t.equal((await p.hub.pool.query("SELECT count(*)::int AS n FROM hub.records WHERE type = 'customer'")).rows[0].n, 597, 'a second import of the file creates nothing')
 
   const list = (await p.app.inject({ url: '/v1/imports', headers: p.auth })).json().imports
   t.same(list.map((i: { id: string }) => i.id), [again.json().id, id], 'newest first')
   const del = await p.app.inject({ method: 'DELETE', url: `/v1/imports/${id}`, headers: p.auth })
   t.equal(del.statusCode, 204)
   t.equal((await p.app.inject({ url: `/v1/imports/${id}`, headers: p.auth })).statusCode, 404)
-  t.equal((await p.hub.pool.query("SELECT count(*)::int AS n FROM hub.records WHERE type = 'customer'")).rows[0].n, 598, 'deleting an import keeps its records')
+  t.equal((await p.hub.pool.query("SELECT count(*)::int AS n FROM hub.records WHERE type = 'customer'")).rows[0].n, 597, 'deleting an import keeps its records')
 })
 
 t.test('overrideExisting and updateOnlyEmptyFields', async t => {
