@@ -4,6 +4,7 @@ import { applyMappings, checkRequired, MappingError, passesFilter, setPath } fro
 import { canonicalSchemas } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
 import { findFlow } from '../stores/systems.ts'
+import { keyValue } from '../pipeline/write-record.ts'
 import type { RecordWrite, WriteMode } from '../pipeline/write-record.ts'
 import type { ImportOptions } from './store.ts'
 
@@ -89,8 +90,9 @@ export function rowWriter (type: DataType, headers: string[], options: ImportOpt
       else setPath(data, h, typed(kinds[i], text))
     })
     if (recordId !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(recordId)) throw new RowRefused('id', 'must be a hub record id (a UUID)')
+    const write: RecordWrite = { ...base, origin: 'import', linked: false, recordId, data }
     // A row found by neither an id nor its key would be a new record at every import of the file.
-    if (recordId === undefined && data[options.key] === undefined) throw new RowRefused(options.key, 'required: it matches the row to its record (or give an id)')
-    return { ...base, origin: 'import', linked: false, recordId, data }
+    if (recordId === undefined && keyValue(write) === undefined) throw new RowRefused(options.key, 'required: it matches the row to its record (or give an id)')
+    return write
   }
 }

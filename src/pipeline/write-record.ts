@@ -97,7 +97,8 @@ function targets (w: RecordWrite): string[] {
   return keys
 }
 
-const keyValue = (w: RecordWrite) => {
+/** The value of a write's key field that can find its record, if it has one. */
+export const keyValue = (w: Pick<RecordWrite, 'key' | 'data'>) => {
   const value = w.key ? w.data[w.key] : undefined
   return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined
 }
