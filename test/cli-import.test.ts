@@ -1,9 +1,11 @@
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pino from 'pino'
 import t from 'tap'
 import { hub } from './helpers/cli.ts'
 import { ADMIN_KEY, buildTestHub } from './helpers/hub.ts'
+import { loggerOptions } from '../src/logger.ts'
 
 // `hub import`: uploads a CSV, follows the import with a bar until it is finished, prints the
 // counts and the failing rows, and exits 1 when a row failed.
@@ -23,4 +25,22 @@ t.test('hub import reports counts and row errors', async t => {
   const bad = await hub(['import', file, '--type', 'widget'], env)
   t.equal(bad.code, 2)
   t.match(bad.stderr, /hub: the hub answered 400: type: /)
+})
+
+t.test('hub import with a wrong key stops at the key, before sending the file', async t => {
+  // The hub's own log of the requests it received: the upload must not be among them.
+  let logged = ''
+  const log = pino(loggerOptions('info'), { write: (line: string) => { logged += line } })
+  const h = await buildTestHub(t, { listen: true, log, env: { HUB_MAX_EVENT_LOOP_DELAY_MS: '0' } })
+  const dir = await mkdtemp(join(tmpdir(), 'hub-cli-import-'))
+  const file = join(dir, 'customers.csv')
+  await writeFile(file, 'email_address,first_name\na@example.com,A\n')
+  const run = await hub(['import', file, '--type', 'customer'], { HUB_URL: h.url, HUB_ADMIN_KEY: 'not-the-admin-key-000000' })
+  t.equal(run.code, 2, run.stderr)
+  t.match(run.stderr, /^hub: the hub rejected the admin key \(401\): invalid admin key; pass --key or set HUB_ADMIN_KEY$/m)
+  t.notMatch(run.stderr, /sending/, 'no upload bar')
+  const requests = logged.split('\n').filter(Boolean).map(line => JSON.parse(line))
+    .filter(l => l.msg === 'incoming request').map(l => `${l.req.method} ${l.req.url}`)
+  t.same(requests, ['GET /v1/imports?limit=1'], 'the key was tried on a read, and nothing was uploaded')
+  t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.imports')).rows[0].n, 0)
 })

@@ -80,6 +80,9 @@ export class HubClient {
    */
   async importFile (fields: Record<string, string | undefined>, file: string, onSent: (bytes: number, size: number) => void): Promise<{ id: string, total: number }> {
     const size = await fileSize(file)
+    // The hub answers a wrong key only after the whole file has been sent: try the key on a read
+    // first (following the import needs it anyway), so it fails before any of the file goes.
+    await this.#call('GET', '/v1/imports?limit=1')
     const boundary = `hub-${randomUUID()}`
     let head = ''
     for (const [name, value] of Object.entries(fields)) {
