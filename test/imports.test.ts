@@ -92,6 +92,22 @@ t.test('overrideExisting and updateOnlyEmptyFields', async t => {
   t.equal((await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.records")).rows[0].n, 1, 'matched by email_address, never duplicated')
 })
 
+t.test('a row with more cells than the header is refused by row; one with fewer has its missing cells empty', async t => {
+  const h = await buildTestHub(t, calm)
+  // A trailing delimiter is a cell too: it has no header, so it is refused like any other.
+  const csv = 'email_address,first_name,last_name\na@example.com,A,Lee\nb@example.com,B,Lee,Extra\nc@example.com,C\nd@example.com,D,Lee,\n'
+  const res = await upload(h, { type: 'customer' }, csv)
+  t.equal(res.statusCode, 202, res.body)
+  const done = await finished(h, res.json().id)
+  t.match(done, { status: 'finished', total: 4, success: 2, errors: 2 })
+  t.same(done.errorDetails, [
+    { row: 3, field: 'column 4', message: 'row has 4 cells, the header has 3' },
+    { row: 5, field: 'column 4', message: 'row has 4 cells, the header has 3' }
+  ])
+  const { rows } = await h.hub.pool.query("SELECT data->>'email_address' AS email, data->>'last_name' AS last FROM hub.records ORDER BY 1")
+  t.same(rows, [{ email: 'a@example.com', last: 'Lee' }, { email: 'c@example.com', last: null }], 'the other rows landed')
+})
+
 t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting, 409 deleting one not done', async t => {
   const h = await buildTestHub(t, { ...calm, workers: false })
   // A field's error names it in details; a file that cannot be read at all is a bad_request.

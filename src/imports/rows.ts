@@ -52,8 +52,20 @@ function typed (kinds: string[], text: string): unknown {
 
 export interface RowWriter { (fields: string[]): Promise<RecordWrite | undefined> }
 
-/** Turns the import's rows into writes: undefined for a row its system's flow filters out. */
+/**
+ * Turns the import's rows into writes: undefined for a row its system's flow filters out. A row
+ * may have fewer cells than the header (the missing ones are empty), not more: a cell without a
+ * header has no field to go to, and dropping it would lose data silently.
+ */
 export function rowWriter (type: DataType, headers: string[], options: ImportOptions, system?: SystemConfig): RowWriter {
+  const write = cellsWriter(type, headers, options, system)
+  return async fields => {
+    if (fields.length > headers.length) throw new RowRefused(`column ${headers.length + 1}`, `row has ${fields.length} cells, the header has ${headers.length}`)
+    return await write(fields)
+  }
+}
+
+function cellsWriter (type: DataType, headers: string[], options: ImportOptions, system?: SystemConfig): RowWriter {
   const mode: WriteMode = !options.overrideExisting ? 'keep' : options.updateOnlyEmptyFields ? 'fill' : 'merge'
   const idAt = headers.indexOf('id')
   const base = { type, key: options.key, mode, action: 'import' }
