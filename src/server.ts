@@ -50,18 +50,24 @@ try {
   hub = await startHub(env, { log, announce: line => process.stderr.write(line), setup: !workerChild })
   const started = hub
   if (workerChild) {
-    // A worker process of an `all` hub: no port, only jobs. It stops on a signal of its own or
-    // when its parent is gone (the parent closing the channel, or dying).
+    // A worker process of an `all` hub: no port, only jobs. It stops on a signal of its own, when
+    // its parent stops it, or when its parent is gone (dying).
     const workers = await startWorkers(hub)
     let closing = false
+    let reason: string | undefined
     const { close } = closeWithGrace({ delay: closeDelay, logger: log }, async ({ signal, err }) => {
       closing = true
       if (err) log.error({ err }, 'worker process shutting down after an error')
-      else log.info({ signal: signal ?? 'parent gone' }, 'worker process shutting down')
+      else log.info({ signal, reason }, 'worker process shutting down')
       await workers.stop()
       await started.close()
+      log.info('worker process stopped')
     })
-    serveParent(() => { if (!closing) void close() })
+    serveParent(why => {
+      if (closing) return
+      reason = why
+      void close()
+    })
     log.info({ role: 'worker' }, 'worker process started')
   } else {
     await serve(started)
@@ -102,8 +108,9 @@ async function serve (hub: Hub): Promise<void> {
       else log.info({ signal }, 'shutting down')
       await fastify.close()
       await workers?.stop()
-      await children?.stop(closeDelay + 1_000)
+      await children?.stop(closeDelay + 1_000, signal)
       await hub.close()
+      log.info('hub stopped')
     })
   } catch (err) {
     await fastify.close()

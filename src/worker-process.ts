@@ -15,6 +15,9 @@ import { registry } from './metrics.ts'
 const CHILD = 'HUB_WORKER_CHILD'
 const READY = 'hub:ready'
 const METRICS = 'hub:metrics'
+// Said just before the parent closes the channel to stop its children, so that a child tells
+// the hub stopping (and on which signal) from its parent gone without a word.
+const STOP = 'hub:stop'
 // A child that does not answer within this long is left out of one scrape.
 const METRICS_TIMEOUT_MS = 2_000
 
@@ -37,11 +40,15 @@ export function watchParent (): void {
   if (!process.connected) parentGone()
 }
 
-/** In a child whose workers run: tell the parent, and from now on `close` when the parent is gone. */
-export function serveParent (close: () => void): void {
-  parentGone = close
-  if (!process.connected) return close()
-  process.on('message', async (message: { type?: string, id?: number }) => {
+/**
+ * In a child whose workers run: tell the parent, and from now on `close` when the parent stops
+ * it or is gone, with the reason.
+ */
+export function serveParent (close: (reason: string) => void): void {
+  parentGone = () => close('the hub process is gone')
+  if (!process.connected) return parentGone()
+  process.on('message', async (message: { type?: string, id?: number, signal?: string }) => {
+    if (message?.type === STOP) return close(`the hub process is stopping${message.signal ? ` (${message.signal})` : ''}`)
     if (message?.type !== METRICS) return
     const metrics = await registry.getMetricsAsJSON()
     if (process.connected) process.send!({ type: METRICS, id: message.id, metrics })
@@ -54,8 +61,11 @@ export interface WorkerProcesses {
   ready (): boolean
   /** Each running child's metrics (registry.getMetricsAsJSON() there). */
   metrics (): Promise<object[]>
-  /** Restart no more; let every child finish its in-flight jobs and exit, killing one that overstays `killAfterMs`. */
-  stop (killAfterMs: number): Promise<void>
+  /**
+   * Restart no more; let every child finish its in-flight jobs and exit, killing one that
+   * overstays `killAfterMs`. `signal`: the one that stops this process, for the children's logs.
+   */
+  stop (killAfterMs: number, signal?: string): Promise<void>
 }
 
 export interface WorkerProcessOptions {
@@ -73,7 +83,7 @@ export async function startWorkerProcesses (opts: WorkerProcessOptions): Promise
   const processes: WorkerProcesses = {
     ready: () => slots.every(s => s.ready()),
     metrics: async () => (await Promise.all(slots.map(s => s.metrics()))).filter(m => m !== undefined),
-    stop: async killAfterMs => { await Promise.all(slots.map(s => s.stop(killAfterMs))) }
+    stop: async (killAfterMs, signal) => { await Promise.all(slots.map(s => s.stop(killAfterMs, signal))) }
   }
   try {
     await Promise.all(slots.map(s => s.started))
@@ -155,14 +165,15 @@ function supervise (opts: WorkerProcessOptions, worker: number) {
     started,
     metrics,
     ready: () => ready,
-    async stop (killAfterMs: number) {
+    async stop (killAfterMs: number, signal?: string) {
       stopping = true
       clearTimeout(restart)
       const last = child
       if (!last || last.exitCode !== null || last.signalCode !== null) return
       const exited = new Promise(resolve => last.once('exit', resolve))
-      // Closing the channel is the child's signal to stop, as when the parent dies.
-      if (last.connected) last.disconnect()
+      // Closing the channel is the child's signal to stop, as when the parent dies; the word
+      // before it says why.
+      if (last.connected) last.send({ type: STOP, signal }, () => { if (last.connected) last.disconnect() })
       const kill = setTimeout(() => {
         opts.log.error({ worker, childPid: last.pid }, 'worker process still running after the grace period: killed')
         last.kill('SIGKILL')

@@ -13,6 +13,9 @@ import { testDatabase } from './helpers/db.ts'
 import { exampleConfig, waitFor } from './helpers/pipeline.ts'
 import { childrenOf, running, startHubProcess } from './helpers/process.ts'
 
+/** The JSON log lines of the hub's stdout (its worker processes write there too). */
+const logLines = (out: string) => out.split('\n').filter(l => l.startsWith('{')).map(l => JSON.parse(l))
+
 async function startAll (t: Test, env: Record<string, string> = {}) {
   const sandbox = await startSandbox()
   t.teardown(() => sandbox.close())
@@ -89,6 +92,10 @@ t.test('the workers run in a child process: a frozen worker delays no webhook, a
   const lines = hub.stdout().split('\n')
   const order = ['"shutting down"', '"worker process shutting down"'].map(msg => lines.findIndex(l => l.includes(msg)))
   t.ok(order[0] >= 0 && order[1] > order[0], 'the API stopped first, then the worker')
+  const logged = logLines(hub.stdout())
+  t.match(logged.find(l => l.msg === 'worker process shutting down'), { pid: restarted, reason: 'the hub process is stopping (SIGTERM)' }, 'the worker says why it stops')
+  t.ok(logged.some(l => l.msg === 'worker process stopped' && l.pid === restarted), 'and that it stopped')
+  t.match(logged.at(-1), { pid: hub.child.pid, level: 30, msg: 'hub stopped' }, 'the last line: the hub stopped, everything closed')
 })
 
 t.test('HUB_WORKERS worker processes, none outliving a SIGKILLed parent', async t => {
@@ -99,5 +106,7 @@ t.test('HUB_WORKERS worker processes, none outliving a SIGKILLed parent', async 
   await hub.stop()
   for (const pid of workers) {
     await t.resolves(waitFor(async () => !await running(pid), 30_000, `worker ${pid} to exit`), `worker ${pid} exited with its parent`)
+    const stopping = await waitFor(() => logLines(hub.stdout()).find(l => l.pid === pid && l.msg === 'worker process shutting down'), 30_000, `worker ${pid}'s last lines`)
+    t.match(stopping, { reason: 'the hub process is gone' }, 'it says its parent is gone')
   }
 })
