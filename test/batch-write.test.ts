@@ -128,7 +128,7 @@ t.test('writeRecords: a key finds the oldest live record with that value, by the
   t.same([afterDelete.recordId, afterDelete.outcome], [newer.recordId, 'updated'], 'a deleted record is not matched')
 })
 
-t.test('writeRecords: two transactions writing the same new key make one record (the second waits and finds it)', async t => {
+t.test('writeRecords: two transactions writing the same new key make one record (the second waits and finds it); another key does not wait', async t => {
   const { hub } = await buildTestHub(t, { workers: false })
   const write = (first: string): RecordWrite => ({ type: 'customer', origin: 'import', linked: false, key: 'email_address', data: { email_address: 'new@example.com', first_name: first }, mode: 'merge' })
   const first = await hub.pool.connect()
@@ -136,6 +136,9 @@ t.test('writeRecords: two transactions writing the same new key make one record 
   await first.query('BEGIN')
   const [created] = await writeRecords(hub, first, [write('One')]) as Array<{ outcome: string }>
   t.equal(created.outcome, 'created')
+  // Another key value does not wait: the lock is the value's, not the field's.
+  const other: RecordWrite = { ...write('Other'), data: { email_address: 'other@example.com' } }
+  t.match(await inTransaction(hub.pool, tx => writeRecords(hub, tx, [other])), [{ outcome: 'created' }], 'another key value commits meanwhile')
   // The second import's chunk starts while the first has not committed.
   const second = inTransaction(hub.pool, tx => writeRecords(hub, tx, [write('Two')]))
   await waitFor(async () => (await hub.pool.query("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")).rowCount === 1, 5_000, 'the second writer to wait')

@@ -18,9 +18,11 @@ t.test('hub import reports counts and row errors', async t => {
   const env = { HUB_URL: h.url, HUB_ADMIN_KEY: ADMIN_KEY }
   const run = await hub(['import', file, '--type', 'customer'], env)
   t.equal(run.code, 1, run.stderr)
-  t.match(run.stdout, /: finished, 3 rows: 2 imported, 1 with errors\n {2}row 3 email_address: /)
+  t.match(run.stdout, /: finished, 3 rows: 2 written, 0 unchanged, 1 with errors\n {2}row 3 email_address: /)
   t.match(run.stderr, /importing/)
   t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.records')).rows[0].n, 2)
+  // The same file again: its records exist and are left alone.
+  t.match((await hub(['import', file, '--type', 'customer'], env)).stdout, /: finished, 3 rows: 0 written, 2 unchanged, 1 with errors\n/)
 
   const bad = await hub(['import', file, '--type', 'widget'], env)
   t.equal(bad.code, 2)

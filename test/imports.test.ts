@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import t from 'tap'
+import type { Test } from 'tap'
 import { buildTestHub, ADMIN_KEY } from './helpers/hub.ts'
 import type { TestHub } from './helpers/hub.ts'
 import { startPipeline, waitFor } from './helpers/pipeline.ts'
@@ -49,7 +50,7 @@ t.test('an import writes its rows, reports bad ones by row, and fans every recor
   const { id, total } = res.json()
   t.equal(total, 600)
   const done = await finished(p, id)
-  t.match(done, { status: 'finished', total: 600, success: 597, errors: 3 })
+  t.match(done, { status: 'finished', total: 600, success: 597, unchanged: 0, errors: 3 })
   t.same(done.errorDetails.map((e: { row: number, field: string }) => [e.row, e.field]), [[6, 'email_address'], [201, 'email_address'], [401, '']])
   t.ok(done.startedAt && done.finishedAt)
   const { rows: [{ n }] } = await p.hub.pool.query("SELECT count(*)::int AS n FROM hub.records WHERE type = 'customer'")
@@ -62,7 +63,7 @@ t.test('an import writes its rows, reports bad ones by row, and fans every recor
 
   // The same file again: every record exists and is unchanged, so no outbound work.
   const again = await upload(p, { type: 'customer', overrideExisting: 'true' }, lines.join('\n'))
-  t.match(await finished(p, again.json().id), { status: 'finished', success: 597, errors: 3 })
+  t.match(await finished(p, again.json().id), { status: 'finished', success: 597, unchanged: 597, errors: 3 })
   const after = await p.hub.pool.query("SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'outbound'")
   t.equal(after.rows[0].n, 2 * 597, 'unchanged rows queue nothing')
   t.equal((await p.hub.pool.query("SELECT count(*)::int AS n FROM hub.records WHERE type = 'customer'")).rows[0].n, 597, 'a second import of the file creates nothing')
@@ -82,7 +83,7 @@ t.test('overrideExisting and updateOnlyEmptyFields', async t => {
   const csv = 'email_address,first_name,last_name\nann@example.com,Anna,Lee\n'
   const data = async () => (await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [recordId])).rows[0].data
 
-  await finished(h, (await upload(h, { type: 'customer' }, csv)).json().id)
+  t.match(await finished(h, (await upload(h, { type: 'customer' }, csv)).json().id), { success: 1, unchanged: 1 })
   t.match(await data(), { first_name: 'Ann' }, 'without overrideExisting an existing record is left alone')
   t.notOk((await data()).last_name)
   await finished(h, (await upload(h, { type: 'customer', overrideExisting: 'true', updateOnlyEmptyFields: 'true' }, csv)).json().id)
@@ -158,17 +159,53 @@ t.test("a worker killed mid-import: another finishes it, no row written twice", 
   const res = await upload(api, { type: 'customer' }, customers(2_000))
   const { id } = res.json()
   const worker = await startHubProcess(t, { DATABASE_URL: api.databaseUrl, HUB_ROLE: 'worker' })
-  await waitFor(async () => (await api.hub.pool.query('SELECT next_row FROM hub.imports WHERE id = $1', [id])).rows[0].next_row > 1, 60_000, 'a first chunk')
+  await waitFor(async () => (await api.hub.pool.query('SELECT success FROM hub.imports WHERE id = $1', [id])).rows[0].success > 0, 60_000, 'a first chunk')
   worker.child.kill('SIGKILL')
   await new Promise(resolve => worker.child.once('exit', resolve))
-  const atKill = (await api.hub.pool.query('SELECT status, next_row FROM hub.imports WHERE id = $1', [id])).rows[0]
-  t.equal(atKill.status, 'processing', `killed at row ${atKill.next_row} of 2000`)
+  const atKill = (await api.hub.pool.query('SELECT status, success FROM hub.imports WHERE id = $1', [id])).rows[0]
+  t.equal(atKill.status, 'processing', `killed with ${atKill.success} rows of 2000 written`)
 
   const workers = await startWorkers(api.hub)
   t.teardown(() => workers.stop())
   t.match(await finished(api, id, 300_000), { status: 'finished', total: 2_000, success: 2_000, errors: 0 })
   const counts = await api.hub.pool.query("SELECT (SELECT count(*)::int FROM hub.records) AS records, (SELECT count(*)::int FROM hub.history WHERE action = 'import') AS writes")
   t.same(counts.rows[0], { records: 2_000, writes: 2_000 }, 'each row written exactly once')
+})
+
+/** A hub without workers, one import uploaded, and its first chunk held by another transaction: the worker started later waits on it. */
+async function firstChunkHeld (t: Test, csv: string, fields: Record<string, string> = {}) {
+  const h = await buildTestHub(t, { ...calm, workers: false })
+  const { id } = (await upload(h, { type: 'customer', ...fields }, csv)).json()
+  const holder = await h.hub.pool.connect()
+  await holder.query('BEGIN')
+  await holder.query('SELECT 1 FROM hub.import_chunks WHERE import_id = $1 AND n = 1 FOR UPDATE', [id])
+  const release = async () => { await holder.query('ROLLBACK'); holder.release() }
+  const workers = await startWorkers(h.hub)
+  t.teardown(() => workers.stop())
+  await waitFor(async () => (await h.hub.pool.query('SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted')).rows[0].n > 0, 60_000, 'the first chunk waiting')
+  return { h, id, release }
+}
+
+t.test('a chunk runs while the one before it waits: both land, counted once', async t => {
+  const { h, id, release } = await firstChunkHeld(t, customers(1_000))
+  await waitFor(async () => (await h.hub.pool.query('SELECT success FROM hub.imports WHERE id = $1', [id])).rows[0].success === 500, 60_000, 'the second chunk committed')
+  await release()
+  t.match(await finished(h, id), { status: 'finished', total: 1_000, success: 1_000, errors: 0 })
+  const counts = await h.hub.pool.query("SELECT (SELECT count(*)::int FROM hub.records) AS records, (SELECT count(*)::int FROM hub.history WHERE action = 'import') AS writes")
+  t.same(counts.rows[0], { records: 1_000, writes: 1_000 })
+})
+
+t.test('two rows for one record in neighbouring chunks: the later row is written last', async t => {
+  const lines = customers(1_000).split('\n')
+  lines[10] = 'twice@example.com,Earlier,Town'
+  lines[600] = 'twice@example.com,Later,Town'
+  const { h, id, release } = await firstChunkHeld(t, lines.join('\n'), { overrideExisting: 'true' })
+  // Long enough for the second chunk to commit, were it not waiting for the first.
+  await new Promise(resolve => setTimeout(resolve, 500))
+  await release()
+  t.match(await finished(h, id), { status: 'finished', success: 1_000, errors: 0 })
+  const { rows } = await h.hub.pool.query("SELECT data->>'first_name' AS name FROM hub.records WHERE data->>'email_address' = 'twice@example.com'")
+  t.same(rows, [{ name: 'Later' }])
 })
 
 t.test("seed 002's own script uploads, polls and sees finished", async t => {

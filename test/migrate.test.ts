@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { migrate, migrationsApplied, readMigrations } from '../src/db/migrate.ts'
 import { createPool } from '../src/db/pool.ts'
-import { addChunk, rowsFrom } from '../src/imports/store.ts'
+import { addChunk, nextChunk } from '../src/imports/store.ts'
 import { testDatabase } from './helpers/db.ts'
 
 t.test('migrations started twice at once apply each file exactly once', async t => {
@@ -46,20 +46,28 @@ t.test('the shipped migrations are all recorded in a fresh database', async t =>
   t.equal(await migrationsApplied(pool, await readMigrations()), true)
 })
 
-t.test('an import uploaded before its rows were stored as chunks resumes from its next row after the upgrade', async t => {
+t.test('an import uploaded before the upgrades resumes from its next row: the rows before it are not written again', async t => {
   const url = await testDatabase(t)
   const pool = createPool(url, 2)
   t.teardown(() => pool.end())
   const all = await readMigrations()
   await pool.query('DROP SCHEMA hub CASCADE')
   await migrate(pool, all.filter(m => m.id < 10))
-  const { rows: [{ id }] } = await pool.query<{ id: string }>(
+  // Stored a row a row (before 010), two written of three.
+  const { rows: [{ id: rowByRow }] } = await pool.query<{ id: string }>(
     `INSERT INTO hub.imports (type, status, options, headers, total, next_row) VALUES ('customer', 'processing', '{}', '{email_address,first_name}', 3, 2) RETURNING id`)
-  await pool.query(`INSERT INTO hub.import_rows (import_id, n, fields) VALUES ($1, 1, '{a@example.com,Ann}'), ($1, 2, '{b@example.com,"Bo, Jr."}'), ($1, 3, '{c@example.com,""}')`, [id])
-  t.same(await migrate(pool, all), ['010_import_chunks.sql'])
-  t.same(await rowsFrom(pool, id, 2), [{ n: 2, fields: ['b@example.com', 'Bo, Jr.'] }], 'its next row, a chunk of its own')
-  t.same(await rowsFrom(pool, id, 3), [{ n: 3, fields: ['c@example.com', ''] }])
-  t.same(await rowsFrom(pool, id, 4), [], 'past the last row: none')
-  await addChunk(pool, id, 4, [['d@example.com', 'Di'], ['e@example.com', 'Ed']])
-  t.same(await rowsFrom(pool, id, 5), [{ n: 5, fields: ['e@example.com', 'Ed'] }], 'from inside a chunk: the rest of it')
+  await pool.query(`INSERT INTO hub.import_rows (import_id, n, fields) VALUES ($1, 1, '{a@example.com,Ann}'), ($1, 2, '{b@example.com,"Bo, Jr."}'), ($1, 3, '{c@example.com,""}')`, [rowByRow])
+  t.same(await migrate(pool, all.filter(m => m.id < 11)), ['010_import_chunks.sql'])
+  // Stored as chunks, resumed by next_row (before 011): its first chunk written.
+  const { rows: [{ id: chunked }] } = await pool.query<{ id: string }>(
+    `INSERT INTO hub.imports (type, status, options, headers, total, next_row) VALUES ('customer', 'processing', '{}', '{email_address,first_name}', 4, 3) RETURNING id`)
+  await addChunk(pool, chunked, 1, [['a@example.com', 'Ann'], ['b@example.com', 'Bo']])
+  await addChunk(pool, chunked, 3, [['c@example.com', 'Cy'], ['d@example.com', 'Di']])
+  t.same(await migrate(pool, all), ['011_import_chunks_done.sql'])
+
+  t.same(await nextChunk(pool, rowByRow, 0), { n: 2, rows: [['b@example.com', 'Bo, Jr.']] }, 'its next row, a chunk of its own')
+  t.same(await nextChunk(pool, rowByRow, 2), { n: 3, rows: [['c@example.com', '']] })
+  t.equal(await nextChunk(pool, rowByRow, 3), undefined, 'past the last row: none')
+  t.same(await nextChunk(pool, chunked, 0), { n: 3, rows: [['c@example.com', 'Cy'], ['d@example.com', 'Di']] }, 'the chunk it had not written')
+  t.equal(await nextChunk(pool, chunked, 3), undefined)
 })

@@ -43,6 +43,7 @@ const importView = z.object({
   status: z.enum(['queued', 'processing', 'finished', 'error']),
   total: z.number().describe('data rows in the file'),
   success: z.number().describe('rows written (or already up to date)'),
+  unchanged: z.number().describe('of success, the rows that changed nothing: already as given, or an existing record left alone without overrideExisting'),
   errors: z.number().describe('rows reported instead of written'),
   errorDetails: z.array(z.object({ row: z.number().describe("the file's row: the header is row 1"), field: z.string(), message: z.string() })).describe('the first 100'),
   message: z.string().nullable().describe('why the import stopped, when status is error'),

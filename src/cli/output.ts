@@ -315,7 +315,7 @@ function rejectedLines (r: Receipt): string[] {
 
 /** An import's outcome: its counts, why it stopped if it did, and the first row errors. */
 export function importSummary (s: ImportView): string {
-  const out = [`import ${s.id}: ${s.status}, ${s.total} rows: ${s.success} imported, ${s.errors} with errors`]
+  const out = [`import ${s.id}: ${s.status}, ${s.total} rows: ${s.success - s.unchanged} written, ${s.unchanged} unchanged, ${s.errors} with errors`]
   if (s.message) out.push(s.message)
   for (const e of s.errorDetails.slice(0, 20)) out.push(`  row ${e.row}${e.field ? ` ${e.field}` : ''}: ${e.message}`)
   if (s.errors > Math.min(20, s.errorDetails.length)) out.push(`  (${s.errors - Math.min(20, s.errorDetails.length)} more: GET /v1/imports/${s.id})`)

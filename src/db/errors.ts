@@ -18,3 +18,6 @@ export function isRejectedValue (err: unknown): boolean {
   const code = (err as { code?: unknown } | undefined)?.code
   return typeof code === 'string' && /^(22|54)[0-9A-Z]{3}$/.test(code)
 }
+
+/** PostgreSQL broke a deadlock by failing this transaction: run it again. */
+export const isDeadlock = (err: unknown) => (err as { code?: unknown } | undefined)?.code === '40P01'

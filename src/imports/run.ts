@@ -1,12 +1,15 @@
+import { isDeadlock } from '../db/errors.ts'
 import type { PipelineContext } from '../pipeline/context.ts'
 import { inClaimingTransaction } from '../pipeline/runner.ts'
-import { InvalidRecord, writeRecords, WriteRefused } from '../pipeline/write-record.ts'
+import { InvalidRecord, targets, writeRecords, WriteRefused } from '../pipeline/write-record.ts'
 import type { RecordWrite } from '../pipeline/write-record.ts'
 import { LinkRace } from '../stores/records.ts'
 import { RowRefused, rowWriter } from './rows.ts'
 import type { RowWriter } from './rows.ts'
-import { finishImport, KEPT_ERRORS, lockImport, recordProgress, rowsFrom } from './store.ts'
-import type { RowError } from './store.ts'
+import { addProgress, finishImport, importRun, nextChunk, takeChunk } from './store.ts'
+import type { Chunk, RowError } from './store.ts'
+
+type Context = Pick<PipelineContext, 'pool' | 'boss' | 'systems' | 'claims'>
 
 /** Why a row was refused (one of its own faults); anything else is thrown: the chunk rolls back. */
 function refusal (err: unknown): { field: string, message: string } {
@@ -17,58 +20,85 @@ function refusal (err: unknown): { field: string, message: string } {
 
 export interface ImportJob { importId: string }
 
-/**
- * Run an import from where it stands. Each chunk's rows are written and the import's next_row
- * advanced in one transaction, under the import's row lock: a worker killed mid-chunk leaves
- * nothing of that chunk, and whichever worker picks the job up again starts after the last
- * committed one, so no row is written twice. A bad row is reported and the others go on.
- */
-export async function runImport (ctx: Pick<PipelineContext, 'pool' | 'boss' | 'systems' | 'claims'>, id: string): Promise<void> {
-  let writer: RowWriter | undefined
-  for (;;) {
-    let more: boolean
+/** A chunk's rows as writes, and the rows refused before any write. */
+interface Prepared { n: number, writes: Array<{ n: number, w: RecordWrite }>, refused: RowError[], rows: number }
+
+async function prepare (writer: RowWriter, chunk: Chunk): Promise<Prepared> {
+  const writes: Prepared['writes'] = []
+  const refused: RowError[] = []
+  for (const [i, fields] of chunk.rows.entries()) {
+    const n = chunk.n + i
     try {
-      more = await inClaimingTransaction(ctx, async (tx, claim) => {
-        const run = await lockImport(tx, id)
-        // Deleted, or finished by another worker that held the job before this one.
-        if (!run || run.status === 'finished' || run.status === 'error') return false
-        if (!writer) {
-          const system = run.options.system ? await ctx.systems.get(run.options.system) : undefined
-          if (run.options.system && !system) {
-            await finishImport(tx, id, 'error', `system ${run.options.system} is no longer configured`)
-            return false
-          }
-          writer = rowWriter(run.type, run.headers, run.options, system)
-        }
-        const rows = await rowsFrom(tx, id, run.nextRow)
-        if (!rows.length) {
-          await finishImport(tx, id, 'finished')
-          return false
-        }
-        // The chunk's rows are written together (writeRecords); a bad row is refused on its own.
-        const writes: Array<{ n: number, w: RecordWrite }> = []
-        const failures: RowError[] = []
-        for (const { n, fields } of rows) {
-          try {
-            const w = await writer(fields)
-            if (w) writes.push({ n, w })
-          } catch (err) {
-            failures.push({ row: n, ...refusal(err) })
-          }
-        }
-        const written = await writeRecords({ ...ctx, claim }, tx, writes.map(x => x.w))
-        written.forEach((result, k) => { if (result instanceof Error) failures.push({ row: writes[k].n, ...refusal(result) }) })
+      const w = await writer(fields)
+      if (w) writes.push({ n, w })
+    } catch (err) {
+      refused.push({ row: n, ...refusal(err) })
+    }
+  }
+  return { n: chunk.n, writes, refused, rows: chunk.rows.length }
+}
+
+/**
+ * Write one chunk and its outcome in one transaction, which takes the chunk (deletes its row):
+ * a worker killed mid-chunk leaves nothing of it, and a chunk is never written twice. A lost
+ * link race or a deadlock rolls it back; it runs again.
+ */
+async function writeChunk (ctx: Context, id: string, p: Prepared): Promise<void> {
+  for (;;) {
+    try {
+      return await inClaimingTransaction(ctx, async (tx, claim) => {
+        if (!await takeChunk(tx, id, p.n)) return
+        const written = await writeRecords({ ...ctx, claim }, tx, p.writes.map(x => x.w))
+        const failures = [...p.refused]
+        let unchanged = 0
+        written.forEach((result, k) => {
+          if (result instanceof Error) failures.push({ row: p.writes[k].n, ...refusal(result) })
+          else if (result.outcome === 'unchanged') unchanged++
+        })
         // In row order, as a reader of the file expects; the file's row counts its header as row 1.
         failures.sort((a, b) => a.row - b.row)
-        const errors = failures.slice(0, Math.max(0, KEPT_ERRORS - run.kept)).map(f => ({ ...f, row: f.row + 1 }))
-        await recordProgress(tx, id, rows[rows.length - 1].n + 1, rows.length - failures.length, errors, failures.length)
-        return true
+        const errors = failures.map(f => ({ ...f, row: f.row + 1 }))
+        await addProgress(tx, id, { success: p.rows - failures.length, unchanged, errors, errorCount: failures.length })
       })
     } catch (err) {
-      // Two writers linked the same external record at once: this chunk rolled back; redo it.
-      if (err instanceof LinkRace) continue
-      throw err
+      if (!(err instanceof LinkRace) && !isDeadlock(err)) throw err
     }
-    if (!more) return
   }
+}
+
+/**
+ * Run an import from where it stands: the chunks still stored, in order, two at a time, so the
+ * worker prepares and sends one while PostgreSQL runs the other. A chunk that shares a record
+ * (an id, a link, a key value) with the one in flight waits for it to commit: of two rows for
+ * one record the later one is written last. A bad row is reported and the others go on.
+ */
+export async function runImport (ctx: Context, id: string): Promise<void> {
+  const run = await importRun(ctx.pool, id)
+  // Deleted, or finished by another worker that held the job before this one.
+  if (!run || run.status === 'finished' || run.status === 'error') return
+  const system = run.options.system ? await ctx.systems.get(run.options.system) : undefined
+  if (run.options.system && !system) return await finishImport(ctx.pool, id, 'error', `system ${run.options.system} is no longer configured`)
+  const writer = rowWriter(run.type, run.headers, run.options, system)
+  // The chunk in flight. Its promise never rejects (a rejection nobody awaits yet would end the
+  // process): it answers the error, thrown once it is awaited.
+  type InFlight = { targets: Set<string>, done: Promise<{ err: unknown } | undefined> }
+  let inFlight: InFlight | undefined
+  const settle = async (f: InFlight | undefined) => {
+    const outcome = await f?.done
+    if (outcome) throw outcome.err
+  }
+  try {
+    for (let chunk = await nextChunk(ctx.pool, id, 0); chunk; chunk = await nextChunk(ctx.pool, id, chunk.n)) {
+      const p = await prepare(writer, chunk)
+      const mine = new Set(p.writes.flatMap(x => targets(x.w)))
+      const previous = inFlight
+      if (previous && [...mine].some(t => previous.targets.has(t))) await settle(previous)
+      inFlight = { targets: mine, done: writeChunk(ctx, id, p).then(() => undefined, (err: unknown) => ({ err })) }
+      await settle(previous)
+    }
+    await settle(inFlight)
+  } finally {
+    await inFlight?.done
+  }
+  await finishImport(ctx.pool, id, 'finished')
 }

@@ -20,6 +20,7 @@ export interface ImportView {
   status: ImportStatus
   total: number
   success: number
+  unchanged: number
   errors: number
   errorDetails: RowError[]
   message: string | null
@@ -32,7 +33,7 @@ export interface ImportView {
 /** The row errors an import keeps (seed 002 shows counts; the first ones say what went wrong). */
 export const KEPT_ERRORS = 100
 
-const view = `id, type, status, total, success, errors, error_details AS "errorDetails", message, options,
+const view = `id, type, status, total, success, unchanged, errors, error_details AS "errorDetails", message, options,
   to_json(created_at)#>>'{}' AS "createdAt", to_json(started_at)#>>'{}' AS "startedAt", to_json(finished_at)#>>'{}' AS "finishedAt"`
 
 /** An import still uploading: invisible to the API until markQueued commits with its rows. */
@@ -86,40 +87,51 @@ export interface ImportRun {
   status: ImportStatus
   options: ImportOptions
   headers: string[]
-  nextRow: number
-  total: number
-  kept: number
 }
 
-/** The import, locked for this chunk: a second worker handed the same import waits here. */
-export async function lockImport (db: Queryable, id: string): Promise<ImportRun | undefined> {
-  const { rows } = await db.query<ImportRun>(
-    `SELECT id, type, status, options, headers, next_row AS "nextRow", total, jsonb_array_length(error_details) AS kept
-     FROM hub.imports WHERE id = $1 FOR UPDATE`, [id])
+export async function importRun (db: Queryable, id: string): Promise<ImportRun | undefined> {
+  const { rows } = await db.query<ImportRun>('SELECT id, type, status, options, headers FROM hub.imports WHERE id = $1', [id])
   return rows[0]
 }
 
-/** The rows from `from` to the end of the chunk that holds it (none past the last row). */
-export async function rowsFrom (db: Queryable, id: string, from: number): Promise<{ n: number, fields: string[] }[]> {
-  const { rows } = await db.query<{ n: number, rows: string[][] }>(
-    'SELECT n, rows FROM hub.import_chunks WHERE import_id = $1 AND n <= $2 ORDER BY n DESC LIMIT 1', [id, from])
-  if (!rows[0]) return []
-  const { n, rows: fields } = rows[0]
-  return fields.slice(from - n).map((f, i) => ({ n: from + i, fields: f }))
+export interface Chunk { n: number, rows: string[][] }
+
+/** The first chunk after row `after` still to write. */
+export async function nextChunk (db: Queryable, id: string, after: number): Promise<Chunk | undefined> {
+  const { rows } = await db.query<Chunk>('SELECT n, rows FROM hub.import_chunks WHERE import_id = $1 AND n > $2 ORDER BY n LIMIT 1', [id, after])
+  return rows[0]
 }
 
-/** A chunk's outcome, committed with its rows' writes: the import resumes after it. */
-export async function recordProgress (db: Queryable, id: string, nextRow: number, success: number, errors: RowError[], errorCount: number): Promise<void> {
+/**
+ * Take a chunk for the transaction that writes it: false when it is written already (another
+ * worker ran it, waited for here until it committed) or the import is gone.
+ */
+export async function takeChunk (db: Queryable, id: string, n: number): Promise<boolean> {
+  const { rowCount } = await db.query('DELETE FROM hub.import_chunks WHERE import_id = $1 AND n = $2', [id, n])
+  return rowCount === 1
+}
+
+export interface ChunkOutcome { success: number, unchanged: number, errors: RowError[], errorCount: number }
+
+/**
+ * A chunk's outcome, committed with its rows' writes. Chunks commit in any order: the kept row
+ * errors are the first KEPT_ERRORS by row, whichever chunk brought them.
+ */
+export async function addProgress (db: Queryable, id: string, o: ChunkOutcome): Promise<void> {
   await db.query(
-    `UPDATE hub.imports SET status = 'processing', started_at = COALESCE(started_at, now()), next_row = $2,
-       success = success + $3, errors = errors + $5, error_details = error_details || $4::jsonb
-     WHERE id = $1`, [id, nextRow, success, JSON.stringify(errors), errorCount])
+    `UPDATE hub.imports SET status = 'processing', started_at = COALESCE(started_at, now()),
+       success = success + $2, unchanged = unchanged + $3, errors = errors + $5,
+       error_details = CASE WHEN $4::jsonb = '[]' THEN error_details ELSE (
+         SELECT jsonb_agg(e ORDER BY (e->>'row')::int) FROM (
+           SELECT e FROM jsonb_array_elements(error_details || $4::jsonb) AS e ORDER BY (e->>'row')::int LIMIT $6) AS kept) END
+     WHERE id = $1`, [id, o.success, o.unchanged, JSON.stringify(o.errors.slice(0, KEPT_ERRORS)), o.errorCount, KEPT_ERRORS])
 }
 
-/** The end of an import: its rows are dropped (their records are written). */
+/** The end of an import: its rows left, if any, are dropped. */
 export async function finishImport (db: Queryable, id: string, status: 'finished' | 'error', message?: string): Promise<void> {
   await db.query(
-    'UPDATE hub.imports SET status = $2, message = $3, finished_at = now(), started_at = COALESCE(started_at, now()) WHERE id = $1',
+    `UPDATE hub.imports SET status = $2, message = $3, finished_at = now(), started_at = COALESCE(started_at, now())
+     WHERE id = $1 AND status NOT IN ('finished', 'error')`,
     [id, status, message ?? null])
   await db.query('DELETE FROM hub.import_chunks WHERE import_id = $1', [id])
 }

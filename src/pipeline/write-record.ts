@@ -4,7 +4,7 @@ import type { DataType, Issue } from '../models/index.ts'
 import { newId } from '../ids.ts'
 import { batcher } from '../db/batcher.ts'
 import { addHistories } from '../stores/history.ts'
-import { addLink, addLinks, content, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockKeyFields, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
+import { addLink, addLinks, content, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockKeys, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
 import type { CanonicalRecord, RecordRow, WriteOutcome } from '../stores/records.ts'
 import type { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
@@ -88,7 +88,7 @@ function validated (type: DataType, data: Record<string, unknown>): Record<strin
 type Result = Written | PermanentError
 
 /** What finds the record a write targets: two writes sharing one go in order, never together. */
-function targets (w: RecordWrite): string[] {
+export function targets (w: RecordWrite): string[] {
   const keys: string[] = []
   if (w.recordId) keys.push(`id\n${w.recordId}`)
   if (w.linked && w.externalId) keys.push(`link\n${w.origin}\n${w.type}\n${w.externalId}`)
@@ -150,7 +150,10 @@ async function setLink (db: Queryable, w: RecordWrite, recordId: string): Promis
  */
 export async function writeRecords (ctx: FanOutContext, db: Queryable, ws: RecordWrite[]): Promise<Result[]> {
   const results: Result[] = new Array(ws.length)
-  await lockKeyFields(db, ws.flatMap(w => w.key ? [{ type: w.type, field: w.key }] : []))
+  await lockKeys(db, ws.flatMap(w => {
+    const value = keyValue(w)
+    return value === undefined ? [] : [`${w.type}.${w.key}=${value}`]
+  }))
   // Rounds: a write goes after every earlier write that targets the same record.
   const last = new Map<string, number>()
   const rounds: number[][] = []

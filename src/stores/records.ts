@@ -145,15 +145,19 @@ export async function lockByKey (db: Queryable, type: DataType, field: string, v
 }
 
 /**
- * Serialize writes that match records by a key field (imports): held to the end of the
- * transaction, so a second writer of the same (type, field) waits for the first to commit and
- * then finds the records it created, instead of creating the same new key again. One lock per
- * (type, field), not per value, so that an import of thousands of rows takes one lock-table
- * entry; taken before any row lock, in one order, so two writers cannot deadlock on them.
+ * Serialize writes that match records by the same key value (imports): held to the end of the
+ * transaction, so a second writer of a key waits for the first to commit and then finds the
+ * record it created, instead of creating the same new key again. `keys` are `type.field=value`.
+ * Taken before any row lock, in one order (sorted by hash), so two writers cannot deadlock on
+ * them. One lock-table entry per distinct key: an import's chunk of 500 rows takes 500, well
+ * inside PostgreSQL's shared lock table (max_locks_per_transaction × max_connections).
  */
-export async function lockKeyFields (db: Queryable, keys: Array<{ type: DataType, field: string }>): Promise<void> {
-  const names = [...new Set(keys.map(k => `hub.key:${k.type}.${k.field}`))].sort()
-  if (names.length) await db.query('SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k', [names])
+export async function lockKeys (db: Queryable, keys: string[]): Promise<void> {
+  if (!keys.length) return
+  await db.query({
+    ...prepared(`SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtextextended('hub.key:' || k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY 1) s`),
+    values: [keys]
+  })
 }
 
 /** Our own customer numbers, for destinations that keep a reference back to the hub (seed 003). */
