@@ -8,7 +8,7 @@ import { inTransaction } from '../src/db/pool.ts'
 import { createPipelineContext } from '../src/pipeline/create-context.ts'
 import { insertJobs, outboundRow } from '../src/pipeline/jobs.ts'
 import { startRunner } from '../src/pipeline/runner.ts'
-import { OUTBOUND } from '../src/queue/queues.ts'
+import { OUTBOUND, PRIORITY } from '../src/queue/queues.ts'
 import { destLinks, startDelivery } from './helpers/delivery.ts'
 import type { Received } from './helpers/http.ts'
 import { settled, waitFor } from './helpers/pipeline.ts'
@@ -99,4 +99,33 @@ t.test('a job still running when its worker stops past the grace goes back to th
   t.teardown(() => second.stop(0))
   await waitFor(async () => (await jobStates(d.hub.pool))[0].state === 'completed', 20_000, 'the delivery to complete on the next runner')
   t.equal((await destLinks(d)).length, 1)
+})
+
+t.test("with its system's group full the runner asks pg-boss for debug jobs only; the others follow once the group has room", async t => {
+  const dest = destination(['c1@example.com'])
+  const d = await startDelivery(t, { dest: dest.handle, hub: { workers: false }, destSystem: { throttle: { maxConcurrent: 1 } } })
+  // The priority each fetch asked for at least.
+  const asked: Array<number | undefined> = []
+  const { boss } = d.hub
+  const fetch = boss.fetch.bind(boss)
+  boss.fetch = ((name: string, options: { minPriority?: number }) => { asked.push(options.minPriority); return fetch(name, options as never) }) as typeof boss.fetch
+  t.teardown(() => { boss.fetch = fetch })
+  const ctx = createPipelineContext(d.hub.pool, d.hub)
+  const system = (await d.hub.systems.get('dest'))!
+  const record = async (email: string) => (await d.hub.pool.query<{ id: string }>(
+    "INSERT INTO hub.records (id, type, data, hash) VALUES (gen_random_uuid(), 'customer', $1, 'h') RETURNING id", [{ email_address: email }])).rows[0].id
+  const queue = async (emails: string[], debug?: boolean) => insertJobs(d.hub.boss, OUTBOUND,
+    await Promise.all(emails.map(async e => outboundRow({ system: 'dest', type: 'customer', action: 'create', recordId: await record(e), debug }, system))), d.hub.pool)
+  await queue(['c1@example.com', 'c2@example.com', 'c3@example.com'])
+  const runner = startRunner(ctx, [{ spec: outbound, capacity: 8 }])
+  t.teardown(() => runner.stop(0))
+  await waitFor(() => d.creates().length === 1, 20_000, 'the first delivery to be sent (and held)')
+  const first = asked.length
+  await queue(['debug@example.com'], true)
+  await waitFor(() => d.creates().length === 2, 20_000, 'the debug delivery to be sent beside it')
+  t.ok(asked.length > first, 'the queue was fetched again')
+  t.same(asked.slice(first), asked.slice(first).map(() => PRIORITY.debug), 'while the group is full, only debug jobs are asked for')
+  dest.release()
+  await waitFor(() => d.creates().length === 4, 20_000, 'the other two, once the group has room')
+  t.same((await jobStates(d.hub.pool)).map(j => j.state), ['completed', 'completed', 'completed', 'completed'])
 })
