@@ -20,6 +20,9 @@ function refusal (err: unknown): { field: string, message: string } {
 
 export interface ImportJob { importId: string }
 
+// One being prepared and sent while the database runs the other (three measured no faster).
+const CHUNKS_IN_FLIGHT = 2
+
 /** A chunk's rows as writes, and the rows refused before any write. */
 interface Prepared { n: number, writes: Array<{ n: number, w: RecordWrite }>, refused: RowError[], rows: number }
 
@@ -79,26 +82,24 @@ export async function runImport (ctx: Context, id: string): Promise<void> {
   const system = run.options.system ? await ctx.systems.get(run.options.system) : undefined
   if (run.options.system && !system) return await finishImport(ctx.pool, id, 'error', `system ${run.options.system} is no longer configured`)
   const writer = rowWriter(run.type, run.headers, run.options, system)
-  // The chunk in flight. Its promise never rejects (a rejection nobody awaits yet would end the
-  // process): it answers the error, thrown once it is awaited.
+  // The chunks in flight, oldest first. Their promises never reject (a rejection nobody awaits
+  // yet would end the process): they answer the error, thrown once awaited.
   type InFlight = { targets: Set<string>, done: Promise<{ err: unknown } | undefined> }
-  let inFlight: InFlight | undefined
-  const settle = async (f: InFlight | undefined) => {
-    const outcome = await f?.done
+  const inFlight: InFlight[] = []
+  const settleOldest = async () => {
+    const outcome = await inFlight.shift()!.done
     if (outcome) throw outcome.err
   }
   try {
     for (let chunk = await nextChunk(ctx.pool, id, 0); chunk; chunk = await nextChunk(ctx.pool, id, chunk.n)) {
       const p = await prepare(writer, chunk)
       const mine = new Set(p.writes.flatMap(x => targets(x.w)))
-      const previous = inFlight
-      if (previous && [...mine].some(t => previous.targets.has(t))) await settle(previous)
-      inFlight = { targets: mine, done: writeChunk(ctx, id, p).then(() => undefined, (err: unknown) => ({ err })) }
-      await settle(previous)
+      while (inFlight.length >= CHUNKS_IN_FLIGHT || inFlight.some(f => [...mine].some(t => f.targets.has(t)))) await settleOldest()
+      inFlight.push({ targets: mine, done: writeChunk(ctx, id, p).then(() => undefined, (err: unknown) => ({ err })) })
     }
-    await settle(inFlight)
+    while (inFlight.length) await settleOldest()
   } finally {
-    await inFlight?.done
+    await Promise.all(inFlight.map(f => f.done))
   }
   await finishImport(ctx.pool, id, 'finished')
 }
