@@ -72,7 +72,7 @@ async function writeChunk (ctx: Context, id: string, p: Prepared): Promise<void>
 /**
  * Run an import from where it stands: the chunks still stored, in order, two at a time, so the
  * worker prepares and sends one while PostgreSQL runs the other. A chunk that shares a record
- * (an id, a link, a key value) with the one in flight waits for it to commit: of two rows for
+ * (an id, a link, a key value) with a chunk in flight waits for it to commit: of two rows for
  * one record the later one is written last. A bad row is reported and the others go on.
  */
 export async function runImport (ctx: Context, id: string): Promise<void> {
