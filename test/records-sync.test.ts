@@ -109,3 +109,34 @@ t.test('GET /v1/records/:type pages by cursor and filters', async t => {
   t.same(bad.json().error, { code: 'validation_failed', message: 'querystring.cursor: not a cursor this hub gave', details: [{ path: 'querystring.cursor', message: 'not a cursor this hub gave' }] },
     'named as the schema names a query field')
 })
+
+t.test('an unknown field is refused, not dropped: a replace would lose the real one', async t => {
+  const p = await startPipeline(t, calm)
+  const post = (payload: object) => p.app.inject({ method: 'POST', url: '/v1/records/customer?system=erp', headers: p.auth, payload })
+  const { id } = (await post({ external_id: 'D-1', email_address: 'd1@example.com', first_name: 'First' })).json()
+
+  const typo = await post({ external_id: 'D-1', email_address: 'd1@example.com', First_Name: 'Third' })
+  t.equal(typo.statusCode, 400, typo.body)
+  t.same(typo.json().error.details, [{ path: 'First_Name', message: "'First_Name' is not a field of customer; did you mean 'first_name'?" }])
+  const nested = await post({ external_id: 'D-1', email_address: 'd1@example.com', addresses: [{ citty: 'Oslo' }] })
+  t.equal(nested.statusCode, 400, nested.body)
+  t.same(nested.json().error.details.map((d: { path: string }) => d.path), ['addresses[0].citty'])
+  t.match(nested.json().error.message, "did you mean 'addresses[0].city'?")
+  const record = (await p.app.inject({ url: `/v1/records/customer/${id}`, headers: p.auth })).json()
+  t.equal(record.data.first_name, 'First', 'the record is as it was')
+
+  // Custom field names are the record's own: any name goes.
+  const custom = await post({ external_id: 'D-1', email_address: 'd1@example.com', first_name: 'First', custom_fields: [{ custom_field_name: 'Any Name', value: 3 }] })
+  t.equal(custom.json().status, 'replaced', custom.body)
+
+  const batch = await p.app.inject({
+    method: 'POST',
+    url: '/v1/records/customer/batch?system=erp',
+    headers: p.auth,
+    payload: [{ external_id: 'D-2', email_address: 'd2@example.com' }, { external_id: 'D-1', email_address: 'd1@example.com', First_Name: 'Third' }]
+  })
+  const { results } = batch.json()
+  t.equal(results[0].status, 'created', 'the other items still land')
+  t.same([results[1].status, results[1].errors[0].field], ['error', 'First_Name'])
+  t.match(results[1].errors[0].message, "did you mean 'first_name'?")
+})

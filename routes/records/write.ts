@@ -2,7 +2,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { conflict, fieldError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
-import { dataTypes, keyFields, toIssues } from '../../src/models/index.ts'
+import { unknownFields } from '../../src/mapping/fields.ts'
+import { canonicalSchemas, dataTypes, keyFields, toIssues } from '../../src/models/index.ts'
 import type { DataType, Issue } from '../../src/models/index.ts'
 import { recordId, storableText } from '../../src/models/text.ts'
 import { InvalidRecord, writeRecordsAlone, WriteRefused } from '../../src/pipeline/write-record.ts'
@@ -56,6 +57,10 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ItemRefused(400, [{ path: '', message: 'must be an object' }])
     const { id, external_id: externalId, system = defaultSystem } = parsed.data
     const { id: _id, external_id: _ext, system: _sys, ...data } = raw as Record<string, unknown>
+    // The model strips a field it does not know, and a replace removes what the item lacks: a
+    // misspelt field would silently delete the real one.
+    const unknown = unknownFields(canonicalSchemas[type], type, data)
+    if (unknown.length) throw new ItemRefused(400, unknown)
     if (externalId !== undefined && !system) throw new ItemRefused(400, [{ path: 'system', message: 'required with external_id (in the body or the query)' }])
     if (system && !await hub.systems.get(system)) throw new ItemRefused(400, [{ path: 'system', message: `no system ${system} is configured` }])
     return { type, origin: system ?? API, linked: Boolean(system), externalId, recordId: id, data, mode: 'replace' }

@@ -1,6 +1,7 @@
 import { closest, distance } from 'fastest-levenshtein'
 import type { z } from 'zod'
 import { formatPath } from '../models/index.ts'
+import type { Issue } from '../models/index.ts'
 import { parsePath } from './map.ts'
 import type { PathSegment } from './map.ts'
 
@@ -41,17 +42,18 @@ const OPEN = new Set(['any', 'unknown', 'transform', 'custom'])
 const isTypo = (given: string, field: string) => distance(given, field) <= Math.max(2, Math.floor(given.length / 3))
 
 /**
- * Why `path` is not somewhere `schema` (the canonical model `model`) can hold a value, or
- * undefined when it is: each key must be a field of its object (or fall under a record or a
- * loose object's extra keys), each [n] must index a list.
+ * Why `target` (a path, or its segments) is not somewhere `schema` (the canonical model `model`)
+ * can hold a value, or undefined when it is: each key must be a field of its object (or fall
+ * under a record or a loose object's extra keys), each [n] must index a list.
  */
-export function targetProblem (schema: z.ZodType, model: string, path: string): string | undefined {
-  let segments: PathSegment[]
+export function targetProblem (schema: z.ZodType, model: string, target: string | readonly PathSegment[]): string | undefined {
+  let segments: readonly PathSegment[]
   try {
-    segments = parsePath(path)
+    segments = typeof target === 'string' ? parsePath(target) : target
   } catch {
     return undefined // bad syntax is reported by the path's own check
   }
+  const path = typeof target === 'string' ? target : formatPath(target)
   let nodes = [schema]
   for (let i = 0; i < segments.length; i++) {
     const seg = segments[i]
@@ -77,6 +79,20 @@ export function targetProblem (schema: z.ZodType, model: string, path: string): 
     return `'${path}' is not a field of ${model} (${here ? `fields of ${here}` : 'fields'}: ${fields.join(', ')})`
   }
   return undefined
+}
+
+/**
+ * The keys of `value` (at any depth) that `schema` has no place for, each with targetProblem's
+ * reason: the model would strip them, so a write that wholly replaces a record would lose them.
+ */
+export function unknownFields (schema: z.ZodType, model: string, value: unknown, at: readonly PathSegment[] = []): Issue[] {
+  if (value === null || typeof value !== 'object') return []
+  const entries: Array<[PathSegment, unknown]> = Array.isArray(value) ? value.map((v, i) => [i, v]) : Object.entries(value)
+  return entries.flatMap(([seg, v]) => {
+    const path = [...at, seg]
+    const problem = targetProblem(schema, model, path)
+    return problem ? [{ path: formatPath(path), message: problem }] : unknownFields(schema, model, v, path)
+  })
 }
 
 function childOf (schema: z.ZodType, key: string): z.ZodType[] {
