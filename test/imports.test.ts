@@ -76,6 +76,20 @@ t.test('an import writes its rows, reports bad ones by row, and fans every recor
   t.equal((await p.hub.pool.query("SELECT count(*)::int AS n FROM hub.records WHERE type = 'customer'")).rows[0].n, 597, 'deleting an import keeps its records')
 })
 
+t.test("an import with system: rows are that system's records, mapped by its inbound flow and linked by their id", async t => {
+  const p = await startPipeline(t, calm)
+  const csv = 'id,email,first_name,last_name\nS-1,ann@example.com,Ann,Lee\nS-2,bo@example.com,Bo,\n'
+  const res = await upload(p, { type: 'customer', system: 'shop' }, csv)
+  t.equal(res.statusCode, 202, res.body)
+  t.match(await finished(p, res.json().id), { status: 'finished', success: 2, errors: 0 })
+  const { rows } = await p.hub.pool.query("SELECT l.external_id, r.data->>'email_address' AS email, r.data->>'last_name' AS last FROM hub.links l JOIN hub.records r ON r.id = l.record_id WHERE l.system_id = 'shop' ORDER BY 1")
+  t.same(rows, [{ external_id: 'S-1', email: 'ann@example.com', last: 'Lee' }, { external_id: 'S-2', email: 'bo@example.com', last: null }])
+  // The CRM is only a destination: it has no inbound flow to map rows with.
+  const crm = await upload(p, { type: 'customer', system: 'crm' }, csv)
+  t.equal(crm.statusCode, 400, crm.body)
+  t.match(crm.json().error, { details: [{ path: 'system', message: 'crm has no enabled inbound flow for customer' }] })
+})
+
 t.test('overrideExisting and updateOnlyEmptyFields', async t => {
   const h = await buildTestHub(t, calm)
   const seed = await h.app.inject({ method: 'POST', url: '/v1/records/customer', headers: h.auth, payload: { email_address: 'ann@example.com', first_name: 'Ann' } })
@@ -136,6 +150,26 @@ t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting
   }
   await bad({ type: 'customer' }, undefined, /^file: required/)
   await bad({ type: 'customer', key: 'nope' }, 'email_address\na@example.com\n', /^key: /)
+  // Latin-1 bytes (é, ü) are not UTF-8: refused, never stored as replacement characters.
+  const latin1 = Buffer.from('email_address,first_name\na@example.com,Ren\xe9\n', 'latin1')
+  await bad({ type: 'customer' }, latin1 as unknown as string, /^file: row 2, column 2: not UTF-8 text/)
+  await bad({ type: 'customer' }, Buffer.from('email_address,pr\xe9nom\na@example.com,A\n', 'latin1') as unknown as string, /^file: the header, column 2: not UTF-8/)
+  await bad({ type: 'customer', override: 'true' }, 'email_address\na@example.com\n', /^override: not a field of an import \(fields: type, delimiter, overrideExisting/)
+  await bad({ type: 'customer', updateOnlyEmptyFields: 'true' }, 'email_address\na@example.com\n', /^updateOnlyEmptyFields: needs overrideExisting=true/)
+  // A field after the file would be ignored; a second file is not an import's.
+  const late = new FormData()
+  late.append('type', 'customer')
+  late.append('file', new Blob(['email_address\na@example.com\n']), 'a.csv')
+  late.append('overrideExisting', 'true')
+  const twice = new FormData()
+  twice.append('type', 'customer')
+  for (const name of ['a.csv', 'b.csv']) twice.append('file', new Blob(['email_address\na@example.com\n']), name)
+  for (const [data, pattern] of [[late, /^overrideExisting: must come before the file part/], [twice, /^file: only one file part/]] as const) {
+    const request = new Request('http://hub/', { method: 'POST', body: data })
+    const res = await h.app.inject({ method: 'POST', url: '/v1/imports', headers: { ...h.auth, 'content-type': request.headers.get('content-type')! }, payload: Buffer.from(await request.arrayBuffer()) })
+    t.equal(res.statusCode, 400, res.body)
+    t.match(res.json().error, { code: 'validation_failed', message: pattern })
+  }
   t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.imports')).rows[0].n, 0, 'nothing stored for a rejected upload')
 
   // Long rows, so the file crosses 50 MB in a few hundred rows.

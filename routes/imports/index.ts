@@ -7,6 +7,7 @@ import { z } from 'zod'
 import { badRequest, conflict, fieldError, HubError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
 import { inTransaction } from '../../src/db/pool.ts'
+import type { PoolClient } from '../../src/db/pool.ts'
 import { headerProblems } from '../../src/imports/rows.ts'
 import { addChunk, CHUNK_ROWS, createImport, deleteImport, getImport, listImports, markQueued, waitingImports } from '../../src/imports/store.ts'
 import type { ImportOptions } from '../../src/imports/store.ts'
@@ -16,6 +17,7 @@ import { textProblem } from '../../src/models/text.ts'
 import { insertJobs } from '../../src/pipeline/jobs.ts'
 import { IMPORT } from '../../src/queue/queues.ts'
 import { targetProblem } from '../../src/mapping/fields.ts'
+import { findFlow } from '../../src/stores/systems.ts'
 
 // CSV imports (seed 002). The upload is parsed as it streams in and its rows land in PostgreSQL
 // within the request, so once answered 202 the import survives a crash and any worker runs it
@@ -62,62 +64,80 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
 
   /** The form's fields (which must come before the file) as import options. */
   async function optionsOf (given: Record<string, string>): Promise<{ type: DataType, options: ImportOptions }> {
+    for (const name of Object.keys(given)) {
+      if (!(name in fields.shape)) throw fieldError(name, `not a field of an import (fields: ${Object.keys(fields.shape).join(', ')}, then file)`)
+    }
     const checked = check(fields, given)
     if (!checked.ok) throw invalid(checked.issues)
     const { type, delimiter, overrideExisting, updateOnlyEmptyFields, system } = checked.value
     const key = checked.value.key ?? keyFields[type]
     const keyProblem = /^[a-z_][a-z0-9_]*$/.test(key) ? targetProblem(canonicalSchemas[type], type, key) : `'${key}' is not a top-level field`
     if (keyProblem) throw fieldError('key', keyProblem)
-    if (system !== undefined && !await hub.systems.get(system)) throw fieldError('system', `no system ${system} is configured`)
+    // Without overrideExisting existing records are left alone: the flag would change nothing.
+    if (updateOnlyEmptyFields && !overrideExisting) throw fieldError('updateOnlyEmptyFields', 'needs overrideExisting=true (without it, records that exist are left as they are)')
+    if (system !== undefined) {
+      const found = await hub.systems.get(system)
+      if (!found) throw fieldError('system', `no system ${system} is configured`)
+      if (!findFlow(found, type, 'inbound')) throw fieldError('system', `${system} has no enabled inbound flow for ${type}`)
+    }
     return { type, options: { delimiter, key, overrideExisting, updateOnlyEmptyFields, ...(system ? { system } : {}) } }
   }
 
-  /** Stream the CSV into import_chunks; the import's id and row count. */
-  async function upload (file: MultipartFile, type: DataType, options: ImportOptions): Promise<{ id: string, total: number }> {
+  /** Why a cell cannot be imported: the database's limits, or bytes that were not UTF-8. */
+  const cellProblem = (cell: string) => cell.includes('\uFFFD')
+    ? 'not UTF-8 text (save the file as UTF-8)'
+    : textProblem(cell, 64 * 1024)
+
+  /** Stream the CSV into import_chunks on `tx`; the import's id and row count. */
+  async function upload (tx: PoolClient, file: MultipartFile, type: DataType, options: ImportOptions): Promise<{ id: string, total: number }> {
     const system = options.system ? await hub.systems.get(options.system) : undefined
     const rows = parse({ delimiter: options.delimiter, bom: true, relax_column_count: true, skip_empty_lines: true, max_record_size: 64 * 1024 })
     // The loop below hears a failure (the parser's, or the upload's size limit) through `rows`.
     pipeline(file.file, rows, () => {})
-    return await inTransaction(hub.pool, async tx => {
-      let id: string | undefined
-      let total = 0
-      let batch: string[][] = []
-      try {
-        for await (const record of rows as AsyncIterable<string[]>) {
-          if (!id) {
-            const headers = record.map(h => h.trim())
-            const problems = headerProblems(type, headers, system)
-            if (problems.length) throw invalid(problems.map(message => ({ path: 'file', message })))
-            id = await createImport(tx, type, options, headers)
-            continue
-          }
-          for (const [i, cell] of record.entries()) {
-            const problem = textProblem(cell, 64 * 1024)
-            if (problem) throw fieldError('file', `row ${total + 2}, column ${i + 1}: ${problem}`)
-          }
-          batch.push(record)
-          total++
-          if (batch.length === CHUNK_ROWS) {
-            await addChunk(tx, id, total - batch.length + 1, batch)
-            batch = []
-          }
+    let id: string | undefined
+    let total = 0
+    let batch: string[][] = []
+    try {
+      for await (const record of rows as AsyncIterable<string[]>) {
+        if (!id) {
+          const headers = record.map(h => h.trim())
+          const unreadable = headers.findIndex(h => cellProblem(h))
+          if (unreadable >= 0) throw fieldError('file', `the header, column ${unreadable + 1}: ${cellProblem(headers[unreadable])}`)
+          const problems = headerProblems(type, headers, system)
+          if (problems.length) throw invalid(problems.map(message => ({ path: 'file', message })))
+          id = await createImport(tx, type, options, headers)
+          continue
         }
-      } catch (err) {
-        // csv-parse's own errors (a stray or unclosed quote, a record over the size limit) are the
-        // file's fault; not all their codes start with CSV_ (INVALID_OPENING_QUOTE).
-        if (err instanceof CsvError) throw badRequest(`file: not a CSV this hub can read: ${err.message}`)
-        throw err
+        for (const [i, cell] of record.entries()) {
+          const problem = cellProblem(cell)
+          if (problem) throw fieldError('file', `row ${total + 2}, column ${i + 1}: ${problem}`)
+        }
+        batch.push(record)
+        total++
+        if (batch.length === CHUNK_ROWS) {
+          await addChunk(tx, id, total - batch.length + 1, batch)
+          batch = []
+        }
       }
-      if (file.file.truncated) throw new HubError(413, 'payload_too_large', `file: over ${MAX_FILE_BYTES / 1024 / 1024} MB`)
-      if (!id) throw fieldError('file', 'empty (a header row and at least one row are needed)')
-      if (total === 0) throw fieldError('file', 'no rows after the header')
-      if (batch.length) await addChunk(tx, id, total - batch.length + 1, batch)
-      await tx.query('SELECT pg_advisory_xact_lock($1)', [QUEUE_LOCK])
-      if (await waitingImports(tx) >= MAX_WAITING) throw tooMany()
-      await markQueued(tx, id, total)
-      await insertJobs(hub.boss, IMPORT, [{ data: { importId: id } }], tx)
-      return { id, total }
-    })
+    } catch (err) {
+      // csv-parse's own errors (a stray or unclosed quote, a record over the size limit) are the
+      // file's fault; not all their codes start with CSV_ (INVALID_OPENING_QUOTE).
+      if (err instanceof CsvError) throw badRequest(`file: not a CSV this hub can read: ${err.message}`)
+      throw err
+    }
+    if (file.file.truncated) throw new HubError(413, 'payload_too_large', `file: over ${MAX_FILE_BYTES / 1024 / 1024} MB`)
+    if (!id) throw fieldError('file', 'empty (a header row and at least one row are needed)')
+    if (total === 0) throw fieldError('file', 'no rows after the header')
+    if (batch.length) await addChunk(tx, id, total - batch.length + 1, batch)
+    return { id, total }
+  }
+
+  /** Make the uploaded import visible and queue it, unless 10 are waiting already. */
+  async function enqueue (tx: PoolClient, { id, total }: { id: string, total: number }): Promise<void> {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [QUEUE_LOCK])
+    if (await waitingImports(tx) >= MAX_WAITING) throw tooMany()
+    await markQueued(tx, id, total)
+    await insertJobs(hub.boss, IMPORT, [{ data: { importId: id } }], tx)
   }
 
   fastify.post('/', {
@@ -143,29 +163,35 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
     // Seed 002's limit, checked before reading the file (and again, exactly, before queueing).
     if (await waitingImports(hub.pool) >= MAX_WAITING) throw tooMany()
     const given: Record<string, string> = {}
-    let receipt: { id: string, total: number } | undefined
     try {
-      for await (const part of request.parts()) {
-        if (part.type === 'field') {
-          if (receipt) continue
-          given[part.fieldname] = String(part.value)
-          continue
+      // One transaction for the whole body: nothing of it is kept unless all of it is right.
+      const receipt = await inTransaction(hub.pool, async tx => {
+        let receipt: { id: string, total: number } | undefined
+        for await (const part of request.parts()) {
+          if (part.type === 'field') {
+            if (receipt) throw fieldError(part.fieldname, 'must come before the file part (after it, it would be ignored)')
+            given[part.fieldname] = String(part.value)
+            continue
+          }
+          if (part.fieldname !== 'file') throw fieldError(part.fieldname, "unexpected file part (the CSV goes in 'file')")
+          const { type, options } = await optionsOf(given)
+          receipt = await upload(tx, part, type, options)
         }
-        if (part.fieldname !== 'file') throw fieldError(part.fieldname, "unexpected file part (the CSV goes in 'file')")
-        const { type, options } = await optionsOf(given)
-        receipt = await upload(part, type, options)
-      }
+        if (!receipt) throw fieldError('file', 'required (a CSV file part after the fields)')
+        await enqueue(tx, receipt)
+        return receipt
+      })
+      return reply.code(202).send(receipt)
     } catch (err) {
+      const e = err as { statusCode?: number, message?: string, code?: string }
+      if (e.code === 'FST_FILES_LIMIT') throw fieldError('file', 'only one file part (one CSV per import)')
       // The multipart parser's own complaints (no boundary, a body cut short) carry no status:
       // they are the client's malformed body, not the hub's failure.
-      const e = err as { statusCode?: number, message?: string }
       if (!(err instanceof HubError) && e.statusCode === undefined && /multipart|boundary/i.test(e.message ?? '')) {
         throw badRequest(`the multipart body could not be read: ${e.message}`)
       }
       throw err
     }
-    if (!receipt) throw fieldError('file', 'required (a CSV file part after the fields)')
-    return reply.code(202).send(receipt)
   })
 
   fastify.get('/', {

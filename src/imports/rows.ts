@@ -30,7 +30,6 @@ export function headerProblems (type: DataType, headers: string[], system?: Syst
     seen.add(h)
   }
   if (system) {
-    if (!findFlow(system, type, 'inbound')) problems.push(`${system.id} has no enabled inbound flow for ${type}`)
     if (!headers.includes('id')) problems.push(`an 'id' column (the record's id in ${system.id}) is required with system`)
     return problems
   }
