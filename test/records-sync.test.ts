@@ -29,6 +29,10 @@ t.test('create or replace: id before external_id, replace drops fields, fan-out 
   const record = (await p.app.inject({ url: `/v1/records/customer/${id}`, headers: p.auth })).json()
   t.notOk('company' in record.data, 'a field the new body lacks is gone')
   t.ok(record.data.customer_number, "the hub's own customer number is kept")
+  const other = (await post({ external_id: 'E-3', email_address: 'other@example.com' })).json()
+  const othersNumber = (await p.app.inject({ url: `/v1/records/customer/${other.id}`, headers: p.auth })).json().data.customer_number
+  t.equal((await post({ external_id: 'E-1', email_address: 'ada@example.com', first_name: 'Ada', customer_number: othersNumber })).json().status, 'unchanged', 'a number given is ignored')
+  t.equal((await p.app.inject({ url: `/v1/records/customer/${id}`, headers: p.auth })).json().data.customer_number, record.data.customer_number, 'even another record\'s number')
 
   // Both: found by id, and the ERP link now says E-2.
   const relinked = await post({ id, external_id: 'E-2', email_address: 'ada@example.com', first_name: 'Ada L.' })

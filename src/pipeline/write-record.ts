@@ -70,8 +70,9 @@ const empty = (v: unknown) => v === undefined || v === null || v === '' || (Arra
 function combine (mode: WriteMode, current: Record<string, unknown>, given: Record<string, unknown>): Record<string, unknown> {
   if (mode === 'keep') return current
   if (mode === 'replace') {
-    // The hub's own customer number is not a source's field: a replace keeps it.
-    return current.customer_number != null && given.customer_number == null ? { ...given, customer_number: current.customer_number } : given
+    // The hub's own customer number is not a source's field: a replace keeps it, even over a
+    // number given (which could be another record's).
+    return current.customer_number != null ? { ...given, customer_number: current.customer_number } : given
   }
   if (mode === 'merge') return { ...current, ...given }
   const out = { ...current }
