@@ -112,6 +112,12 @@ t.test('GET /v1/records/:type pages by cursor and filters', async t => {
   t.equal(bad.statusCode, 400)
   t.same(bad.json().error, { code: 'validation_failed', message: 'querystring.cursor: not a cursor this hub gave', details: [{ path: 'querystring.cursor', message: 'not a cursor this hub gave' }] },
     'named as the schema names a query field')
+  const noSuchSystem = await p.app.inject({ url: '/v1/records/customer?system=nope', headers: p.auth })
+  t.equal(noSuchSystem.statusCode, 400, 'an unknown system, as for a write')
+  t.equal(noSuchSystem.json().error.message, 'querystring.system: no system nope is configured')
+  const linkedAlone = await p.app.inject({ url: '/v1/records/customer?linked=false', headers: p.auth })
+  t.equal(linkedAlone.statusCode, 400, 'linked=false means nothing without system')
+  t.match(linkedAlone.json().error.message, /^querystring\.linked: needs system/)
 })
 
 t.test('an unknown field is refused, not dropped: a replace would lose the real one', async t => {

@@ -50,6 +50,9 @@ class ItemRefused extends Error {
 const records: FastifyPluginAsyncZod = async (fastify) => {
   const { hub } = fastify
 
+  /** Why `system` cannot be named here, or undefined when it is configured. */
+  const systemProblem = async (system: string) => await hub.systems.get(system) ? undefined : `no system ${system} is configured`
+
   /** What one item asks of the write, or ItemRefused naming its fields. */
   async function writeOf (type: DataType, raw: unknown, defaultSystem: string | undefined): Promise<RecordWrite> {
     const parsed = envelope.safeParse(raw)
@@ -62,7 +65,8 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     const unknown = unknownFields(canonicalSchemas[type], type, data)
     if (unknown.length) throw new ItemRefused(400, unknown)
     if (externalId !== undefined && !system) throw new ItemRefused(400, [{ path: 'system', message: 'required with external_id (in the body or the query)' }])
-    if (system && !await hub.systems.get(system)) throw new ItemRefused(400, [{ path: 'system', message: `no system ${system} is configured` }])
+    const problem = system && await systemProblem(system)
+    if (problem) throw new ItemRefused(400, [{ path: 'system', message: problem }])
     return { type, origin: system ?? API, linked: Boolean(system), externalId, recordId: id, data, mode: 'replace' }
   }
 
@@ -184,6 +188,10 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
   }, async (request) => {
     const { type } = request.params
     const { cursor, ...filters } = request.query
+    // As for a write: an unknown system is the client's mistake, not an empty list.
+    const problem = filters.system && await systemProblem(filters.system)
+    if (problem) throw fieldError('querystring.system', problem)
+    if (!filters.linked && !filters.system) throw fieldError('querystring.linked', 'needs system (linked=false lists the records not linked there)')
     let after: { updatedAt: string, id: string } | undefined
     if (cursor) {
       const [updatedAt, id] = Buffer.from(cursor, 'base64url').toString().split('|')
