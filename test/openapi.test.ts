@@ -33,6 +33,15 @@ function * texts (value: unknown, key = ''): Generator<[string, string]> {
   else if (value && typeof value === 'object') for (const [k, v] of Object.entries(value)) yield * texts(v, k)
 }
 
+/** Where the document has an `anyOf`/`oneOf` with no branch: a schema no value satisfies. */
+function * emptyUnions (value: unknown, at = ''): Generator<string> {
+  if (!value || typeof value !== 'object') return
+  for (const [k, v] of Object.entries(value)) {
+    if ((k === 'anyOf' || k === 'oneOf') && Array.isArray(v) && v.length === 0) yield `${at}/${k}`
+    else yield * emptyUnions(v, `${at}/${k}`)
+  }
+}
+
 t.test('the API document describes every operation completely', async t => {
   const { app } = await buildTestHub(t, { workers: false })
   const res = await app.inject({ url: '/docs/json' })
@@ -68,6 +77,7 @@ t.test('the API document describes every operation completely', async t => {
       if ((method === 'post' || method === 'put') && hasBody === withoutBody.has(name)) problems.push(`${name}: ${hasBody ? 'a body it does not take' : 'no request body'}`)
     }
   }
+  problems.push(...[...emptyUnions(doc)].map(at => `${at}: an empty union (no value satisfies it)`))
   t.same(problems, [], 'nothing missing')
   const routes = ['GET /health', 'GET /ready', 'POST /v1/hooks/{system}', 'GET /v1/systems', 'GET /v1/systems/{id}', 'PUT /v1/systems/{id}',
     'DELETE /v1/systems/{id}', 'GET /v1/records/{type}/{id}', 'GET /v1/records/{type}/by-link/{system}/{externalId}', 'GET /v1/errors', 'POST /v1/errors/{id}/retry', 'POST /v1/errors/retry', 'GET /v1/monitor/overview', 'GET /metrics', 'GET /v1/records/{type}/by-external-id/{externalId}',

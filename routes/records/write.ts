@@ -21,7 +21,9 @@ const typeParam = z.object({ type: z.enum(dataTypes) })
 const systemField = storableText(63).optional().describe('the system the record comes from: external_id is its id, and the change is not sent back to it')
 const envelope = z.object({
   id: z.uuid('must be a hub record id (a UUID)').optional().describe('the hub id: takes precedence over external_id'),
-  external_id: z.union([z.number().transform(String), recordId()]).optional().describe("the record's id in `system`"),
+  // A union of pipes documents as `anyOf: []` (fastify-type-provider-zod drops the branches,
+  // which are refs when it looks): the union is of plain types, the pipe after it.
+  external_id: z.union([z.number(), z.string()]).transform(String).pipe(recordId()).optional().describe("the record's id in `system`"),
   system: systemField
 })
 const item = envelope.catchall(z.unknown()).describe('the canonical record\'s fields (see the data type\'s model) with `id` and/or `external_id`; the record is replaced by these fields, not merged')
