@@ -18,6 +18,10 @@ export interface Workers { stop (): Promise<void> }
 // round trips of jobs running together are shared (src/db/batcher.ts).
 const INBOUND_CAPACITY = 256
 const OUTBOUND_CAPACITY = 512
+// A poll run or import waiting behind running ones is found within this long once one ends.
+// NOTIFY wakes a worker only for a new job, and with it on, pg-boss polls every 30 s by default:
+// a queued import waited that long after the one before it had finished.
+const QUEUED_POLL = { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 0.5 }
 
 /** Register every job handler on this process. */
 export async function startWorkers (hub: Hub): Promise<Workers> {
@@ -35,8 +39,9 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
     })
   })
   // Poll runs, and their schedules kept in step with the systems, whichever process changes them.
-  registered.push({ name: POLL, id: await hub.boss.work(POLL, { localConcurrency: 2, pollingIntervalSeconds: 0.5 }, pollHandler(ctx)) })
-  registered.push({ name: IMPORT, id: await hub.boss.work(IMPORT, { localConcurrency: 2, pollingIntervalSeconds: 0.5 }, importHandler(ctx)) })
+  registered.push({ name: POLL, id: await hub.boss.work(POLL, { localConcurrency: 2, ...QUEUED_POLL }, pollHandler(ctx)) })
+  const stopImports = new AbortController()
+  registered.push({ name: IMPORT, id: await hub.boss.work(IMPORT, { localConcurrency: 2, ...QUEUED_POLL }, importHandler(ctx, stopImports.signal)) })
   let scheduling = Promise.resolve()
   const reschedule = () => {
     scheduling = scheduling.then(() => syncSchedules(hub.boss, hub.systems)).catch(err => hub.log.error({ err }, 'poll schedules not updated'))
@@ -48,6 +53,7 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
   const expander = startExpander(ctx)
   let stopping: Promise<void> | undefined
   const stop = async () => {
+    stopImports.abort()
     await expander.stop()
     await Promise.all([
       runner.stop(hub.env.HUB_SHUTDOWN_GRACE_MS),

@@ -207,8 +207,9 @@ t.test("a worker killed mid-import: another finishes it, no row written twice", 
 })
 
 /** A hub without workers, one import uploaded, and its first chunk held by another transaction: the worker started later waits on it. */
-async function firstChunkHeld (t: Test, csv: string, fields: Record<string, string> = {}) {
+async function firstChunkHeld (t: Test, csv: string, fields: Record<string, string> = {}, setUp?: (h: TestHub) => Promise<void>) {
   const h = await buildTestHub(t, { ...calm, workers: false })
+  await setUp?.(h)
   const { id } = (await upload(h, { type: 'customer', ...fields }, csv)).json()
   const holder = await h.hub.pool.connect()
   await holder.query('BEGIN')
@@ -217,8 +218,44 @@ async function firstChunkHeld (t: Test, csv: string, fields: Record<string, stri
   const workers = await startWorkers(h.hub)
   t.teardown(() => workers.stop())
   await waitFor(async () => (await h.hub.pool.query('SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted')).rows[0].n > 0, 60_000, 'the first chunk waiting')
-  return { h, id, release }
+  return { h, id, release, workers }
 }
+
+t.test('a worker stopping mid-import ends it after the chunks in flight and queues the rest; the next worker finishes it', async t => {
+  const { h, id, release, workers } = await firstChunkHeld(t, customers(3_000))
+  const stopped = workers.stop()
+  await release()
+  await stopped
+  const atStop = (await h.hub.pool.query('SELECT status, success FROM hub.imports WHERE id = $1', [id])).rows[0]
+  t.equal(atStop.status, 'processing', `stopped with ${atStop.success} of 3000 rows written`)
+  t.ok(atStop.success < 3_000)
+  const jobs = await h.hub.pool.query("SELECT state::text AS state FROM pgboss.job WHERE name = 'import' ORDER BY created_on")
+  t.same(jobs.rows.map(j => j.state), ['completed', 'created'], 'the run ended, the rest queued as a new job (no retry spent)')
+  const next = await startWorkers(h.hub)
+  t.teardown(() => next.stop())
+  t.match(await finished(h, id), { status: 'finished', total: 3_000, success: 3_000, errors: 0 })
+  t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.records')).rows[0].n, 3_000, 'each row written once')
+})
+
+t.test("an import whose system is removed mid-run ends in error: its rows can be neither mapped nor linked", async t => {
+  const legacy = {
+    id: 'legacy',
+    baseUrl: 'http://127.0.0.1:9',
+    allowPrivateNetwork: true,
+    types: { customer: { get: { path: '/customers/{id}' } } },
+    flows: [{ type: 'customer', direction: 'inbound', mappings: [{ kind: 'field', from: 'email', to: 'email_address' }] }]
+  }
+  const csv = ['id,email', ...Array.from({ length: 3_000 }, (_, i) => `L-${i},l${i}@example.com`)].join('\n')
+  const { h, id, release } = await firstChunkHeld(t, csv, { system: 'legacy' }, async h => {
+    const res = await h.app.inject({ method: 'PUT', url: '/v1/systems/legacy', headers: h.auth, payload: legacy })
+    t.equal(res.statusCode < 300, true, res.body)
+  })
+  t.equal((await h.app.inject({ method: 'DELETE', url: '/v1/systems/legacy', headers: h.auth })).statusCode, 204)
+  await release()
+  const done = await finished(h, id)
+  t.match(done, { status: 'error', message: 'system legacy is no longer configured' })
+  t.ok(done.success < 3_000, `stopped after ${done.success} rows (the chunks in flight)`)
+})
 
 t.test('a chunk runs while the one before it waits: both land, counted once', async t => {
   const { h, id, release } = await firstChunkHeld(t, customers(1_000))

@@ -75,12 +75,17 @@ async function writeChunk (ctx: Context, id: string, p: Prepared): Promise<void>
  * (an id, a link, a key value) with a chunk in flight waits for it to commit: of two rows for
  * one record the later one is written last. A bad row is reported and the others go on.
  */
-export async function runImport (ctx: Context, id: string): Promise<void> {
+export async function runImport (ctx: Context, id: string, stop?: AbortSignal): Promise<'done' | 'stopped'> {
   const run = await importRun(ctx.pool, id)
   // Deleted, or finished by another worker that held the job before this one.
-  if (!run || run.status === 'finished' || run.status === 'error') return
+  if (!run || run.status === 'finished' || run.status === 'error') return 'done'
+  const gone = async () => {
+    if (!run.options.system || await ctx.systems.get(run.options.system)) return false
+    await finishImport(ctx.pool, id, 'error', `system ${run.options.system} is no longer configured`)
+    return true
+  }
   const system = run.options.system ? await ctx.systems.get(run.options.system) : undefined
-  if (run.options.system && !system) return await finishImport(ctx.pool, id, 'error', `system ${run.options.system} is no longer configured`)
+  if (await gone()) return 'done'
   const writer = rowWriter(run.type, run.headers, run.options, system)
   // The chunks in flight, oldest first. Their promises never reject (a rejection nobody awaits
   // yet would end the process): they answer the error, thrown once awaited.
@@ -90,8 +95,13 @@ export async function runImport (ctx: Context, id: string): Promise<void> {
     const outcome = await inFlight.shift()!.done
     if (outcome) throw outcome.err
   }
+  let stopped = false
   try {
     for (let chunk = await nextChunk(ctx.pool, id, 0); chunk; chunk = await nextChunk(ctx.pool, id, chunk.n)) {
+      // The worker is stopping: the chunks left wait for the next run. The system the rows
+      // belong to was removed: they can be neither mapped nor linked.
+      if (stop?.aborted) { stopped = true; break }
+      if (await gone()) break
       const p = await prepare(writer, chunk)
       const mine = new Set(p.writes.flatMap(x => targets(x.w)))
       while (inFlight.length >= CHUNKS_IN_FLIGHT || inFlight.some(f => [...mine].some(t => f.targets.has(t)))) await settleOldest()
@@ -101,5 +111,8 @@ export async function runImport (ctx: Context, id: string): Promise<void> {
   } finally {
     await Promise.all(inFlight.map(f => f.done))
   }
+  if (stopped) return 'stopped'
+  // Finishes it unless it ended in error meanwhile (its system removed).
   await finishImport(ctx.pool, id, 'finished')
+  return 'done'
 }
