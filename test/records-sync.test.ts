@@ -77,6 +77,10 @@ t.test('a batch of 100 with 3 invalid items creates 97 and names the fields of 3
   const { rows } = await p.hub.pool.query("SELECT data->>'system' AS system, count(*)::int AS n FROM pgboss.job WHERE name = 'outbound' GROUP BY 1")
   t.same(rows, [{ system: 'crm', n: 97 }])
 
+  // An item refused for its id still answers with its own external_id.
+  const badId = await p.app.inject({ method: 'POST', url: '/v1/records/customer/batch?system=erp', headers: p.auth, payload: [{ id: 'not-a-uuid', external_id: 'E-2', email_address: 'e2@example.com' }] })
+  t.match(badId.json().results, [{ status: 'error', external_id: 'E-2', errors: [{ field: 'id' }] }])
+
   const tooMany = await p.app.inject({ method: 'POST', url: '/v1/records/customer/batch?system=erp', headers: p.auth, payload: Array.from({ length: 1001 }, () => ({})) })
   t.equal(tooMany.statusCode, 400)
 })

@@ -140,7 +140,8 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     const results: z.infer<typeof batchResult>[] = writes.map((w, index) => {
       const refused = (err: ItemRefused, id: string | null, externalId: string | null) =>
         ({ index, status: 'error' as const, id, external_id: externalId, errors: err.errors.map(e => ({ field: e.path, message: e.message })) })
-      if (w instanceof ItemRefused) return refused(w, null, null)
+      // Refused by writeOf (a bad id, say): still echo the external_id it sent, when that is valid.
+      if (w instanceof ItemRefused) return refused(w, null, envelope.shape.external_id.safeParse((request.body[index] as { external_id?: unknown } | null)?.external_id).data ?? null)
       try {
         const r = resultOf(w, written[position.get(w)!])
         return { index, status: r.status, id: r.id, external_id: r.external_id, errors: [] }
