@@ -40,6 +40,11 @@ t.test('create or replace: id before external_id, replace drops fields, fan-out 
   const links = (await p.app.inject({ url: `/v1/records/customer/${id}`, headers: p.auth })).json().links
   t.same(links.filter((l: { systemId: string }) => l.systemId === 'erp').map((l: { externalId: string }) => l.externalId), ['E-2'])
   t.equal((await post({ external_id: 'E-1', email_address: 'new@example.com' })).json().status, 'created', 'E-1 is no longer linked: a new record')
+  // Only the link moves: the record changed, though its content did not.
+  const moved = await post({ id, external_id: 'E-4', email_address: 'ada@example.com', first_name: 'Ada L.' })
+  t.equal(moved.json().status, 'replaced', moved.body)
+  t.equal((await p.app.inject({ url: '/v1/records/customer/by-link/erp/E-4', headers: p.auth })).json().id, id)
+  t.equal((await post({ id, external_id: 'E-4', email_address: 'ada@example.com', first_name: 'Ada L.' })).json().status, 'unchanged', 'nothing moved this time')
 
   // The apiKey form of seed 002's script is an admin key too.
   const viaApiKey = await p.app.inject({ method: 'POST', url: '/v1/records/customer', headers: { authorization: `apiKey ${ADMIN_KEY}` }, payload: { email_address: 'k@example.com' } })

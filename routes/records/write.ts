@@ -77,7 +77,9 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     if (result instanceof InvalidRecord) throw new ItemRefused(400, result.issues)
     if (result instanceof WriteRefused) throw new ItemRefused(result.field === 'id' ? 404 : 409, [{ path: result.field, message: result.message }])
     if (result instanceof Error) throw result
-    return { status: result.outcome === 'updated' ? 'replaced' as const : result.outcome, id: result.recordId, external_id: w.externalId ?? null, system: w.linked ? w.origin : null }
+    // A moved link is a change of the record's, though its content (and so its fan-out) is not.
+    const status = result.outcome === 'created' ? 'created' as const : result.outcome === 'updated' || result.relinked ? 'replaced' as const : 'unchanged' as const
+    return { status, id: result.recordId, external_id: w.externalId ?? null, system: w.linked ? w.origin : null }
   }
 
   fastify.post('/:type', {

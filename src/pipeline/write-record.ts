@@ -45,7 +45,13 @@ export interface RecordWrite {
   trace?: Trace
 }
 
-export interface Written { recordId: string, outcome: WriteOutcome, outbound: string[] }
+export interface Written {
+  recordId: string
+  outcome: WriteOutcome
+  outbound: string[]
+  /** The origin's link was set or moved to this record (the content may still be unchanged). */
+  relinked?: boolean
+}
 
 /** The record failed the canonical schema; `issues` name the fields. */
 export class InvalidRecord extends PermanentError {
@@ -128,14 +134,15 @@ async function locate (db: Queryable, ws: RecordWrite[]): Promise<Array<{ record
   })
 }
 
-/** Point the origin's link for this record at `externalId` (the id given with a hub id wins). */
-async function setLink (db: Queryable, w: RecordWrite, recordId: string): Promise<void> {
-  if (!w.linked || !w.externalId) return
+/** Point the origin's link for this record at `externalId` (the id given with a hub id wins); true when it changed. */
+async function setLink (db: Queryable, w: RecordWrite, recordId: string): Promise<boolean> {
+  if (!w.linked || !w.externalId) return false
   const linkedTo = await findLink(db, w.origin, w.type, w.externalId)
-  if (linkedTo === recordId) return
+  if (linkedTo === recordId) return false
   if (linkedTo) throw new WriteRefused('external_id', `${w.origin} ${w.type} ${w.externalId} is already linked to another record (${linkedTo})`)
   await removeLink(db, w.origin, w.type, recordId)
   if (!await addLink(db, w.origin, w.type, w.externalId, recordId)) throw new LinkRace(`${w.origin} ${w.type} ${w.externalId} was linked concurrently`)
+  return true
 }
 
 /**
@@ -179,7 +186,7 @@ async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[],
   const found = await locate(db, ws)
   const updates: RecordRow[] = []
   const inserts: Array<{ n: number, w: RecordWrite }> = []
-  const stored: Array<{ n: number, recordId: string, outcome: WriteOutcome }> = []
+  const stored: Array<{ n: number, recordId: string, outcome: WriteOutcome, relinked?: boolean }> = []
   const later: number[] = []
   const taken = new Set<string>()
   for (const [n, w] of ws.entries()) {
@@ -192,10 +199,10 @@ async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[],
       const current = f.record
       const data = validated(w.type, combine(w.mode, current.data, w.data))
       const { json, hash } = content(data)
-      if (!f.viaLink) await setLink(db, w, current.id)
+      const relinked = !f.viaLink && await setLink(db, w, current.id)
       const unchanged = hash === current.hash && !current.deletedAt
       if (!unchanged) updates.push({ id: current.id, json, hash })
-      stored.push({ n, recordId: current.id, outcome: unchanged ? 'unchanged' : 'updated' })
+      stored.push({ n, recordId: current.id, outcome: unchanged ? 'unchanged' : 'updated', relinked })
     } catch (err) {
       if (!(err instanceof PermanentError)) throw err
       answer[n](err)
@@ -241,9 +248,9 @@ async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[],
     return { recordId, type: w.type, action: outcome === 'created' ? 'create' as const : 'update' as const, origin: w.origin, debug: w.debug, batchId: w.batchId }
   }))
   const jobsOf = new Map(changed.map((s, k) => [s.n, outbound[k]]))
-  for (const { n, recordId, outcome } of stored) {
+  for (const { n, recordId, outcome, relinked } of stored) {
     ws[n].trace?.add('store', { recordId, outcome })
-    answer[n]({ recordId, outcome, outbound: jobsOf.get(n) ?? [] })
+    answer[n]({ recordId, outcome, outbound: jobsOf.get(n) ?? [], relinked })
   }
   return [...later, ...rows.filter(r => lostIds.has(r.id)).map(r => r.n)].sort((a, b) => a - b)
 }
