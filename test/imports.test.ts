@@ -2,6 +2,9 @@ import { execFile } from 'node:child_process'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { connect } from 'node:net'
+import { once } from 'node:events'
+import pino from 'pino'
 import { promisify } from 'node:util'
 import t from 'tap'
 import type { Test } from 'tap'
@@ -10,6 +13,7 @@ import type { TestHub } from './helpers/hub.ts'
 import { startPipeline, waitFor } from './helpers/pipeline.ts'
 import { startHubProcess } from './helpers/process.ts'
 import { startWorkers } from '../src/workers.ts'
+import { loggerOptions } from '../src/logger.ts'
 
 // A loaded test machine's event loop lag must not turn requests into 503s here.
 const calm = { env: { HUB_MAX_EVENT_LOOP_DELAY_MS: '0' } }
@@ -277,6 +281,24 @@ t.test('two rows for one record in neighbouring chunks: the later row is written
   t.match(await finished(h, id), { status: 'finished', success: 1_000, errors: 0 })
   const { rows } = await h.hub.pool.query("SELECT data->>'first_name' AS name FROM hub.records WHERE data->>'email_address' = 'twice@example.com'")
   t.same(rows, [{ name: 'Later' }])
+})
+
+t.test('an upload cut short by its client keeps nothing and is logged as the client going away', async t => {
+  let logged = ''
+  const log = pino(loggerOptions('info'), { write: (line: string) => { logged += line } })
+  const h = await buildTestHub(t, { ...calm, listen: true, log, workers: false })
+  const boundary = 'cut-short'
+  const head = `--${boundary}\r\ncontent-disposition: form-data; name="type"\r\n\r\ncustomer\r\n--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="a.csv"\r\n\r\nemail_address\r\n`
+  const socket = connect(Number(new URL(h.url).port), '127.0.0.1')
+  await once(socket, 'connect')
+  socket.write(`POST /v1/imports HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: ${h.auth.authorization}\r\ncontent-type: multipart/form-data; boundary=${boundary}\r\ncontent-length: 10000000\r\n\r\n${head}`)
+  for (let i = 0; i < 2_000; i++) socket.write(`c${i}@example.com\r\n`)
+  // The upload's transaction has stored a chunk (nothing of it is visible before it commits).
+  await waitFor(async () => (await h.hub.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'INSERT INTO hub.import_chunks%'")).rows[0].n === 1, 20_000, 'the upload to start')
+  socket.destroy()
+  await waitFor(() => /the client went away/.test(logged), 20_000, 'the log line')
+  t.notMatch(logged, /database is unavailable/)
+  await waitFor(async () => (await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.imports')).rows[0].n === 0, 20_000, 'nothing kept')
 })
 
 t.test("seed 002's own script uploads, polls and sees finished", async t => {

@@ -49,6 +49,12 @@ function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
 
 export const errorEnvelope = fp(async (fastify: FastifyInstance) => {
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
+    // A client that went away mid-request fails the request's own stream (ECONNRESET,
+    // 'aborted'): it is not the database's fault, and nobody is left to answer.
+    if (request.raw.destroyed) {
+      request.log.info({ err: err.message }, 'the client went away before the request was answered')
+      return reply.code(400).send({ error: { code: 'bad_request', message: 'the request was cut short' } })
+    }
     const { status, body } = toEnvelope(err)
     const retryAfter = (isDatabaseUnavailable(err) ? DATABASE_RETRY_AFTER_S : undefined) ?? (err as { retryAfter?: number }).retryAfter
     if (retryAfter) reply.header('retry-after', String(retryAfter))

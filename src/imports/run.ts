@@ -79,13 +79,10 @@ export async function runImport (ctx: Context, id: string, stop?: AbortSignal): 
   const run = await importRun(ctx.pool, id)
   // Deleted, or finished by another worker that held the job before this one.
   if (!run || run.status === 'finished' || run.status === 'error') return 'done'
-  const gone = async () => {
-    if (!run.options.system || await ctx.systems.get(run.options.system)) return false
-    await finishImport(ctx.pool, id, 'error', `system ${run.options.system} is no longer configured`)
-    return true
-  }
+  const gone = async () => !!run.options.system && !await ctx.systems.get(run.options.system)
+  const removed = () => finishImport(ctx.pool, id, 'error', `system ${run.options.system} is no longer configured`)
   const system = run.options.system ? await ctx.systems.get(run.options.system) : undefined
-  if (await gone()) return 'done'
+  if (await gone()) return await removed().then(() => 'done')
   const writer = rowWriter(run.type, run.headers, run.options, system)
   // The chunks in flight, oldest first. Their promises never reject (a rejection nobody awaits
   // yet would end the process): they answer the error, thrown once awaited.
@@ -95,13 +92,13 @@ export async function runImport (ctx: Context, id: string, stop?: AbortSignal): 
     const outcome = await inFlight.shift()!.done
     if (outcome) throw outcome.err
   }
-  let stopped = false
+  let ended: 'stopped' | 'removed' | undefined
   try {
     for (let chunk = await nextChunk(ctx.pool, id, 0); chunk; chunk = await nextChunk(ctx.pool, id, chunk.n)) {
       // The worker is stopping: the chunks left wait for the next run. The system the rows
       // belong to was removed: they can be neither mapped nor linked.
-      if (stop?.aborted) { stopped = true; break }
-      if (await gone()) break
+      if (stop?.aborted) { ended = 'stopped'; break }
+      if (await gone()) { ended = 'removed'; break }
       const p = await prepare(writer, chunk)
       const mine = new Set(p.writes.flatMap(x => targets(x.w)))
       while (inFlight.length >= CHUNKS_IN_FLIGHT || inFlight.some(f => [...mine].some(t => f.targets.has(t)))) await settleOldest()
@@ -111,8 +108,8 @@ export async function runImport (ctx: Context, id: string, stop?: AbortSignal): 
   } finally {
     await Promise.all(inFlight.map(f => f.done))
   }
-  if (stopped) return 'stopped'
-  // Finishes it unless it ended in error meanwhile (its system removed).
-  await finishImport(ctx.pool, id, 'finished')
+  if (ended === 'stopped') return 'stopped'
+  // Once the chunks in flight have committed: each one's progress marks the import processing.
+  await (ended === 'removed' ? removed() : finishImport(ctx.pool, id, 'finished'))
   return 'done'
 }
