@@ -6,6 +6,8 @@ import t from 'tap'
 import { hub } from './helpers/cli.ts'
 import { ADMIN_KEY, buildTestHub } from './helpers/hub.ts'
 import { loggerOptions } from '../src/logger.ts'
+import { importSummary } from '../src/cli/output.ts'
+import type { ImportView } from '../src/imports/store.ts'
 
 // `hub import`: uploads a CSV, follows the import with a bar until it is finished, prints the
 // counts and the failing rows, and exits 1 when a row failed.
@@ -45,4 +47,17 @@ t.test('hub import with a wrong key stops at the key, before sending the file', 
     .filter(l => l.msg === 'incoming request').map(l => `${l.req.method} ${l.req.url}`)
   t.same(requests, ['GET /v1/imports?limit=1'], 'the key was tried on a read, and nothing was uploaded')
   t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.imports')).rows[0].n, 0)
+})
+
+t.test("the import summary says where row errors beyond the first twenty can be read, and which the hub did not keep", async t => {
+  const view = (errors: number, kept: number, total = 300): ImportView => ({
+    id: 'i', type: 'customer', status: 'finished', total, success: total - errors, unchanged: 0, errors,
+    errorDetails: Array.from({ length: kept }, (_, k) => ({ row: k + 2, field: 'email_address', message: 'bad' })),
+    message: null, options: { delimiter: ',', key: 'email_address', overrideExisting: false, updateOnlyEmptyFields: false },
+    createdAt: '', startedAt: null, finishedAt: null
+  })
+  t.match(importSummary(view(130, 100)), /\n {2}\(80 more in GET \/v1\/imports\/i; 30 not kept \(the hub keeps the first 100\)\)\n$/)
+  t.match(importSummary(view(50, 50)), /\n {2}\(30 more in GET \/v1\/imports\/i\)\n$/)
+  t.notMatch(importSummary(view(3, 3)), /more/)
+  t.match(importSummary(view(0, 0, 1)), /: finished, 1 row: 1 written/)
 })

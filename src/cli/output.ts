@@ -1,6 +1,7 @@
 // What the CLI shows: progress while it works (on stderr) and the batch summary (on stdout).
 import cliProgress from 'cli-progress'
 import type { BatchStatus, Counts, ImportView, Receipt } from './client.ts'
+import { KEPT_ERRORS } from '../imports/store.ts'
 
 export interface Bar {
   /** `etaTotal`: what the ETA counts down to, when more than `total` is coming (null: not known yet). */
@@ -315,9 +316,14 @@ function rejectedLines (r: Receipt): string[] {
 
 /** An import's outcome: its counts, why it stopped if it did, and the first row errors. */
 export function importSummary (s: ImportView): string {
-  const out = [`import ${s.id}: ${s.status}, ${s.total} rows: ${s.success - s.unchanged} written, ${s.unchanged} unchanged, ${s.errors} with errors`]
+  const out = [`import ${s.id}: ${s.status}, ${s.total} row${s.total === 1 ? '' : 's'}: ${s.success - s.unchanged} written, ${s.unchanged} unchanged, ${s.errors} with errors`]
   if (s.message) out.push(s.message)
-  for (const e of s.errorDetails.slice(0, 20)) out.push(`  row ${e.row}${e.field ? ` ${e.field}` : ''}: ${e.message}`)
-  if (s.errors > Math.min(20, s.errorDetails.length)) out.push(`  (${s.errors - Math.min(20, s.errorDetails.length)} more: GET /v1/imports/${s.id})`)
+  const shown = s.errorDetails.slice(0, 20)
+  for (const e of shown) out.push(`  row ${e.row}${e.field ? ` ${e.field}` : ''}: ${e.message}`)
+  // The hub keeps the first KEPT_ERRORS row errors: say where the rest can (or cannot) be read.
+  const more: string[] = []
+  if (s.errorDetails.length > shown.length) more.push(`${s.errorDetails.length - shown.length} more in GET /v1/imports/${s.id}`)
+  if (s.errors > s.errorDetails.length) more.push(`${s.errors - s.errorDetails.length} not kept (the hub keeps the first ${KEPT_ERRORS})`)
+  if (more.length) out.push(`  (${more.join('; ')})`)
   return out.join('\n') + '\n'
 }

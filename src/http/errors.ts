@@ -51,7 +51,8 @@ export const errorEnvelope = fp(async (fastify: FastifyInstance) => {
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     // A client that went away mid-request fails the request's own stream (ECONNRESET,
     // 'aborted'): it is not the database's fault, and nobody is left to answer.
-    if (request.raw.destroyed) {
+    // (The request stream alone may be destroyed by a parser that gave up on it: the socket tells.)
+    if (request.raw.socket?.destroyed === true) {
       request.log.info({ err: err.message }, 'the client went away before the request was answered')
       return reply.code(400).send({ error: { code: 'bad_request', message: 'the request was cut short' } })
     }
