@@ -153,7 +153,9 @@ function hubContext (env: Env, log: Logger, pool: Pool, boss: PgBoss, systems: S
  */
 async function bootstrapAdminKey (env: Env, pool: Pool, log: Logger, announce?: (line: string) => void): Promise<void> {
   if (env.HUB_ADMIN_KEY) {
-    await putAdminKey(pool, 'bootstrap', env.HUB_ADMIN_KEY)
+    // Said, since the key used until now (a generated one saved in the data directory, say)
+    // stops working without a word otherwise.
+    if (await putAdminKey(pool, 'bootstrap', env.HUB_ADMIN_KEY)) log.warn("HUB_ADMIN_KEY replaces the 'bootstrap' admin key: the one used until now (the generated key in the data directory's admin-key, if any) is no longer accepted")
     return
   }
   if (await countAdminKeys(pool) > 0) return

@@ -37,6 +37,16 @@ t.test('the embedded default: ready, generated admin key, data kept across resta
   t.equal(listed.status, 200)
   t.same((await listed.json()).keys.map((k: { name: string }) => k.name), ['bootstrap', 'kept'], 'data survived the restart')
   t.equal(await second.stop(), 0)
+
+  // HUB_ADMIN_KEY takes the bootstrap key's place: said when it does, not again.
+  const fromEnv = { HUB_DATA_DIR: dataDir, HUB_ADMIN_KEY: 'a-key-set-in-the-environment' }
+  const third = await startHubProcess(t, fromEnv)
+  t.match(third.stdout(), /HUB_ADMIN_KEY replaces the 'bootstrap' admin key/)
+  t.equal((await fetch(third.url + '/v1/admin-keys', { headers: { authorization: `Bearer ${key}` } })).status, 401, 'the generated key is no longer accepted')
+  t.equal(await third.stop(), 0)
+  const fourth = await startHubProcess(t, fromEnv)
+  t.notMatch(fourth.stdout(), /replaces/, 'the same key again replaces nothing')
+  t.equal(await fourth.stop(), 0)
 })
 
 t.test('with DATABASE_URL set no embedded cluster is created', async t => {

@@ -17,11 +17,15 @@ export async function findAdminKey (pool: pg.Pool, key: string): Promise<AdminKe
 }
 
 /** Store (or replace) a named key with the given scopes; only its hash is kept. */
-export async function putAdminKey (pool: pg.Pool, name: string, key: string, scopes: readonly AdminScope[] = adminScopes): Promise<void> {
-  await pool.query(
-    `INSERT INTO hub.admin_keys (name, key_hash, scopes) VALUES ($1, $2, $3)
-     ON CONFLICT (name) DO UPDATE SET key_hash = excluded.key_hash, scopes = excluded.scopes`,
+/** Create or replace the key called `name`; true when it replaced a different key. */
+export async function putAdminKey (pool: pg.Pool, name: string, key: string, scopes: readonly AdminScope[] = adminScopes): Promise<boolean> {
+  const { rows } = await pool.query<{ replaced: boolean }>(
+    `WITH old AS (SELECT key_hash FROM hub.admin_keys WHERE name = $1)
+     INSERT INTO hub.admin_keys (name, key_hash, scopes) VALUES ($1, $2, $3)
+     ON CONFLICT (name) DO UPDATE SET key_hash = excluded.key_hash, scopes = excluded.scopes
+     RETURNING COALESCE((SELECT key_hash <> $2 FROM old), false) AS replaced`,
     [name, hashKey(key), scopes])
+  return rows[0].replaced
 }
 
 export async function countAdminKeys (pool: pg.Pool): Promise<number> {
