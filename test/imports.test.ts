@@ -139,6 +139,8 @@ t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting
   }
   await bad({ type: 'customer' }, 'email_adress,first_name\na@example.com,A\n', /^file: 'email_adress' is not a field of customer; did you mean 'email_address'/)
   await bad({ type: 'customer' }, 'colour\nred\n', /fields: .*email_address/)
+  const semicolons = await upload(h, { type: 'customer' }, 'email_address;first_name\na@example.com;A\n')
+  t.match(semicolons.json().error.details, [{ path: 'file' }, { path: 'file', message: 'the header row has one column: is the file\'s delimiter ";"? (send delimiter=;)' }], 'a ; file sent without its delimiter gets a hint')
   await bad({ type: 'widget' }, 'email_address\na@example.com\n', /^type: /)
   await bad({ type: 'customer', delimiter: ';;' }, 'email_address\na@example.com\n', /^delimiter: /)
   await bad({ type: 'customer' }, '', /^file: empty/)

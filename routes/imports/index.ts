@@ -104,6 +104,9 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
           const unreadable = headers.findIndex(h => cellProblem(h))
           if (unreadable >= 0) throw fieldError('file', `the header, column ${unreadable + 1}: ${cellProblem(headers[unreadable])}`)
           const problems = headerProblems(type, headers, system)
+          // One header holding another delimiter: the file is most likely split by that one.
+          const other = headers.length === 1 ? /[;\t|]/.exec(headers[0])?.[0] : undefined
+          if (other) problems.push(`the header row has one column: is the file's delimiter ${JSON.stringify(other)}? (send delimiter=${other === '\t' ? '<tab>' : other})`)
           if (problems.length) throw invalid(problems.map(message => ({ path: 'file', message })))
           id = await createImport(tx, type, options, headers)
           continue
