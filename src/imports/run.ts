@@ -79,10 +79,13 @@ export async function runImport (ctx: Context, id: string, stop?: AbortSignal): 
   const run = await importRun(ctx.pool, id)
   // Deleted, or finished by another worker that held the job before this one.
   if (!run || run.status === 'finished' || run.status === 'error') return 'done'
-  const gone = async () => !!run.options.system && !await ctx.systems.get(run.options.system)
   const removed = () => finishImport(ctx.pool, id, 'error', `system ${run.options.system} is no longer configured`)
+  const gone = async () => !!run.options.system && !await ctx.systems.get(run.options.system)
   const system = run.options.system ? await ctx.systems.get(run.options.system) : undefined
-  if (await gone()) return await removed().then(() => 'done')
+  if (run.options.system && !system) {
+    await removed()
+    return 'done'
+  }
   const writer = rowWriter(run.type, run.headers, run.options, system)
   // The chunks in flight, oldest first. Their promises never reject (a rejection nobody awaits
   // yet would end the process): they answer the error, thrown once awaited.
