@@ -94,6 +94,38 @@ t.test("an import with system: rows are that system's records, mapped by its inb
   t.match(crm.json().error, { details: [{ path: 'system', message: 'crm has no enabled inbound flow for customer' }] })
 })
 
+t.test("an import with system and only some of the flow's columns keeps the fields its file does not have", async t => {
+  const h = await startPipeline(t, calm)
+  const seed = await h.app.inject({
+    method: 'POST',
+    url: '/v1/records/customer',
+    headers: h.auth,
+    payload: { system: 'shop', external_id: 'S-1', email_address: 'ann@example.com', first_name: 'Ann', addresses: [{ city: 'Oslo' }], categories: [{ name: 'vip' }] }
+  })
+  t.equal(seed.json().status, 'created', seed.body)
+  // The shop's flow maps addresses, tags and custom fields from columns this file lacks: each
+  // comes out as an empty list, which is not given, as an empty cell is not.
+  const res = await upload(h, { type: 'customer', system: 'shop', overrideExisting: 'true' }, 'id,email,first_name\nS-1,ann@example.com,Anna\n')
+  t.match(await finished(h, res.json().id), { status: 'finished', success: 1, unchanged: 0 })
+  const { rows: [{ data }] } = await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [seed.json().id])
+  t.match(data, { first_name: 'Anna', addresses: [{ city: 'Oslo' }], categories: [{ name: 'vip' }] })
+})
+
+t.test('email addresses match their records whatever their case', async t => {
+  const h = await buildTestHub(t, calm)
+  const seed = await h.app.inject({ method: 'POST', url: '/v1/records/customer', headers: h.auth, payload: { email_address: 'ann@example.com', first_name: 'Ann' } })
+  const count = async () => (await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.records')).rows[0].n
+  t.match(await finished(h, (await upload(h, { type: 'customer' }, 'email_address,first_name\nANN@Example.COM,Anna\n')).json().id), { success: 1, unchanged: 1 })
+  t.equal(await count(), 1, 'found, and left alone without overrideExisting')
+  // Two rows of one file differing only in case are one record, written in file order.
+  const csv = 'email_address,first_name\nAnn@example.com,Anne\nann@EXAMPLE.com,Anna\nbo@example.com,Bo\nBO@example.com,Bob\n'
+  t.match(await finished(h, (await upload(h, { type: 'customer', overrideExisting: 'true' }, csv)).json().id), { success: 4, errors: 0 })
+  t.equal(await count(), 2)
+  const { rows } = await h.hub.pool.query("SELECT id, data->>'email_address' AS email, data->>'first_name' AS name FROM hub.records ORDER BY created_at")
+  t.same(rows.map(r => [r.email, r.name]), [['ann@EXAMPLE.com', 'Anna'], ['BO@example.com', 'Bob']], 'the later row is written last; the email is as the file gives it')
+  t.equal(rows[0].id, seed.json().id)
+})
+
 t.test('overrideExisting and updateOnlyEmptyFields', async t => {
   const h = await buildTestHub(t, calm)
   const seed = await h.app.inject({ method: 'POST', url: '/v1/records/customer', headers: h.auth, payload: { email_address: 'ann@example.com', first_name: 'Ann' } })

@@ -63,7 +63,8 @@ t.test('an import uploaded before the upgrades resumes from its next row: the ro
     `INSERT INTO hub.imports (type, status, options, headers, total, next_row) VALUES ('customer', 'processing', '{}', '{email_address,first_name}', 4, 3) RETURNING id`)
   await addChunk(pool, chunked, 1, [['a@example.com', 'Ann'], ['b@example.com', 'Bo']])
   await addChunk(pool, chunked, 3, [['c@example.com', 'Cy'], ['d@example.com', 'Di']])
-  t.same(await migrate(pool, all), ['011_import_chunks_done.sql'])
+  t.same(await migrate(pool, all.filter(m => m.id < 12)), ['011_import_chunks_done.sql'])
+  await migrate(pool, all)
 
   t.same(await nextChunk(pool, rowByRow, 0), { n: 2, rows: [['b@example.com', 'Bo, Jr.']] }, 'its next row, a chunk of its own')
   t.same(await nextChunk(pool, rowByRow, 2), { n: 3, rows: [['c@example.com', '']] })

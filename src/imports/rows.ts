@@ -1,6 +1,6 @@
 import type { Flow, SystemConfig } from '../config/systems.ts'
 import { leafTypes, targetProblem } from '../mapping/fields.ts'
-import { applyMappings, checkRequired, MappingError, passesFilter, setPath } from '../mapping/map.ts'
+import { applyMappings, checkRequired, isEmpty, MappingError, passesFilter, setPath } from '../mapping/map.ts'
 import { canonicalSchemas } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
 import { findFlow } from '../stores/systems.ts'
@@ -85,6 +85,9 @@ function cellsWriter (type: DataType, headers: string[], options: ImportOptions,
       }
       const missing = checkRequired(flow.required, data)
       if (missing.length) throw new RowRefused(missing[0], 'required after mapping')
+      // A field the row's cells left empty is not given, as an empty cell is not: a file without
+      // address columns maps to `addresses: []`, which would erase the record's addresses.
+      for (const [field, value] of Object.entries(data)) if (isEmpty(value)) delete data[field]
       return { ...base, origin: system.id, linked: true, externalId, data }
     }
   }

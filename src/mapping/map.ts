@@ -146,7 +146,8 @@ export async function passesFilter (flow: Pick<Flow, 'filter'>, source: unknown,
   }
 }
 
-function isEmpty (value: unknown): boolean {
+/** Nothing there: undefined, null, blank text or an empty list. */
+export function isEmpty (value: unknown): boolean {
   if (value === undefined || value === null) return true
   if (typeof value === 'string') return value.trim() === ''
   if (Array.isArray(value)) return value.length === 0

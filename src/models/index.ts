@@ -19,6 +19,16 @@ export type DataType = typeof dataTypes[number]
 /** The field that tells one record of a type from another when no link does (imports, search). */
 export const keyFields: Record<DataType, string> = { customer: 'email_address', product: 'sku', order: 'number' }
 
+/** Key fields matched whatever their case: mail systems treat `Ann@Example.com` as `ann@example.com`. */
+export const foldedKeys: ReadonlySet<string> = new Set(['email_address'])
+
+/**
+ * A key value as it is matched. Only ASCII letters fold, as PostgreSQL's `lower(… COLLATE "C")`
+ * in the key index does, whatever the database's locale: both sides always agree.
+ */
+export const foldKey = (field: string, value: string) =>
+  foldedKeys.has(field) ? value.replace(/[A-Z]+/g, s => s.toLowerCase()) : value
+
 export const canonicalSchemas: Record<DataType, z.ZodType> = {
   customer: customerSchema,
   product: productSchema,

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/queryable.ts'
-import { identifiesCustomer, UNNAMED_CUSTOMER, validateCanonical } from '../models/index.ts'
+import { isEmpty } from '../mapping/map.ts'
+import { foldKey, identifiesCustomer, UNNAMED_CUSTOMER, validateCanonical } from '../models/index.ts'
 import type { DataType, Issue } from '../models/index.ts'
 import { newId } from '../ids.ts'
 import { batcher } from '../db/batcher.ts'
@@ -71,8 +72,6 @@ export class WriteRefused extends PermanentError {
   }
 }
 
-const empty = (v: unknown) => v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0)
-
 function combine (mode: WriteMode, current: Record<string, unknown>, given: Record<string, unknown>): Record<string, unknown> {
   if (mode === 'keep') return current
   if (mode === 'replace') {
@@ -82,7 +81,7 @@ function combine (mode: WriteMode, current: Record<string, unknown>, given: Reco
   }
   if (mode === 'merge') return { ...current, ...given }
   const out = { ...current }
-  for (const [k, v] of Object.entries(given)) if (empty(out[k])) out[k] = v
+  for (const [k, v] of Object.entries(given)) if (isEmpty(out[k])) out[k] = v
   return out
 }
 
@@ -104,10 +103,10 @@ export function targets (w: RecordWrite): string[] {
   return keys
 }
 
-/** The value of a write's key field that can find its record, if it has one. */
+/** The value of a write's key field that can find its record, if it has one, as it is matched (foldKey). */
 export const keyValue = (w: Pick<RecordWrite, 'key' | 'data'>) => {
   const value = w.key ? w.data[w.key] : undefined
-  return typeof value === 'string' || typeof value === 'number' ? String(value) : undefined
+  return typeof value === 'string' || typeof value === 'number' ? foldKey(w.key!, String(value)) : undefined
 }
 
 /** The records the writes target (hub id, else the origin's link, else the key field), locked. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto'
 import { stringify } from 'safe-stable-stringify'
 import { prepared } from '../db/prepared.ts'
 import type { Queryable } from '../db/queryable.ts'
-import { keyFields } from '../models/index.ts'
+import { foldedKeys, keyFields } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
 
 export interface CanonicalRecord {
@@ -127,18 +127,20 @@ export async function lockLinked (db: Queryable, keys: LinkKey[]): Promise<Map<n
 /**
  * The live records of `type` whose top-level `field` is one of `values` (the oldest per value),
  * locked, for key matching. Type and field are written into the SQL (both checked: a data type,
- * a plain field name) so the planner can use the per-type key indexes of migration 008.
+ * a plain field name) so the planner can use the per-type key indexes of migrations 008 and
+ * 012. A folded field (foldedKeys) is matched as the folded `values` are: by its ASCII lower case.
  */
 export async function lockByKey (db: Queryable, type: DataType, field: string, values: string[]): Promise<Map<string, CanonicalRecord>> {
   if (!/^[a-z_][a-z0-9_]*$/.test(field) || !/^[a-z]+$/.test(type)) throw new Error(`not a key: ${type}.${field}`)
   if (!values.length) return new Map()
-  const where = `type = '${type}' AND data->>'${field}'`
+  const value = foldedKeys.has(field) ? `lower((data->>'${field}') COLLATE "C")` : `data->>'${field}'`
+  const where = `type = '${type}' AND ${value}`
   // An indexed key: one index probe per value (given `= ANY` of hundreds of values the planner
   // guesses most rows match, and scans the table). Any other field: one scan for all values.
   const { rows } = await db.query<CanonicalRecord & { key: string }>(keyFields[type] === field
     ? `SELECT r.*, v.key FROM unnest($1::text[]) AS v(key) CROSS JOIN LATERAL (
          SELECT ${columns()} FROM hub.records WHERE ${where} = v.key AND deleted_at IS NULL ORDER BY created_at LIMIT 1 FOR UPDATE) r`
-    : `SELECT ${columns()}, data->>'${field}' AS key FROM hub.records WHERE ${where} = ANY($1::text[]) AND deleted_at IS NULL
+    : `SELECT ${columns()}, ${value} AS key FROM hub.records WHERE ${where} = ANY($1::text[]) AND deleted_at IS NULL
        ORDER BY created_at DESC FOR UPDATE`, [[...new Set(values)]])
   // Newest first where all are locked, so the oldest per value is set last.
   return new Map(rows.map(({ key, ...record }) => [key, record]))
