@@ -2,7 +2,8 @@
 // POST /v1/imports and run by the hub's import worker, with the example's CRM and ERP subscribed.
 // Reports the upload, the rows per second into canonical records, the hub's peak memory, and the
 // time until every outbound job is queued (fan-out is written with each chunk, so: until the
-// import is finished). `node bench/import.ts`; BENCH_IMPORT_ROWS to change the size.
+// import is finished). `node bench/import.ts`; BENCH_IMPORT_ROWS to change the size,
+// BENCH_IMPORT_WORKERS=0 for the one-process hub (HUB_WORKERS=0).
 import { createWriteStream, openAsBlob } from 'node:fs'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,6 +16,7 @@ const ROWS = Number(process.env.BENCH_IMPORT_ROWS ?? 300_000)
 // Without destinations the import alone is measured: with them, the same process also delivers
 // what the import fans out, and the two share its one thread.
 const DESTINATIONS = process.env.BENCH_IMPORT_DESTINATIONS !== '0'
+const WORKERS = process.env.BENCH_IMPORT_WORKERS ?? '1'
 
 async function writeCsv (file: string, rows: number): Promise<void> {
   const out = createWriteStream(file)
@@ -33,7 +35,7 @@ export async function benchImport (databaseUrl: string) {
   await writeCsv(file, ROWS)
   const bytes = (await stat(file)).size
   const { sandbox, env } = await sandboxFor()
-  const hub = await startHub({ ...env, DATABASE_URL: databaseUrl, HUB_ROLE: 'all', ...(DESTINATIONS ? { HUB_CONFIG: await benchConfig() } : {}) })
+  const hub = await startHub({ ...env, DATABASE_URL: databaseUrl, HUB_ROLE: 'all', HUB_WORKERS: WORKERS, ...(DESTINATIONS ? { HUB_CONFIG: await benchConfig() } : {}) })
   try {
     const before = await hub.memory()
     const form = new FormData()
@@ -60,6 +62,7 @@ export async function benchImport (databaseUrl: string) {
     const importSeconds = (finished - uploaded) / 1000
     return {
       destinations: DESTINATIONS ? 2 : 0,
+      workerProcesses: Number(WORKERS),
       rows: ROWS,
       fileMB: Number((bytes / 1024 / 1024).toFixed(1)),
       uploadSeconds: Number(((uploaded - started) / 1000).toFixed(1)),

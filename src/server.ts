@@ -84,18 +84,22 @@ try {
   process.exit(1)
 }
 
-/** Listen, then run the workers: here (worker), in child processes (all), or not at all (api). */
+/**
+ * Listen, then run the workers: here (worker, or all with HUB_WORKERS=0: one process, the least
+ * memory), in child processes (all), or not at all (api).
+ */
 async function serve (hub: Hub): Promise<void> {
   let children: Awaited<ReturnType<typeof startWorkerProcesses>> | undefined
+  const forks = env.HUB_ROLE === 'all' && env.HUB_WORKERS > 0
   // In `all` mode the API is ready once its worker processes are too (not while they start).
-  const ready = async () => (env.HUB_ROLE === 'all' ? children?.ready() ?? false : true) && await hub.ready()
+  const ready = async () => (forks ? children?.ready() ?? false : true) && await hub.ready()
   const fastify = Fastify({ loggerInstance: log })
   await fastify.register(app, { hub: { ...hub, ready }, surface: env.HUB_ROLE === 'worker' ? 'health' : 'api' })
   // Listen before starting workers: a port in use then stops the start before any job is taken.
   const address = await fastify.listen({ port: env.PORT, host: env.HOST })
   try {
-    const workers = env.HUB_ROLE === 'worker' ? await startWorkers(hub) : undefined
-    children = env.HUB_ROLE === 'all'
+    const workers = env.HUB_ROLE === 'worker' || (env.HUB_ROLE === 'all' && !forks) ? await startWorkers(hub) : undefined
+    children = forks
       ? await startWorkerProcesses({ entry: fileURLToPath(import.meta.url), count: env.HUB_WORKERS, databaseUrl: hub.databaseUrl, log })
       : undefined
     if (children) mergeMetricsFrom(children.metrics)

@@ -110,3 +110,14 @@ t.test('HUB_WORKERS worker processes, none outliving a SIGKILLed parent', async 
     t.match(stopping, { reason: 'the hub process is gone' }, 'it says its parent is gone')
   }
 })
+
+t.test('HUB_WORKERS=0: one process serves the API and runs the workers', async t => {
+  const { sandbox, hub } = await startAll(t, { HUB_WORKERS: '0' })
+  t.same(await childrenOf(hub.child.pid!), [], 'no worker process')
+  t.match(logLines(hub.stdout()).find(l => l.msg === 'hub started'), { role: 'all', workerProcesses: 0 })
+  t.equal((await fetch(hub.url + '/ready')).status, 200)
+  sandbox.shop.put('customer', { email: 'ada@example.com', first_name: 'Ada', last_name: 'Lovelace' })
+  await waitFor(() => sandbox.crm.all('customer').length === 1, 30_000, 'the delivery, by the same process')
+  t.equal(await hub.stop(), 0, 'SIGTERM stops it cleanly')
+  t.match(logLines(hub.stdout()).at(-1), { pid: hub.child.pid, msg: 'hub stopped' })
+})

@@ -7,7 +7,7 @@ const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   HUB_ROLE: z.enum(['api', 'worker', 'all']).default('all'),
   // Worker processes an `all` process forks (src/worker-process.ts).
-  HUB_WORKERS: z.coerce.number().int().min(1).max(16).default(1),
+  HUB_WORKERS: z.coerce.number().int().min(0).max(16).default(1),
   HUB_ADMIN_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   HUB_DATA_DIR: z.string().min(1).default('./.hub'),
   HUB_CONFIG: z.string().min(1).optional(),
