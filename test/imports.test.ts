@@ -140,6 +140,10 @@ t.test('overrideExisting and updateOnlyEmptyFields', async t => {
   t.match(await data(), { first_name: 'Ann', last_name: 'Lee' }, 'only the empty field was filled')
   await finished(h, (await upload(h, { type: 'customer', overrideExisting: 'true' }, 'email_address,first_name\nann@example.com,Anna\n')).json().id)
   t.match(await data(), { first_name: 'Anna', last_name: 'Lee' }, 'overridden; a column the file lacks is kept')
+  const number = (await data()).customer_number
+  t.ok(number)
+  await finished(h, (await upload(h, { type: 'customer', overrideExisting: 'true' }, 'email_address,customer_number,first_name\nann@example.com,999,Ann\n')).json().id)
+  t.match(await data(), { first_name: 'Ann', customer_number: number }, "the hub's own customer number is kept over one the file gives")
   t.equal((await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.records")).rows[0].n, 1, 'matched by email_address, never duplicated')
 })
 

@@ -74,14 +74,16 @@ export class WriteRefused extends PermanentError {
 
 function combine (mode: WriteMode, current: Record<string, unknown>, given: Record<string, unknown>): Record<string, unknown> {
   if (mode === 'keep') return current
-  if (mode === 'replace') {
-    // The hub's own customer number is not a source's field: a replace keeps it, even over a
-    // number given (which could be another record's).
-    return current.customer_number != null ? { ...given, customer_number: current.customer_number } : given
+  let out: Record<string, unknown>
+  if (mode === 'replace') out = { ...given }
+  else if (mode === 'merge') out = { ...current, ...given }
+  else {
+    out = { ...current }
+    for (const [k, v] of Object.entries(given)) if (isEmpty(out[k])) out[k] = v
   }
-  if (mode === 'merge') return { ...current, ...given }
-  const out = { ...current }
-  for (const [k, v] of Object.entries(given)) if (isEmpty(out[k])) out[k] = v
+  // The hub's own customer number is not a source's field: once a record has one, every write
+  // keeps it, even over a number given (which could be another record's).
+  if (current.customer_number != null) out.customer_number = current.customer_number
   return out
 }
 
