@@ -31,7 +31,7 @@ t.test('hub import reports counts and row errors', async t => {
   t.match(bad.stderr, /hub: the hub answered 400: type: /)
 })
 
-t.test('hub import with a wrong key stops at the key, before sending the file', async t => {
+t.test('hub import with a wrong key, a read-only key or a bad field stops there, before sending the file', async t => {
   // The hub's own log of the requests it received: the upload must not be among them.
   let logged = ''
   const log = pino(loggerOptions('info'), { write: (line: string) => { logged += line } })
@@ -43,9 +43,18 @@ t.test('hub import with a wrong key stops at the key, before sending the file', 
   t.equal(run.code, 2, run.stderr)
   t.match(run.stderr, /^hub: the hub rejected the admin key \(401\): invalid admin key; pass --key or set HUB_ADMIN_KEY$/m)
   t.notMatch(run.stderr, /sending/, 'no upload bar')
-  const requests = logged.split('\n').filter(Boolean).map(line => JSON.parse(line))
-    .filter(l => l.msg === 'incoming request').map(l => `${l.req.method} ${l.req.url}`)
-  t.same(requests, ['GET /v1/imports?limit=1'], 'the key was tried on a read, and nothing was uploaded')
+  const reader = (await h.app.inject({ method: 'POST', url: '/v1/admin-keys', headers: h.auth, payload: { name: 'reader', scopes: ['read'] } })).json().key
+  const readOnly = await hub(['import', file, '--type', 'customer'], { HUB_URL: h.url, HUB_ADMIN_KEY: reader })
+  t.equal(readOnly.code, 2, readOnly.stderr)
+  t.match(readOnly.stderr, /^hub: the hub refused the admin key \(403\): .*write/m)
+  const noSystem = await hub(['import', file, '--type', 'customer', '--system', 'nope'], { HUB_URL: h.url, HUB_ADMIN_KEY: ADMIN_KEY })
+  t.equal(noSystem.code, 2, noSystem.stderr)
+  t.match(noSystem.stderr, /^hub: the hub answered 400: system: no system nope is configured$/m)
+  t.notMatch(readOnly.stderr + noSystem.stderr, /sending/, 'no upload bar')
+  // Each run tried its key and fields on a body without the file, and stopped: an upload would
+  // have been a second POST.
+  const requests = logged.split('\n').filter(Boolean).map(line => JSON.parse(line)).filter(l => l.msg === 'incoming request')
+  t.same(requests.map(l => `${l.req.method} ${l.req.url}`), ['POST /v1/imports', 'POST /v1/admin-keys', 'POST /v1/imports', 'POST /v1/imports'], 'one try each, nothing uploaded')
   t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.imports')).rows[0].n, 0)
 })
 

@@ -191,6 +191,9 @@ t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting
     t.match(res.json().error.message, /^file: /, 'names the file')
   }
   await bad({ type: 'customer' }, undefined, /^file: required/)
+  // Without the file the fields are still checked (the CLI tries them so before an upload).
+  await bad({ type: 'widget' }, undefined, /^type: /)
+  await bad({ type: 'customer', key: 'nope' }, undefined, /^key: /)
   await bad({ type: 'customer', key: 'nope' }, 'email_address\na@example.com\n', /^key: /)
   // Latin-1 bytes (é, ü) are not UTF-8: refused, never stored as replacement characters.
   const latin1 = Buffer.from('email_address,first_name\na@example.com,Ren\xe9\n', 'latin1')

@@ -180,7 +180,12 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
           const { type, options } = await optionsOf(given)
           receipt = await upload(tx, part, type, options)
         }
-        if (!receipt) throw fieldError('file', 'required (a CSV file part after the fields)')
+        // Fields without a file are checked all the same: a client tries its key and fields
+        // this way before sending a large file, and hears only `file` missing when they are right.
+        if (!receipt) {
+          await optionsOf(given)
+          throw fieldError('file', 'required (a CSV file part after the fields)')
+        }
         await enqueue(tx, receipt)
         return receipt
       })

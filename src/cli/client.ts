@@ -17,6 +17,8 @@ type PollTriggered = Triggered & { batchId?: string }
 /** An error the CLI reports as one line on stderr, exiting with `exitCode`. */
 export class CliError extends Error {
   exitCode: number
+  /** The fields the hub's answer named, when it was a 400 naming them. */
+  fields?: string[]
   constructor (message: string, exitCode = 2) {
     super(message)
     this.exitCode = exitCode
@@ -80,16 +82,21 @@ export class HubClient {
    */
   async importFile (fields: Record<string, string | undefined>, file: string, onSent: (bytes: number, size: number) => void): Promise<{ id: string, total: number }> {
     const size = await fileSize(file)
-    // The hub answers a wrong key only after the whole file has been sent: try the key on a read
-    // first (following the import needs it anyway), so it fails before any of the file goes.
-    await this.#call('GET', '/v1/imports?limit=1')
     const boundary = `hub-${randomUUID()}`
     let head = ''
     for (const [name, value] of Object.entries(fields)) {
       if (value !== undefined) head += `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`
     }
-    head += `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${basename(file).replace(/["\r\n]/g, '_')}"\r\ncontent-type: text/csv\r\n\r\n`
     const tail = `\r\n--${boundary}--\r\n`
+    // The hub answers a wrong key (or a read-only one, a bad type or system) only after the whole
+    // file has been sent: send the fields alone first, which the hub checks and, when all is
+    // right, answers with only the file missing. Nothing is stored.
+    try {
+      await this.#call('POST', '/v1/imports', { body: Readable.from([Buffer.from(head + `--${boundary}--\r\n`)]), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } })
+    } catch (err) {
+      if (!(err instanceof CliError && err.fields?.length === 1 && err.fields[0] === 'file')) throw err
+    }
+    head += `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${basename(file).replace(/["\r\n]/g, '_')}"\r\ncontent-type: text/csv\r\n\r\n`
     const upload = countedUpload(file, size, onSent)
     async function * body (): AsyncGenerator<Buffer> {
       yield Buffer.from(head)
@@ -155,8 +162,11 @@ export class HubClient {
     const message: string = json?.error?.message ?? `HTTP ${res.statusCode}`
     if (res.statusCode === 401) throw new CliError(`the hub rejected the admin key (401): ${message}; pass --key or set HUB_ADMIN_KEY`)
     if (res.statusCode === 403) throw new CliError(`the hub refused the admin key (403): ${message}`)
-    const batchId = json?.error?.details?.batchId
-    throw new CliError(`the hub answered ${res.statusCode}: ${message}${batchId ? ` (batch ${batchId})` : ''}`)
+    const details = json?.error?.details
+    const batchId = details?.batchId
+    const err = new CliError(`the hub answered ${res.statusCode}: ${message}${batchId ? ` (batch ${batchId})` : ''}`)
+    if (res.statusCode === 400 && Array.isArray(details)) err.fields = details.map((d: { path?: string }) => String(d.path))
+    throw err
   }
 }
 
