@@ -40,9 +40,6 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
   if (plan.poll) return await pollBatch(ctx, plan)
   const maxWaiting = plan.debug ? Infinity : opts.maxWaiting ?? MAX_WAITING
   const batchId = randomUUID()
-  await ctx.pool.query(
-    `INSERT INTO hub.sync_batches (id, system_id, target_id, type, action, direction, debug, max_waiting) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-    [batchId, plan.system?.id ?? null, plan.target?.id ?? null, plan.type, plan.action, plan.direction, plan.debug, opts.maxWaiting ?? MAX_WAITING])
   const receipt: BatchReceipt = { batchId, queued: 0, coalesced: 0, rejected: [], rejectedCount: 0 }
   const jobPlan = { ...plan, systemId: plan.system?.id ?? '', targetId: plan.target?.id }
   let expanded = 0
@@ -66,10 +63,16 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
   // Jobs are visible to workers from the commit on.
   const writer = await ctx.pool.connect()
 
-  const finish = (db: Queryable, state: 'enqueued' | 'aborted') => db.query(
-    `UPDATE hub.sync_batches SET state = $2, enqueued_at = CASE WHEN $2 = 'enqueued' THEN now() END,
-       queued = $3, coalesced = $4, rejected = $5, items = $6, expanded = $7 WHERE id = $1`,
-    [batchId, state, receipt.queued, receipt.coalesced, receipt.rejectedCount, expanded + stored, expanded])
+  // The batch as it stands. A stream of ids (a CSV) is recorded before it is read, so the batch
+  // is seen receiving ids while they arrive; ids read whole (JSON) are recorded once, with their
+  // jobs (a round trip less for a debug job, which is wanted now).
+  const record = (db: Queryable, state: 'enqueuing' | 'enqueued' | 'aborted') => db.query(
+    `INSERT INTO hub.sync_batches (id, system_id, target_id, type, action, direction, debug, max_waiting, state, enqueued_at, queued, coalesced, rejected, items, expanded)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::text, CASE WHEN $9::text = 'enqueued' THEN now() END, $10, $11, $12, $13, $14)
+     ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, enqueued_at = EXCLUDED.enqueued_at, queued = EXCLUDED.queued,
+       coalesced = EXCLUDED.coalesced, rejected = EXCLUDED.rejected, items = EXCLUDED.items, expanded = EXCLUDED.expanded`,
+    [batchId, plan.system?.id ?? null, plan.target?.id ?? null, plan.type, plan.action, plan.direction, plan.debug, opts.maxWaiting ?? MAX_WAITING,
+      state, receipt.queued, receipt.coalesced, receipt.rejectedCount, expanded + stored, expanded])
 
   const flush = async () => {
     const items = chunk
@@ -103,6 +106,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
 
   let broken: unknown
   try {
+    if (Symbol.asyncIterator in lines) await record(ctx.pool, 'enqueuing')
     await writer.query('BEGIN')
     for await (const line of lines) {
       const id = line.id.trim()
@@ -135,7 +139,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
         .sort((a, b) => a.line - b.line).slice(0, MAX_LISTED)
     }
     receipt.queued += stored
-    await finish(writer, 'enqueued')
+    await record(writer, 'enqueued')
     await writer.query('COMMIT')
   } catch (err) {
     broken = err
@@ -144,7 +148,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
     receipt.coalesced = 0
     expanded = 0
     stored = 0
-    await finish(ctx.pool, 'aborted').catch(() => {})
+    await record(ctx.pool, 'aborted').catch(() => {})
     throw Object.assign(err as Error, { batch: receipt })
   } finally {
     // A client whose connection broke is not given back to the pool.
