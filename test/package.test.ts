@@ -1,12 +1,11 @@
 // The package as users get it: the launcher's Node check, and a packed tarball installed
 // elsewhere that starts the hub on its embedded database.
-import { execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { promisify } from 'node:util'
 import t from 'tap'
 import { waitFor } from './helpers/pipeline.ts'
 import { running, startHubProcess } from './helpers/process.ts'
@@ -14,8 +13,20 @@ import { running, startHubProcess } from './helpers/process.ts'
 const root = fileURLToPath(new URL('../', import.meta.url))
 // Commands run as in a user's shell: tap adds its loader to every child's NODE_OPTIONS, and the
 // TypeScript compiler that npm pack runs cannot load under it.
+// Their stdin is closed, as a user's terminal would answer one waiting on it: an npm install
+// with a pipe open for stdin once sat for ten minutes after its work was done.
 const env = { PATH: process.env.PATH, HOME: process.env.HOME }
-const run = (file: string, args: string[], cwd: string) => promisify(execFile)('env', ['-u', 'NODE_OPTIONS', file, ...args], { cwd, env })
+function run (file: string, args: string[], cwd: string): Promise<{ stdout: string, stderr: string }> {
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', file, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', d => { stdout += d })
+  child.stderr.on('data', d => { stderr += d })
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', code => code === 0 ? resolve({ stdout, stderr }) : reject(Object.assign(new Error(`${file} exited with ${code}: ${stderr}`), { code, stdout, stderr })))
+  })
+}
 const { version } = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string }
 
 /** Run a command to its end; resolves with its exit code and output, whatever the code. */
@@ -64,7 +75,7 @@ t.test('the packed package installs elsewhere and starts the hub on its embedded
   const app = join(dir, 'app')
   await mkdir(app)
   await writeFile(join(app, 'package.json'), '{ "private": true }\n')
-  await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(dir, packed.filename)], app)
+  await run('npm', ['install', '--no-audit', '--no-fund', '--no-update-notifier', '--prefer-offline', join(dir, packed.filename)], app)
   const hub = join(app, 'node_modules/.bin/hub')
 
   const shown = await exec(process.execPath, [hub, '--version'], app)
