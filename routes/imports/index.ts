@@ -91,7 +91,9 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
   /** Stream the CSV into import_chunks on `tx`; the import's id and row count. */
   async function upload (tx: PoolClient, file: MultipartFile, type: DataType, options: ImportOptions): Promise<{ id: string, total: number }> {
     const system = options.system ? await hub.systems.get(options.system) : undefined
-    const rows = parse({ delimiter: options.delimiter, bom: true, relax_column_count: true, skip_empty_lines: true, max_record_size: 64 * 1024 })
+    // A row of blank cells (the `,,,` a spreadsheet leaves after its data, a line of spaces) is
+    // no record: skipped, not counted, as an empty line is.
+    const rows = parse({ delimiter: options.delimiter, bom: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_empty_values: true, max_record_size: 64 * 1024 })
     // The loop below hears a failure (the parser's, or the upload's size limit) through `rows`.
     pipeline(file.file, rows, () => {})
     let id: string | undefined
