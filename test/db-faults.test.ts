@@ -36,6 +36,9 @@ t.test('a connection dropped inside a transaction fails that call only; the proc
   }, 10_000, 'the transaction to be running')
   await db.terminate()
   await t.rejects(call, 'the caller sees the error')
+  // The idle connections were terminated too: each leaves the pool once its notice arrives
+  // (under a loaded suite, after the caller's), and new work then gets a new connection.
+  await waitFor(() => p.hub.pool.idleCount === 0, 10_000, 'the terminated idle connections to leave the pool')
   const { rows } = await p.hub.pool.query('SELECT 1 AS one')
   t.same(rows, [{ one: 1 }], 'the pool serves new work afterwards')
 })

@@ -153,7 +153,8 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
       summary: 'Upload a CSV of records to import',
       description: 'multipart/form-data: the fields, then `file` (UTF-8 CSV with a header row, at most 50 MB). Without `system` the headers are ' +
         "canonical field paths (`email_address`, `addresses[0].city`) and an optional `id` column holds hub ids; with `system` the rows are that system's " +
-        "records, mapped by its inbound flow, and an `id` column (required) their external ids. At most 10 imports wait at a time. Follow it with GET /v1/imports/{id}.",
+        "records, mapped by its inbound flow, and an `id` column (required) their external ids. At most 10 imports wait at a time. Follow it with GET /v1/imports/{id}. " +
+        'A request without `file` has its fields checked all the same (a client can try its key and fields before a large upload): when they are right it is a 400 naming only `file`, and nothing is stored.',
       security: [{ adminKey: [] }],
       documentedBody: {
         'multipart/form-data': fields.extend({ file: z.string().describe('the CSV file') })
