@@ -244,5 +244,7 @@ t.test('against a running hub', async t => {
     const badSystem = await hub(['sync', '--system', 'nope', '--scope', 'customer/update', '--file', ids], env)
     exits(t, badSystem, 2)
     t.match(badSystem.stderr, /^hub: the hub answered 400: system: no system 'nope'$/m)
+    // Each was refused on a request without the ids, before any of the file was sent.
+    for (const run of [wrong, denied, badSystem]) t.notMatch(run.stderr, /sending/, 'no upload bar')
   })
 })

@@ -100,7 +100,13 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       lines = csvLines(rows, idAt, header.indexOf('scope'))
     } else {
       const parsed = check(jsonBody, request.body)
-      if (!parsed.ok) throw invalid(parsed.issues)
+      if (!parsed.ok) {
+        // The rest is checked all the same: a client tries its key and options so (no ids)
+        // before streaming a large CSV, and hears only `ids` when they are right.
+        const rest = check(jsonBody.omit({ ids: true }), request.body)
+        if (rest.ok) await planSync(hub.systems, { ...request.query, ...rest.value })
+        throw invalid(parsed.issues)
+      }
       const { ids, ...rest } = parsed.value
       options = { ...request.query, ...rest }
       lines = ids.map((id, i) => ({ line: i + 1, id }))

@@ -61,6 +61,9 @@ export class HubClient {
     for (const [name, value] of Object.entries(query)) {
       if (value !== undefined && value !== false) params.set(name, String(value))
     }
+    // As for an import (below): the options alone first, so a wrong key or system stops here.
+    const options = Object.fromEntries(Object.entries(query).filter(([, v]) => v !== undefined && v !== false))
+    await this.#preflight('/v1/sync', Buffer.from(JSON.stringify({ ...options, ids: [] })), 'application/json', 'ids')
     const upload = countedUpload(file, size, onSent)
     onSent(0, size)
     try {
@@ -88,14 +91,7 @@ export class HubClient {
       if (value !== undefined) head += `--${boundary}\r\ncontent-disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`
     }
     const tail = `\r\n--${boundary}--\r\n`
-    // The hub answers a wrong key (or a read-only one, a bad type or system) only after the whole
-    // file has been sent: send the fields alone first, which the hub checks and, when all is
-    // right, answers with only the file missing. Nothing is stored.
-    try {
-      await this.#call('POST', '/v1/imports', { body: Readable.from([Buffer.from(head + `--${boundary}--\r\n`)]), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } })
-    } catch (err) {
-      if (!(err instanceof CliError && err.fields?.length === 1 && err.fields[0] === 'file')) throw err
-    }
+    await this.#preflight('/v1/imports', Buffer.from(head + `--${boundary}--\r\n`), `multipart/form-data; boundary=${boundary}`, 'file')
     head += `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${basename(file).replace(/["\r\n]/g, '_')}"\r\ncontent-type: text/csv\r\n\r\n`
     const upload = countedUpload(file, size, onSent)
     async function * body (): AsyncGenerator<Buffer> {
@@ -138,6 +134,19 @@ export class HubClient {
 
   async pollState (system: string): Promise<{ system: string, types: Array<{ type: string, lastRun: RunReport | null, running: RunReport | null }> }> {
     return await this.#call('GET', `/v1/systems/${encodeURIComponent(system)}/poll`)
+  }
+
+  /**
+   * The hub answers a wrong key (or a read-only one, a bad type or system) only after the whole
+   * file has been sent: send the request without its file first, which the hub checks as it
+   * would the upload and, when all is right, answers naming only `missing`. Nothing is stored.
+   */
+  async #preflight (path: string, body: Buffer, contentType: string, missing: string): Promise<void> {
+    try {
+      await this.#call('POST', path, { body: Readable.from([body]), headers: { 'content-type': contentType } })
+    } catch (err) {
+      if (!(err instanceof CliError && err.fields?.length === 1 && err.fields[0] === missing)) throw err
+    }
   }
 
   async #call<T> (method: Method, path: string, opts: { body?: Readable, headers?: Record<string, string>, headersTimeout?: number } = {}): Promise<T> {
