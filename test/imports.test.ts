@@ -150,6 +150,16 @@ t.test('overrideExisting and updateOnlyEmptyFields', async t => {
   t.equal((await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.records")).rows[0].n, 1, 'matched by email_address, never duplicated')
 })
 
+t.test("a row error names the row's line in the file, past blank lines and a cell spanning lines", async t => {
+  const h = await buildTestHub(t, calm)
+  const csv = 'email_address,first_name,comment\na@example.com,A,"two\nlines"\n\n,,\nnot-an-email,B,x\nc@example.com,C,y\n'
+  const done = await finished(h, (await upload(h, { type: 'customer' }, csv)).json().id)
+  t.match(done, { status: 'finished', total: 3, success: 2, errors: 1 })
+  t.match(done.errorDetails, [{ row: 6, field: 'email_address' }], 'line 6: after a two-line cell, an empty line and a blank row')
+  const bad = await upload(h, { type: 'customer' }, 'email_address,first_name\n\na@example.com,A\u0000\n')
+  t.match(bad.json().error.message, /^file: row 3, column 2: /, 'a cell refused at upload names its line too')
+})
+
 t.test('a row with more cells than the header is refused by row; one with fewer has its missing cells empty', async t => {
   const h = await buildTestHub(t, calm)
   // A trailing delimiter is a cell too: it has no header, so it is refused like any other.

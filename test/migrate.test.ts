@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { migrate, migrationsApplied, readMigrations } from '../src/db/migrate.ts'
 import { createPool } from '../src/db/pool.ts'
-import { addChunk, nextChunk } from '../src/imports/store.ts'
+import { lineOf, nextChunk } from '../src/imports/store.ts'
 import { testDatabase } from './helpers/db.ts'
 
 t.test('migrations started twice at once apply each file exactly once', async t => {
@@ -61,14 +61,18 @@ t.test('an import uploaded before the upgrades resumes from its next row: the ro
   // Stored as chunks, resumed by next_row (before 011): its first chunk written.
   const { rows: [{ id: chunked }] } = await pool.query<{ id: string }>(
     `INSERT INTO hub.imports (type, status, options, headers, total, next_row) VALUES ('customer', 'processing', '{}', '{email_address,first_name}', 4, 3) RETURNING id`)
-  await addChunk(pool, chunked, 1, [['a@example.com', 'Ann'], ['b@example.com', 'Bo']])
-  await addChunk(pool, chunked, 3, [['c@example.com', 'Cy'], ['d@example.com', 'Di']])
+  // As the version before 013 stored them: without their lines.
+  for (const [n, rows] of [[1, [['a@example.com', 'Ann'], ['b@example.com', 'Bo']]], [3, [['c@example.com', 'Cy'], ['d@example.com', 'Di']]]] as const) {
+    await pool.query('INSERT INTO hub.import_chunks (import_id, n, rows) VALUES ($1, $2, $3::json)', [chunked, n, JSON.stringify(rows)])
+  }
   t.same(await migrate(pool, all.filter(m => m.id < 12)), ['011_import_chunks_done.sql'])
   await migrate(pool, all)
 
-  t.same(await nextChunk(pool, rowByRow, 0), { n: 2, rows: [['b@example.com', 'Bo, Jr.']] }, 'its next row, a chunk of its own')
-  t.same(await nextChunk(pool, rowByRow, 2), { n: 3, rows: [['c@example.com', '']] })
+  t.same(await nextChunk(pool, rowByRow, 0), { n: 2, rows: [['b@example.com', 'Bo, Jr.']], lines: null }, 'its next row, a chunk of its own')
+  t.same(await nextChunk(pool, rowByRow, 2), { n: 3, rows: [['c@example.com', '']], lines: null })
   t.equal(await nextChunk(pool, rowByRow, 3), undefined, 'past the last row: none')
-  t.same(await nextChunk(pool, chunked, 0), { n: 3, rows: [['c@example.com', 'Cy'], ['d@example.com', 'Di']] }, 'the chunk it had not written')
+  const left = await nextChunk(pool, chunked, 0)
+  t.same(left, { n: 3, rows: [['c@example.com', 'Cy'], ['d@example.com', 'Di']], lines: null }, 'the chunk it had not written')
+  t.same([lineOf(left!, 0), lineOf(left!, 1)], [4, 5], 'its rows are named by line as before: the header is line 1')
   t.equal(await nextChunk(pool, chunked, 3), undefined)
 })

@@ -47,7 +47,7 @@ const importView = z.object({
   success: z.number().describe('rows written (or already up to date)'),
   unchanged: z.number().describe('of success, the rows that changed nothing: already as given, or an existing record left alone without overrideExisting'),
   errors: z.number().describe('rows reported instead of written'),
-  errorDetails: z.array(z.object({ row: z.number().describe("the file's row: the header is row 1"), field: z.string(), message: z.string() })).describe('the first 100'),
+  errorDetails: z.array(z.object({ row: z.number().describe("the row's line in the file: the header is line 1 (a row whose quoted cell spans lines: its last)"), field: z.string(), message: z.string() })).describe('the first 100'),
   message: z.string().nullable().describe('why the import stopped, when status is error'),
   options: z.object({ delimiter: z.string(), key: z.string(), system: z.string().optional(), overrideExisting: z.boolean(), updateOnlyEmptyFields: z.boolean() }),
   createdAt: timestamp,
@@ -93,14 +93,16 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
     const system = options.system ? await hub.systems.get(options.system) : undefined
     // A row of blank cells (the `,,,` a spreadsheet leaves after its data, a line of spaces) is
     // no record: skipped, not counted, as an empty line is.
-    const rows = parse({ delimiter: options.delimiter, bom: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_empty_values: true, max_record_size: 64 * 1024 })
+    const rows = parse({ delimiter: options.delimiter, bom: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_empty_values: true, max_record_size: 64 * 1024, info: true })
     // The loop below hears a failure (the parser's, or the upload's size limit) through `rows`.
     pipeline(file.file, rows, () => {})
     let id: string | undefined
     let total = 0
     let batch: string[][] = []
+    // Each row's line in the file (where it ends: a quoted cell may span lines), which its errors name.
+    let lines: number[] = []
     try {
-      for await (const record of rows as AsyncIterable<string[]>) {
+      for await (const { record, info } of rows as AsyncIterable<{ record: string[], info: { lines: number } }>) {
         if (!id) {
           const headers = record.map(h => h.trim())
           const unreadable = headers.findIndex(h => cellProblem(h))
@@ -115,13 +117,15 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
         }
         for (const [i, cell] of record.entries()) {
           const problem = cellProblem(cell)
-          if (problem) throw fieldError('file', `row ${total + 2}, column ${i + 1}: ${problem}`)
+          if (problem) throw fieldError('file', `row ${info.lines}, column ${i + 1}: ${problem}`)
         }
         batch.push(record)
+        lines.push(info.lines)
         total++
         if (batch.length === CHUNK_ROWS) {
-          await addChunk(tx, id, total - batch.length + 1, batch)
+          await addChunk(tx, id, total - batch.length + 1, batch, lines)
           batch = []
+          lines = []
         }
       }
     } catch (err) {
@@ -133,7 +137,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
     if (file.file.truncated) throw new HubError(413, 'payload_too_large', `file: over ${MAX_FILE_BYTES / 1024 / 1024} MB`)
     if (!id) throw fieldError('file', 'empty (a header row and at least one row are needed)')
     if (total === 0) throw fieldError('file', 'no rows after the header')
-    if (batch.length) await addChunk(tx, id, total - batch.length + 1, batch)
+    if (batch.length) await addChunk(tx, id, total - batch.length + 1, batch, lines)
     return { id, total }
   }
 

@@ -6,7 +6,7 @@ import type { RecordWrite } from '../pipeline/write-record.ts'
 import { LinkRace } from '../stores/records.ts'
 import { RowRefused, rowWriter } from './rows.ts'
 import type { RowWriter } from './rows.ts'
-import { addProgress, finishImport, importRun, nextChunk, takeChunk } from './store.ts'
+import { addProgress, finishImport, importRun, lineOf, nextChunk, takeChunk } from './store.ts'
 import type { Chunk, RowError } from './store.ts'
 
 type Context = Pick<PipelineContext, 'pool' | 'boss' | 'systems' | 'claims'>
@@ -23,19 +23,19 @@ export interface ImportJob { importId: string }
 // One being prepared and sent while the database runs the other (three measured no faster).
 const CHUNKS_IN_FLIGHT = 2
 
-/** A chunk's rows as writes, and the rows refused before any write. */
-interface Prepared { n: number, writes: Array<{ n: number, w: RecordWrite }>, refused: RowError[], rows: number }
+/** A chunk's rows as writes (each with its file line), and the rows refused before any write. */
+interface Prepared { n: number, writes: Array<{ row: number, w: RecordWrite }>, refused: RowError[], rows: number }
 
 async function prepare (writer: RowWriter, chunk: Chunk): Promise<Prepared> {
   const writes: Prepared['writes'] = []
   const refused: RowError[] = []
   for (const [i, fields] of chunk.rows.entries()) {
-    const n = chunk.n + i
+    const row = lineOf(chunk, i)
     try {
       const w = await writer(fields)
-      if (w) writes.push({ n, w })
+      if (w) writes.push({ row, w })
     } catch (err) {
-      refused.push({ row: n, ...refusal(err) })
+      refused.push({ row, ...refusal(err) })
     }
   }
   return { n: chunk.n, writes, refused, rows: chunk.rows.length }
@@ -55,13 +55,12 @@ async function writeChunk (ctx: Context, id: string, p: Prepared): Promise<void>
         const failures = [...p.refused]
         let unchanged = 0
         written.forEach((result, k) => {
-          if (result instanceof Error) failures.push({ row: p.writes[k].n, ...refusal(result) })
+          if (result instanceof Error) failures.push({ row: p.writes[k].row, ...refusal(result) })
           else if (result.outcome === 'unchanged') unchanged++
         })
-        // In row order, as a reader of the file expects; the file's row counts its header as row 1.
+        // In the file's order, as its reader expects.
         failures.sort((a, b) => a.row - b.row)
-        const errors = failures.map(f => ({ ...f, row: f.row + 1 }))
-        await addProgress(tx, id, { success: p.rows - failures.length, unchanged, errors, errorCount: failures.length })
+        await addProgress(tx, id, { success: p.rows - failures.length, unchanged, errors: failures, errorCount: failures.length })
       })
     } catch (err) {
       if (!(err instanceof LinkRace) && !isDeadlock(err)) throw err

@@ -46,9 +46,9 @@ export async function createImport (db: Queryable, type: DataType, options: Impo
 /** Rows per chunk: what a worker writes in one transaction, and redoes when it was killed in it. */
 export const CHUNK_ROWS = 500
 
-/** A chunk of an import's rows: `first`, `first + 1`, …, as one JSON document. */
-export async function addChunk (db: Queryable, importId: string, first: number, rows: string[][]): Promise<void> {
-  await db.query('INSERT INTO hub.import_chunks (import_id, n, rows) VALUES ($1, $2, $3::json)', [importId, first, JSON.stringify(rows)])
+/** A chunk of an import's rows: `first`, `first + 1`, …, as one JSON document, with the file's line of each. */
+export async function addChunk (db: Queryable, importId: string, first: number, rows: string[][], lines: number[]): Promise<void> {
+  await db.query('INSERT INTO hub.import_chunks (import_id, n, rows, lines) VALUES ($1, $2, $3::json, $4)', [importId, first, JSON.stringify(rows), lines])
 }
 
 export async function markQueued (db: Queryable, importId: string, total: number): Promise<void> {
@@ -94,13 +94,21 @@ export async function importRun (db: Queryable, id: string): Promise<ImportRun |
   return rows[0]
 }
 
-export interface Chunk { n: number, rows: string[][] }
+export interface Chunk {
+  n: number
+  rows: string[][]
+  /** The file's line of each row; null in chunks stored before migration 013. */
+  lines: number[] | null
+}
 
 /** The first chunk after row `after` still to write. */
 export async function nextChunk (db: Queryable, id: string, after: number): Promise<Chunk | undefined> {
-  const { rows } = await db.query<Chunk>('SELECT n, rows FROM hub.import_chunks WHERE import_id = $1 AND n > $2 ORDER BY n LIMIT 1', [id, after])
+  const { rows } = await db.query<Chunk>('SELECT n, rows, lines FROM hub.import_chunks WHERE import_id = $1 AND n > $2 ORDER BY n LIMIT 1', [id, after])
   return rows[0]
 }
+
+/** The file's line of a chunk's row `i`, which row errors name (the header is line 1). */
+export const lineOf = (chunk: Chunk, i: number) => chunk.lines?.[i] ?? chunk.n + i + 1
 
 /**
  * Take a chunk for the transaction that writes it: false when it is written already (another
