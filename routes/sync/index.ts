@@ -101,8 +101,8 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
     } else {
       const parsed = check(jsonBody, request.body)
       if (!parsed.ok) {
-        // The rest is checked all the same: a client tries its key and options so (no ids)
-        // before streaming a large CSV, and hears only `ids` when they are right.
+        // The rest is checked all the same: a client tries its key and options this way (with
+        // no ids) before streaming a large CSV, and hears only `ids` when they are right.
         const rest = check(jsonBody.omit({ ids: true }), request.body)
         if (rest.ok) await planSync(hub.systems, { ...request.query, ...rest.value })
         throw invalid(parsed.issues)
