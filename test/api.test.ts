@@ -46,7 +46,7 @@ t.test('every error uses one envelope', async t => {
 })
 
 t.test('admin keys: 401 without or with a wrong key, 403 without the scope', async t => {
-  const { app, auth } = await buildTestHub(t, { workers: false })
+  const { app, auth, hub } = await buildTestHub(t, { workers: false })
   const none = await app.inject({ url: '/v1/admin-keys' })
   t.equal(none.statusCode, 401)
   t.equal(none.json().error.code, 'unauthorized')
@@ -63,6 +63,15 @@ t.test('admin keys: 401 without or with a wrong key, 403 without the scope', asy
   t.equal(listed.statusCode, 200)
   t.same(listed.json().keys.map((k: { name: string }) => k.name), ['bootstrap', 'reader'])
   t.notMatch(listed.body, readerKey, 'keys are never returned after creation')
+  // A key's last use is recorded to the minute, not written on every request.
+  const lastUse = async () => (await app.inject({ url: '/v1/admin-keys', headers: auth })).json().keys.find((k: { name: string }) => k.name === 'reader').lastUsedAt
+  const first = await lastUse()
+  t.ok(first, 'recorded at its first use')
+  await app.inject({ url: '/v1/admin-keys', headers: reader })
+  t.equal(await lastUse(), first, 'not moved again within the minute')
+  await hub.pool.query("UPDATE hub.admin_keys SET last_used_at = now() - interval '2 minutes' WHERE name = 'reader'")
+  await app.inject({ url: '/v1/admin-keys', headers: reader })
+  t.ok(Date.parse(await lastUse()) > Date.now() - 60_000, 'moved once the recorded use is over a minute old')
 
   const denied = await app.inject({ method: 'POST', url: '/v1/admin-keys', headers: reader, payload: { name: 'x', scopes: ['read'] } })
   t.equal(denied.statusCode, 403)

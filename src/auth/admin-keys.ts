@@ -9,15 +9,22 @@ export interface AdminKey { id: number, name: string, scopes: AdminScope[] }
 export const hashKey = (key: string) => createHash('sha256').update(key).digest('hex')
 export const generateKey = () => 'hub_' + randomBytes(32).toString('base64url')
 
+// A key's last use is recorded to the minute: a write (and its commit's WAL flush) on every
+// request only to move a timestamp cost each API call under load a round trip's worth of wait.
+const TOUCH_EVERY = '1 minute'
+
+/** The key with this secret, if any; its last use is recorded when the one recorded is over a minute old. */
 export async function findAdminKey (pool: pg.Pool, key: string): Promise<AdminKey | undefined> {
   const { rows } = await pool.query<AdminKey>(
-    'UPDATE hub.admin_keys SET last_used_at = now() WHERE key_hash = $1 RETURNING id, name, scopes',
+    `WITH k AS (SELECT id, name, scopes, last_used_at FROM hub.admin_keys WHERE key_hash = $1),
+     touched AS (UPDATE hub.admin_keys a SET last_used_at = now() FROM k
+                 WHERE a.id = k.id AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '${TOUCH_EVERY}'))
+     SELECT id, name, scopes FROM k`,
     [hashKey(key)])
   return rows[0]
 }
 
-/** Store (or replace) a named key with the given scopes; only its hash is kept. */
-/** Create or replace the key called `name`; true when it replaced a different key. */
+/** Create or replace the key called `name` (only its hash is kept); true when it replaced a different key. */
 export async function putAdminKey (pool: pg.Pool, name: string, key: string, scopes: readonly AdminScope[] = adminScopes): Promise<boolean> {
   const { rows } = await pool.query<{ replaced: boolean }>(
     `WITH old AS (SELECT key_hash FROM hub.admin_keys WHERE name = $1)
