@@ -93,7 +93,7 @@ function cellsWriter (type: DataType, headers: string[], options: ImportOptions,
   }
   const kinds = headers.map(h => h === 'id' ? [] : leafTypes(canonicalSchemas[type], h))
   return async fields => {
-    // The hub would give an empty customer its own number, which makes it valid: refuse it here.
+    // Uploads skip blank rows (routes/imports); chunks stored before they did may hold some.
     if (fields.every(f => f.trim() === '')) throw new RowRefused('', 'an empty row')
     const data: Record<string, unknown> = {}
     let recordId: string | undefined
