@@ -72,8 +72,10 @@ t.test('the workers run in a child process: a frozen worker delays no webhook, a
   t.equal(sandbox.shop.emitErrors, 0, 'the webhook was answered 2xx while the worker was frozen')
   process.kill(worker, 'SIGCONT')
   await waitFor(() => sandbox.crm.all('customer').length === 1, 30_000, 'the worker to deliver once it runs again')
-  // The worker process has no port: the API serves its counters with its own.
-  const metrics = await (await fetch(hub.url + '/metrics', { headers: { authorization: 'Bearer an-admin-key-for-tests' } })).text()
+  // The worker process has no port: the API serves its counters with its own. The CRM has its
+  // create before the job that sent it is counted completed: wait for that.
+  const readMetrics = async () => await (await fetch(hub.url + '/metrics', { headers: { authorization: 'Bearer an-admin-key-for-tests' } })).text()
+  const metrics = await waitFor(async () => { const m = await readMetrics(); return m.includes('queue="outbound",system="crm",outcome="completed"') && m }, 30_000, 'the delivery to be counted')
   t.match(metrics, /hub_jobs_total\{queue="outbound",system="crm",outcome="completed"\} 1\n/, "/metrics counts the worker process's jobs")
   t.match(metrics, /hub_webhooks_total\{system="shop",outcome="accepted"\} 1\n/, 'and the API process\'s webhooks')
 
