@@ -59,7 +59,7 @@ export async function benchWebhookLatency (url: string) {
     const answers = await answered
     await sender.terminate()
     await sandbox.shop.flushWebhooks()
-    const { rows: [{ n: pending }] } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM pgboss.job WHERE name IN ('inbound', 'outbound') AND state < 'completed'")
+    const { rows: [{ n: pending }] } = await db.query<{ n: number }>("SELECT coalesce(sum(jobs), 0)::int AS n FROM hub.queue_depth WHERE queue IN ('inbound', 'outbound')")
     const ms = answers.map(a => a.ms)
     const round = (n: number) => Math.round(n)
     return {

@@ -10,6 +10,7 @@ import { startRunner } from './pipeline/runner.ts'
 import { IMPORT, MAINTENANCE, POLL } from './queue/queues.ts'
 import { syncSchedules } from './poll/schedules.ts'
 import { startExpander } from './sync/expand.ts'
+import { startPump } from './ingest/pump.ts'
 
 export interface Workers { stop (): Promise<void> }
 
@@ -51,10 +52,12 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
   await reschedule()
   // Manual syncs' stored ids become jobs as the batches' earlier jobs are taken.
   const expander = startExpander(ctx)
+  // Accepted webhooks become jobs as their systems' waiting jobs are taken.
+  const pump = await startPump(ctx)
   let stopping: Promise<void> | undefined
   const stop = async () => {
     stopImports.abort()
-    await expander.stop()
+    await Promise.all([expander.stop(), pump.stop()])
     await Promise.all([
       runner.stop(hub.env.HUB_SHUTDOWN_GRACE_MS),
       ...registered.map(w => hub.boss.offWork(w.name, { id: w.id, wait: true }))

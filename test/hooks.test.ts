@@ -1,30 +1,21 @@
 // POST /v1/hooks/:system: authentication (bearer keys, Standard Webhooks signatures), body
 // validation, dedup of redeliveries and coalescing of bursts, checked against the rows pg-boss
-// holds. Workers are off so every accepted job stays queued where it can be counted.
+// holds. Workers are off so every accepted job stays queued where it can be counted; the
+// webhook backlog is pumped into pg-boss's queue before each look (src/ingest/pump.ts).
 import { randomBytes } from 'node:crypto'
 import { Webhook } from 'standardwebhooks'
 import t from 'tap'
 import type { Test } from 'tap'
 import type { Hub } from '../src/hub.ts'
-import { exampleSystem, startPipeline } from './helpers/pipeline.ts'
+import { pumpBacklog } from '../src/ingest/pump.ts'
+import { exampleSystem, inboundJobs, startPipeline } from './helpers/pipeline.ts'
 
 type Pipeline = Awaited<ReturnType<typeof startPipeline>>
 type Response = Awaited<ReturnType<Pipeline['app']['inject']>>
 
-interface JobRow { data: Record<string, unknown>, priority: number, singleton_key: string, state: string }
-
 const SHOP_SCOPES = ['customer/create', 'customer/update', 'customer/delete', 'product/create', 'product/update', 'product/delete', 'order/create', 'order/update', 'order/delete']
 
-async function inboundJobs (hub: Hub): Promise<JobRow[]> {
-  const { rows } = await hub.pool.query<JobRow>(
-    "SELECT data, priority, singleton_key, state::text AS state FROM pgboss.job WHERE name = 'inbound' ORDER BY created_on, data->>'id'")
-  return rows
-}
-
-async function inboundCount (hub: Hub): Promise<number> {
-  const { rows } = await hub.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM pgboss.job WHERE name = 'inbound'")
-  return rows[0].n
-}
+const inboundCount = async (hub: Hub) => (await inboundJobs(hub)).length
 
 const start = (t: Test) => startPipeline(t, { workers: false })
 
@@ -406,6 +397,7 @@ t.test('a burst of changes to one record coalesces into one queued fetch', async
   t.equal(answers.reduce((n, r) => n + r.json().accepted, 0), 50, 'every item counts as accepted')
   t.equal(answers.reduce((n, r) => n + r.json().coalesced, 0), 49, '49 coalesced')
   t.equal(answers.reduce((n, r) => n + r.json().duplicates, 0), 0)
+  await pumpBacklog(p.hub)
   const { rows } = await p.hub.pool.query<{ state: string, n: number }>(
     "SELECT state::text AS state, count(*)::int AS n FROM pgboss.job WHERE name = 'inbound' AND singleton_key = 'shop:customer:7:fetch' GROUP BY state")
   t.same(rows, [{ state: 'created', n: 1 }], 'one fetch waiting')

@@ -5,6 +5,7 @@ import type { ServerResponse } from 'node:http'
 import t from 'tap'
 import { outbound } from '../jobs/outbound.ts'
 import { inTransaction } from '../src/db/pool.ts'
+import { pumpBacklog } from '../src/ingest/pump.ts'
 import { createPipelineContext } from '../src/pipeline/create-context.ts'
 import { insertJobs, outboundRow } from '../src/pipeline/jobs.ts'
 import { startRunner } from '../src/pipeline/runner.ts'
@@ -90,6 +91,8 @@ t.test('a job still running when its worker stops past the grace goes back to th
   const runner = startRunner(ctx, [{ spec: inbound, capacity: 8 }, { spec: outbound, capacity: 8 }])
   ctx.claims = runner.claim
   await d.deliver(['1'])
+  // No worker process runs here to pump the webhook backlog into the queue.
+  await pumpBacklog(d.hub)
   await waitFor(() => d.creates().length === 1, 20_000, 'the create to be sent')
   await runner.stop(100)
   t.match(await jobStates(d.hub.pool), [{ state: /^(retry|created)$/ }], 'handed back, not left active')

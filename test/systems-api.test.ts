@@ -6,7 +6,7 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { buildTestHub } from './helpers/hub.ts'
 import type { TestHub } from './helpers/hub.ts'
-import { startPipeline } from './helpers/pipeline.ts'
+import { inboundJobs, startPipeline } from './helpers/pipeline.ts'
 
 type Response = Awaited<ReturnType<TestHub['app']['inject']>>
 
@@ -46,8 +46,7 @@ function redacted (t: Test, res: Response, secrets: string[], what: string, mark
   t.ok(res.body.includes(marker), `${what}: secrets are shown as ${marker}`)
 }
 
-const inboundJobs = async (h: TestHub) => (await h.hub.pool.query<{ data: Record<string, unknown> }>(
-  "SELECT data FROM pgboss.job WHERE name = 'inbound' ORDER BY created_on")).rows.map(r => r.data)
+const inboundData = async (h: TestHub) => (await inboundJobs(h.hub)).map(r => r.data)
 
 /** Set an environment variable for the rest of the test. */
 function setEnv (t: Test, name: string, value: string) {
@@ -244,7 +243,7 @@ t.test('DELETE removes a system; unknown ones are 404 (401 to its webhooks, as t
   t.same((await list(h)).json().systems.map((s: { id: string }) => s.id), ['beta'], 'the other system stays')
   const hook = await h.app.inject({ method: 'POST', url: '/v1/hooks/alpha', headers: { authorization: `Bearer ${WEBHOOK_KEY}` }, payload: { scope: 'customer/update', id: '1' } })
   failed(t, hook, 401, 'unauthorized', 'invalid webhook key')
-  t.same(await inboundJobs(h), [], 'nothing was enqueued')
+  t.same(await inboundData(h), [], 'nothing was enqueued')
 })
 
 t.test('admin key scopes: read cannot write or delete, no key is 401', async t => {
@@ -292,7 +291,7 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   const res = await hook('alpha', WEBHOOK_KEY)
   t.equal(res.statusCode, 202)
   t.equal(res.json().accepted, 1)
-  t.same(await inboundJobs(h), [{ system: 'alpha', type: 'customer', action: 'update', id: '17' }], 'one job for the new system')
+  t.same(await inboundData(h), [{ system: 'alpha', type: 'customer', action: 'update', id: '17' }], 'one job for the new system')
   failed(t, await hook('alpha', 'not-the-alpha-webhook-key'), 401, 'unauthorized')
   failed(t, await hook('alpha', WEBHOOK_KEY, { scope: 'product/update', id: '1' }), 400, 'validation_failed', /accepted: customer\/create, customer\/update, customer\/delete$/)
 
@@ -311,11 +310,11 @@ t.test('a system PUT over the API takes webhooks at once', async t => {
   failed(t, await hook('alpha', newKey), 400, 'validation_failed', /'customer\/update' is not a scope alpha may send/)
   const product = await hook('alpha', newKey, { scope: 'product/update', id: '3' })
   t.equal(product.statusCode, 202, 'the new flow is live')
-  t.equal((await inboundJobs(h)).length, 2)
+  t.equal((await inboundData(h)).length, 2)
 
   t.equal((await del(h, 'alpha')).statusCode, 204)
   failed(t, await hook('alpha', newKey), 401, 'unauthorized', 'invalid webhook key')
-  t.equal((await inboundJobs(h)).length, 2, 'nothing more was enqueued')
+  t.equal((await inboundData(h)).length, 2, 'nothing more was enqueued')
 })
 
 t.test('webhook keys are stored as digests, and still admit their senders', async t => {

@@ -7,7 +7,7 @@ const count = z.number().int()
 const overview = z.object({
   queues: z.array(z.object({
     queue: z.string(),
-    states: z.record(z.string(), count).describe('unfinished jobs by pg-boss state'),
+    states: z.record(z.string(), count).describe('unfinished jobs by pg-boss state; inbound also `accepted`: webhooks in the backlog, not yet jobs'),
     waiting: count.describe('due and waiting for a worker'),
     oldestAgeSeconds: z.number().nullable().describe('age of the oldest job waiting'),
     completed: z.object({ last1m: count, last5m: count, last60m: count }),

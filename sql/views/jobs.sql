@@ -4,11 +4,14 @@
 -- creates them again after (src/db/views.ts).
 
 -- Jobs not yet finished, by queue, state and system (a debug job has no group: see inboundRow).
+-- Webhooks accepted and not yet jobs (hub.hook_backlog) count as inbound jobs in state 'accepted'.
 CREATE VIEW hub.queue_depth AS
   SELECT name AS queue, state::text AS state, coalesce(group_id, data->>'system') AS system, count(*)::int AS jobs
   FROM pgboss.job
   WHERE state < 'completed'
-  GROUP BY 1, 2, 3;
+  GROUP BY 1, 2, 3
+  UNION ALL
+  SELECT 'inbound', 'accepted', system_id, count(*)::int FROM hub.hook_backlog GROUP BY 3;
 
 -- Jobs finished in the last 1, 5 and 60 minutes, by queue, system and final state.
 CREATE VIEW hub.throughput AS
@@ -22,11 +25,14 @@ CREATE VIEW hub.throughput AS
 
 -- The oldest job due and waiting for a worker, per queue (deferred retries are not waiting; dead
 -- letters have no worker and wait for an operator: see hub.dead_letters).
+-- Accepted webhooks not yet jobs wait too, as inbound work.
 CREATE VIEW hub.oldest_waiting AS
-  SELECT name AS queue, count(*)::int AS waiting, min(created_on) AS oldest_created_on,
+  SELECT queue, count(*)::int AS waiting, min(created_on) AS oldest_created_on,
          extract(epoch FROM now() - min(created_on))::float8 AS oldest_age_seconds
-  FROM pgboss.job
-  WHERE state IN ('created', 'retry') AND start_after <= now() AND name <> 'dead-letter'
+  FROM (SELECT name AS queue, created_on FROM pgboss.job
+        WHERE state IN ('created', 'retry') AND start_after <= now() AND name <> 'dead-letter'
+        UNION ALL
+        SELECT 'inbound', accepted_at FROM hub.hook_backlog) w
   GROUP BY 1;
 
 -- Work pg-boss gave up on (a permanent failure, the last attempt, or a worker lost too often).

@@ -4,8 +4,7 @@ import { inTransaction } from '../db/pool.ts'
 import { unavailable } from '../errors.ts'
 import type { Queryable } from '../db/queryable.ts'
 import type { Pool } from '../db/pool.ts'
-import { insertJobs } from '../pipeline/jobs.ts'
-import { INBOUND } from '../queue/queues.ts'
+import { accept, oneStatement } from './backlog.ts'
 
 export interface Submission {
   systemId: string
@@ -44,21 +43,21 @@ const DEFAULT_LIMITS: IngestLimits = { maxWaitMs: 5_000, maxWaiting: 20_000 }
 const RETRY_AFTER_S = 5
 
 /**
- * Group commit for ingest (src/db/batcher.ts): each caller's jobs are committed (with its event
- * id) before its promise resolves, but concurrent callers share a transaction and one multi-row
- * insert.
+ * Group commit for ingest (src/db/batcher.ts): each caller's webhooks are committed to the
+ * backlog (with its event id) before its promise resolves, but concurrent callers share a
+ * transaction and one multi-row insert.
  */
 export function groupCommit (pool: Pool, boss: PgBoss, limits: IngestLimits = DEFAULT_LIMITS) {
   async function commit (submissions: Submission[]): Promise<Receipt[]> {
-    // Without event ids the insert is the only statement, and one statement commits by itself:
-    // no BEGIN and COMMIT round trips (each costs the hub a socket write and a wait).
-    if (!submissions.some(s => s.eventId)) {
-      return receipts(submissions, submissions.map(() => true), await insertJobs(boss, INBOUND, submissions.flatMap(s => s.rows), pool))
+    // Without event ids the insert is usually the only statement, and one statement commits by
+    // itself: no BEGIN and COMMIT round trips (each costs the hub a socket write and a wait).
+    const rows = submissions.flatMap(s => s.rows)
+    if (!submissions.some(s => s.eventId) && oneStatement(rows)) {
+      return receipts(submissions, submissions.map(() => true), await accept(boss, rows, pool))
     }
     return await inTransaction(pool, async tx => {
       const fresh = await freshEvents(tx, submissions)
-      const rows = submissions.flatMap((s, i) => fresh[i] ? s.rows : [])
-      return receipts(submissions, fresh, await insertJobs(boss, INBOUND, rows, tx))
+      return receipts(submissions, fresh, await accept(boss, submissions.flatMap((s, i) => fresh[i] ? s.rows : []), tx))
     })
   }
   return {

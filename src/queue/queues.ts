@@ -11,6 +11,15 @@ export const IMPORT = 'import'
 // goes before bulk manual syncs, so a 100,000-ID batch never holds back a shop's changes.
 export const PRIORITY = { debug: 100, live: 10, bulk: 0 } as const
 
+/**
+ * How many jobs stored work may have waiting in the inbound queue at once: each manual sync
+ * batch (src/sync/expand.ts tops it up every half second), and each system's webhooks from the
+ * backlog (src/ingest/pump.ts). 2,000 is over a second of the pipeline's best throughput, so
+ * workers never run dry between two top-ups, yet a million ids or webhooks add only that many
+ * waiting rows for pg-boss's fetch to pass over (it slows as waiting rows pile up).
+ */
+export const MAX_WAITING = 2_000
+
 // pg-boss's own retries cover crashes and lost jobs only; HTTP failures are retried by the job
 // runner (src/pipeline/run-job.ts), which honours Retry-After. A running job's worker refreshes
 // its heartbeat every HEARTBEAT_SECONDS / 2; a job whose heartbeat is older than HEARTBEAT_SECONDS

@@ -4,6 +4,7 @@ import { parseSystem } from '../config/load.ts'
 import { secretsOf } from '../config/secrets.ts'
 import type { Env } from '../config/load.ts'
 import type { Flow, SystemConfig } from '../config/systems.ts'
+import { listen } from '../db/listen.ts'
 import { inTransaction } from '../db/pool.ts'
 import type { Pool } from '../db/pool.ts'
 import type { DataType } from '../models/index.ts'
@@ -54,14 +55,11 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
   let loadedAt = 0
   const invalidate = () => { cache = undefined }
   const changeListeners: Array<() => void> = []
-  const listener = await pool.connect()
-  listener.on('notification', () => {
+  // After a lost connection the listener reconnects and reports a change: one may have been missed.
+  const listener = await listen(pool, CHANNEL, () => {
     invalidate()
     for (const fn of changeListeners) fn()
-  })
-  // A lost listener leaves the cache to its expiry; the pool replaces the connection.
-  listener.on('error', err => log.warn({ err }, 'systems change listener lost'))
-  await listener.query(`LISTEN ${CHANNEL}`)
+  }, log)
 
   let loading: Promise<NonNullable<typeof cache>> | undefined
   async function load (): Promise<NonNullable<typeof cache>> {
@@ -119,8 +117,7 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
     },
     onChange (fn) { changeListeners.push(fn) },
     async close () {
-      await listener.query(`UNLISTEN ${CHANNEL}`).catch(() => {})
-      listener.release()
+      await listener.close()
       dropSecrets(owner)
     }
   }

@@ -6,14 +6,6 @@ import { groupConcurrency, INBOUND, OUTBOUND } from '../queue/queues.ts'
 import type { Action } from '../stores/systems.ts'
 import type { SyncPlan } from './plan.ts'
 
-/**
- * How many of one batch's jobs may wait in each queue at once (src/sync/expand.ts tops them up
- * every half second). 2,000 is over a second of the pipeline's best throughput, so workers never
- * run dry between two top-ups, yet a million-id batch adds only that many waiting rows for
- * pg-boss's fetch to pass over (it slows as waiting rows pile up).
- */
-export const MAX_WAITING = 2_000
-
 /** An id of the upload that passed the per-line checks, with the action it asks for. */
 export interface Item { line: number, id: string, action: Action }
 /** An accepted id as it becomes a job: outbound ids carry the hub record they resolved to. */

@@ -5,6 +5,7 @@ import YAML from 'yaml'
 import { exampleEnv, startSandbox } from '../../sandbox/index.ts'
 import { substituteEnv } from '../../src/config/load.ts'
 import type { Hub } from '../../src/hub.ts'
+import { pumpBacklog } from '../../src/ingest/pump.ts'
 import { waitUntil } from '../../src/wait-until.ts'
 import { buildTestHub } from './hub.ts'
 import type { TestHubOptions } from './hub.ts'
@@ -15,11 +16,24 @@ export const exampleConfig = fileURLToPath(new URL('../../examples/hub.config.ya
 export const waitFor = <T>(check: () => Promise<T> | T, ms = 20_000, what = 'condition'): Promise<T> =>
   waitUntil(what, check, { timeoutMs: ms, everyMs: 25 })
 
-/** Jobs of the pipeline queues not yet finished (queued, retrying or running). */
+/** Jobs of the pipeline queues not yet finished (queued, retrying or running), and webhooks not yet jobs. */
 export async function pendingJobs (hub: Hub): Promise<number> {
   const { rows } = await hub.pool.query<{ n: number }>(
-    "SELECT count(*)::int AS n FROM pgboss.job WHERE name IN ('inbound', 'outbound') AND state < 'completed'")
+    "SELECT coalesce(sum(jobs), 0)::int AS n FROM hub.queue_depth WHERE queue IN ('inbound', 'outbound')")
   return rows[0].n
+}
+
+export interface InboundJobRow { data: Record<string, unknown>, priority: number, singleton_key: string, state: string }
+
+/**
+ * The inbound jobs pg-boss holds, once the webhook backlog is pumped into the queue: for tests
+ * that run no workers (and so no pump) and look at what webhooks were made into.
+ */
+export async function inboundJobs (hub: Hub): Promise<InboundJobRow[]> {
+  await pumpBacklog(hub)
+  const { rows } = await hub.pool.query<InboundJobRow>(
+    "SELECT data, priority, singleton_key, state::text AS state FROM pgboss.job WHERE name = 'inbound' ORDER BY created_on, data->>'id'")
+  return rows
 }
 
 /** Wait until the pipeline has nothing left to do. */

@@ -222,13 +222,14 @@ export async function counter (t: Test, databaseUrl: string) {
     db,
     /** Every pgboss job row, whatever its queue or state. */
     jobs: () => one('SELECT count(*)::int AS n FROM pgboss.job'),
-    /** Pipeline jobs not finished yet. */
-    pending: () => one("SELECT count(*)::int AS n FROM pgboss.job WHERE name IN ('inbound', 'outbound') AND state < 'completed'"),
+    /** Pipeline jobs not finished yet, and webhooks not yet jobs (hub.queue_depth). */
+    pending: () => one("SELECT coalesce(sum(jobs), 0)::int AS n FROM hub.queue_depth WHERE queue IN ('inbound', 'outbound')"),
     /** Jobs in a final failed state, and the error log: what an admin would have to replay. */
     deadLettered: () => one("SELECT (SELECT count(*) FROM pgboss.job WHERE name IN ('inbound', 'outbound') AND state = 'failed') + (SELECT count(*) FROM hub.errors) AS n"),
-    /** Distinct source ids of `system` that have an inbound job. */
+    /** Distinct source ids of `system` that have an inbound job, or wait in the webhook backlog. */
     queuedIds: async (system: string) => new Set((await db.query<{ id: string }>(
-      "SELECT DISTINCT data->>'id' AS id FROM pgboss.job WHERE name = 'inbound' AND data->>'system' = $1", [system])).rows.map(r => r.id)),
+      `SELECT data->>'id' AS id FROM pgboss.job WHERE name = 'inbound' AND data->>'system' = $1
+       UNION SELECT record_id FROM hub.hook_backlog WHERE system_id = $1`, [system])).rows.map(r => r.id)),
     /** Canonical records linked to `system` (fetched from it). */
     records: (system: string) => one('SELECT count(*)::int AS n FROM hub.links WHERE system_id = $1', [system])
   }
