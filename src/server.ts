@@ -12,6 +12,7 @@ import { DatabaseUnreachableError, startHub } from './hub.ts'
 import type { Hub } from './hub.ts'
 import { loggerOptions } from './logger.ts'
 import { mergeMetricsFrom } from './metrics.ts'
+import { startPump } from './ingest/pump.ts'
 import { startWorkers } from './workers.ts'
 import { isWorkerChild, serveParent, startWorkerProcesses, watchParent } from './worker-process.ts'
 
@@ -52,7 +53,7 @@ try {
   if (workerChild) {
     // A worker process of an `all` hub: no port, only jobs. It stops on a signal of its own, when
     // its parent stops it, or when its parent is gone (dying).
-    const workers = await startWorkers(hub)
+    const workers = await startWorkers(hub, { pump: false })
     let closing = false
     let reason: string | undefined
     const { close } = closeWithGrace({ delay: closeDelay, logger: log }, async ({ signal, err }) => {
@@ -99,6 +100,10 @@ async function serve (hub: Hub): Promise<void> {
   const address = await fastify.listen({ port: env.PORT, host: env.HOST })
   try {
     const workers = env.HUB_ROLE === 'worker' || (env.HUB_ROLE === 'all' && !forks) ? await startWorkers(hub) : undefined
+    // The webhook backlog's pump runs beside in-process workers, or else here, in the API
+    // process: mostly idle while the pipeline is busy, where a worker process's busy event loop
+    // stretched each pass's round trips (passes of ~60 ms there under the e2e burst, ~9 ms here).
+    const pump = workers ? undefined : await startPump(hub)
     children = forks
       ? await startWorkerProcesses({ entry: fileURLToPath(import.meta.url), count: env.HUB_WORKERS, databaseUrl: hub.databaseUrl, log })
       : undefined
@@ -112,6 +117,7 @@ async function serve (hub: Hub): Promise<void> {
       else log.info({ signal }, 'shutting down')
       await fastify.close()
       await workers?.stop()
+      await pump?.stop()
       await children?.stop(closeDelay + 1_000, signal)
       await hub.close()
       log.info('hub stopped')

@@ -24,8 +24,11 @@ const OUTBOUND_CAPACITY = 512
 // a queued import waited that long after the one before it had finished.
 const QUEUED_POLL = { pollingIntervalSeconds: 0.5, notifyPollingIntervalSeconds: 0.5 }
 
-/** Register every job handler on this process. */
-export async function startWorkers (hub: Hub): Promise<Workers> {
+/**
+ * Register every job handler on this process; and, unless `pump` is false (the worker processes
+ * of an `all` hub, whose parent pumps), the webhook backlog's pump.
+ */
+export async function startWorkers (hub: Hub, opts: { pump?: boolean } = {}): Promise<Workers> {
   // Job handlers' own pool, with asynchronous commits (see createPool).
   const pool = createPool(hub.databaseUrl, 40, { synchronousCommit: false })
   const ctx = createPipelineContext(pool, hub)
@@ -53,11 +56,11 @@ export async function startWorkers (hub: Hub): Promise<Workers> {
   // Manual syncs' stored ids become jobs as the batches' earlier jobs are taken.
   const expander = startExpander(ctx)
   // Accepted webhooks become jobs as their systems' waiting jobs are taken.
-  const pump = await startPump(ctx)
+  const pump = opts.pump === false ? undefined : await startPump(ctx)
   let stopping: Promise<void> | undefined
   const stop = async () => {
     stopImports.abort()
-    await Promise.all([expander.stop(), pump.stop()])
+    await Promise.all([expander.stop(), pump?.stop()])
     await Promise.all([
       runner.stop(hub.env.HUB_SHUTDOWN_GRACE_MS),
       ...registered.map(w => hub.boss.offWork(w.name, { id: w.id, wait: true }))

@@ -11,7 +11,7 @@ type Ctx = Pick<PipelineContext, 'pool' | 'boss' | 'systems' | 'log'>
 
 // One pump at a time in all processes together: each system's webhooks become jobs in the
 // order they arrived. Any constant of our own.
-const PUMP_LOCK = 7_407_014
+export const PUMP_LOCK = 7_407_014
 // Jobs made in one transaction: ~100 ms of work, so a pass never holds the lock for long.
 const PER_PASS = 2_000
 // A system without room is looked at again this soon (its jobs are being taken meanwhile).
@@ -61,7 +61,9 @@ async function waitingJobs (db: Queryable, systems: string[]): Promise<Map<strin
 
 /**
  * Pump in this process: woken by each commit that adds to the backlog (LISTEN), again while a
- * pass moves anything, soon while a system waits for room, and every RETRY_MS regardless.
+ * pass moves anything, after ROOM_MS while a system waits for room (commits meanwhile do not
+ * wake it: with no room a pass would only count the waiting jobs again), and every RETRY_MS
+ * regardless.
  */
 export async function startPump (ctx: Ctx): Promise<{ stop (): Promise<void> }> {
   let stopped = false
@@ -69,9 +71,10 @@ export async function startPump (ctx: Ctx): Promise<{ stop (): Promise<void> }> 
   let running = false
   let pass = Promise.resolve()
   let timer: NodeJS.Timeout | undefined
+  let waitingForRoom = false
   const later = (ms: number) => {
     clearTimeout(timer)
-    timer = setTimeout(kick, ms).unref()
+    timer = setTimeout(() => { waitingForRoom = false; kick() }, ms).unref()
   }
   async function run (): Promise<void> {
     running = true
@@ -81,7 +84,10 @@ export async function startPump (ctx: Ctx): Promise<{ stop (): Promise<void> }> 
         try {
           const { moved, held } = await pumpBacklog(ctx)
           if (moved) again = true
-          else if (held) later(ROOM_MS)
+          else if (held) {
+            waitingForRoom = true
+            later(ROOM_MS)
+          }
         } catch (err) {
           ctx.log.error({ err }, 'webhook backlog: not made into jobs this time')
           later(RETRY_MS)
@@ -95,7 +101,7 @@ export async function startPump (ctx: Ctx): Promise<{ stop (): Promise<void> }> 
     again = true
     if (!running && !stopped) pass = run()
   }
-  const listener = await listen(ctx.pool, BACKLOG_CHANNEL, kick, ctx.log)
+  const listener = await listen(ctx.pool, BACKLOG_CHANNEL, () => { if (!waitingForRoom) kick() }, ctx.log)
   const sweep = setInterval(kick, RETRY_MS).unref()
   kick()
   return {
