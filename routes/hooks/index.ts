@@ -48,14 +48,14 @@ const hooks: FastifyPluginAsyncZod = async (fastify) => {
       summary: 'A system tells the hub that records changed',
       description: 'Body: `{scope, id, debug?}`, an array of up to 1,000 of them, or the system\'s own payload when it has an `extract` expression. ' +
         'Authenticated by one of the system\'s webhook keys (`Authorization: Bearer`) or a Standard Webhooks signature. ' +
-        'Redeliveries with the same `webhook-id` or `Idempotency-Key` are counted as duplicates. Answers once the jobs are committed.',
+        'Redeliveries with the same `webhook-id` or `Idempotency-Key` are counted as duplicates. Answers once the events are committed (to the webhook backlog, which becomes inbound jobs as each system has room; debug items become jobs at once).',
       security: [{ webhookKey: [] }],
       params: z.object({ system: z.string() }),
       documentedBody: {
         'application/json': z.union([standardBody, z.unknown().describe("any other JSON: the system's own payload, which its `extract` expression reduces to events")])
       },
       response: {
-        202: z.object({ accepted: z.number(), coalesced: z.number(), duplicates: z.number() }).describe('Queued: every event is committed as a job'),
+        202: z.object({ accepted: z.number(), coalesced: z.number(), duplicates: z.number() }).describe('Stored: every event is committed; `coalesced` of them joined a fetch of the same record already waiting'),
         ...errorResponses(...bodyErrors, 401, 503)
       }
     }
