@@ -28,7 +28,9 @@ const ADD = `WITH added AS (
  */
 export async function accept (boss: PgBoss, rows: JobInsert[], db: Queryable): Promise<Set<string>> {
   const debug = rows.filter(r => (r.data as InboundJob).debug)
-  const live = debug.length ? rows.filter(r => !(r.data as InboundJob).debug) : rows
+  // In key order: two commits inserting the same records wait on each other's rows in one order,
+  // where in the senders' orders each could hold a row the other waits for (a deadlock).
+  const live = rows.filter(r => !(r.data as InboundJob).debug).sort((a, b) => a.singletonKey! < b.singletonKey! ? -1 : a.singletonKey! > b.singletonKey! ? 1 : 0)
   const stored = debug.length ? await insertJobs(boss, INBOUND, debug, db) : new Set<string>()
   if (!live.length) return stored
   const jobs = live.map(r => r.data as InboundJob)
