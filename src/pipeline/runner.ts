@@ -21,6 +21,10 @@ const MAX_FETCH = 64
 // debug jobs beyond those, so a manual sync filling the capacity never holds back either.
 const LIVE_ROOM = 32
 const DEBUG_ROOM = 8
+// With every group it knows full, a process still asks for any job this often: a system none of
+// whose jobs ran here has a group it does not know, and its first job waited behind the whole
+// queue of the systems it did know (104 s behind ~2,000 of a system allowed 4 at once).
+export const PROBE_MS = 2_000
 
 export interface RunnerQueue {
   spec: JobSpec<any>
@@ -58,6 +62,8 @@ interface Queue extends RunnerQueue {
   sleeping?: { timer: NodeJS.Timeout, resolve: () => void }
   /** Woken while fetching: the fetch may have missed what the wake was for. */
   woken: boolean
+  /** When it last asked for any job with every group it knows full (PROBE_MS). */
+  probedAt: number
   loop?: Promise<void>
 }
 
@@ -82,7 +88,7 @@ export function startRunner (ctx: PipelineContext, queues: RunnerQueue[]): Runne
   let stopping = false
   const byName = new Map<string, Queue>()
   for (const q of queues) {
-    const queue: Queue = { ...q, running: new Map(), bySystem: new Map(), groups: new Map(), reserved: 0, wake: () => {}, woken: false }
+    const queue: Queue = { ...q, running: new Map(), bySystem: new Map(), groups: new Map(), reserved: 0, wake: () => {}, woken: false, probedAt: Date.now() }
     queue.wake = () => {
       const s = queue.sleeping
       if (!s) {
@@ -176,9 +182,13 @@ export function startRunner (ctx: PipelineContext, queues: RunnerQueue[]): Runne
       // Asked for more than its systems' groups allow, pg-boss walks the whole backlog looking for
       // them (90-240 ms a fetch behind 50,000 queued deliveries, all of it in vain when every
       // group is full). So it is asked for no more than that; with every group full, only for
-      // debug jobs, which belong to no group.
+      // debug jobs, which belong to no group, but every PROBE_MS for any job (of a system this
+      // process has not seen yet).
       const room = groupRoom(q)
-      if (room === 0) minPriority = PRIORITY.debug
+      if (room === 0) {
+        if (Date.now() - q.probedAt >= PROBE_MS) q.probedAt = Date.now()
+        else minPriority = PRIORITY.debug
+      }
       const batchSize = Math.min(MAX_FETCH, limit, room === 0 ? DEBUG_ROOM : room)
       let fetched = 0
       let waitMs = POLL_MS
