@@ -129,8 +129,8 @@ export async function startPump (ctx: Ctx): Promise<{ stop (): Promise<void> }> 
             later(ROOM_MS)
           }
         } catch (err) {
+          // The sweep tries again within RETRY_MS.
           ctx.log.error({ err }, 'webhook backlog: not made into jobs this time')
-          later(RETRY_MS)
         }
       }
     } finally {

@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import type { Test } from 'tap'
+import { testDatabase } from '../helpers/db.ts'
 import { startHttpServer } from '../helpers/http.ts'
+import { waitFor } from '../helpers/pipeline.ts'
 import { startHubProcess } from '../helpers/process.ts'
 import type { HubProcess } from '../helpers/process.ts'
 
@@ -233,4 +235,33 @@ export async function counter (t: Test, databaseUrl: string) {
     /** Canonical records linked to `system` (fetched from it). */
     records: (system: string) => one('SELECT count(*)::int AS n FROM hub.links WHERE system_id = $1', [system])
   }
+}
+
+/**
+ * A shop source and two destinations on a fresh database: the CRM with a lookup (a rerun finds
+ * its own earlier create), the ERP with only the idempotency key the hub sends with every create.
+ */
+export async function shopToCrmAndErp (t: Test) {
+  const databaseUrl = await testDatabase(t)
+  const source = await startSource(t)
+  const crm = await startDestination(t)
+  const erp = await startDestination(t, { idempotencyHeader: 'Idempotency-Key' })
+  const config = await writeConfig(t, [
+    sourceSystem('shop', source.url),
+    destinationSystem('crm', crm.url, { lookup: true }),
+    destinationSystem('erp', erp.url, { idempotencyHeader: 'Idempotency-Key' })
+  ])
+  const count = await counter(t, databaseUrl)
+  return { databaseUrl, source, crm, erp, config, count }
+}
+
+/** Wait for every record at both destinations, then check none arrived twice and nothing is dead-lettered. */
+export async function deliveredOnce (t: Test, { crm, erp, count }: Pick<Awaited<ReturnType<typeof shopToCrmAndErp>>, 'crm' | 'erp' | 'count'>, records: number): Promise<void> {
+  await waitFor(() => crm.delivered + erp.delivered === 2 * records, 120_000, 'every record at both destinations')
+  await waitFor(async () => await count.pending() === 0, 60_000, 'the pipeline to settle')
+  t.equal(crm.delivered, records, `CRM: all ${records} records`)
+  t.equal(erp.delivered, records, `ERP: all ${records} records`)
+  t.same(crm.duplicates(), [], 'CRM: none twice')
+  t.same(erp.duplicates(), [], 'ERP: none twice')
+  t.equal(await count.deadLettered(), 0, 'nothing dead-lettered')
 }
