@@ -3,7 +3,7 @@ import autoload from '@fastify/autoload'
 import fastifyStatic from '@fastify/static'
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
-import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyServerOptions } from 'fastify'
 import underPressure from '@fastify/under-pressure'
 import fp from 'fastify-plugin'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
@@ -29,12 +29,26 @@ export interface AppOptions {
 const routesDir = fileURLToPath(new URL('../routes/', import.meta.url))
 const uiDir = fileURLToPath(new URL('../ui/', import.meta.url))
 
+/**
+ * Options for the Fastify instance the app is registered on. Fastify's own 503 while closing has
+ * its own body and no Retry-After; the app answers those requests itself (below).
+ */
+export const serverOptions: FastifyServerOptions = { return503OnClosing: false }
+
 /** The hub's HTTP API as a Fastify plugin; only src/server.ts listens. */
 export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyInstance, opts: AppOptions) => {
   fastify.decorate('hub', opts.hub)
   fastify.setValidatorCompiler(validatorCompiler)
   fastify.setSerializerCompiler(serializerCompiler)
   await fastify.register(errorEnvelope)
+  // A request that reaches a closing hub (one more on a keep-alive connection still busy with
+  // another) is refused in the envelope, with a time to retry: another instance, or this one
+  // restarted, takes it.
+  let closing = false
+  fastify.addHook('preClose', async () => { closing = true })
+  fastify.addHook('onRequest', async () => {
+    if (closing) throw unavailable('the hub is shutting down; retry later', 5)
+  })
   await fastify.register(jsonDepthLimit)
   // Shed load before senders time out: while the event loop lags, answer 503 + Retry-After at
   // once (a sender retries later) instead of queueing requests that would wait without bound.

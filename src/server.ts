@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url'
 import closeWithGrace from 'close-with-grace'
 import Fastify from 'fastify'
 import pino from 'pino'
-import { app } from './app.ts'
+import { app, serverOptions } from './app.ts'
 import { EnvError, parseEnv } from './config/env.ts'
 import { ConfigError } from './config/load.ts'
 import type { Env } from './config/env.ts'
@@ -94,7 +94,7 @@ async function serve (hub: Hub): Promise<void> {
   const forks = env.HUB_ROLE === 'all' && env.HUB_WORKERS > 0
   // In `all` mode the API is ready once its worker processes are too (not while they start).
   const ready = async () => (forks ? children?.ready() ?? false : true) && await hub.ready()
-  const fastify = Fastify({ loggerInstance: log })
+  const fastify = Fastify({ ...serverOptions, loggerInstance: log })
   await fastify.register(app, { hub: { ...hub, ready }, surface: env.HUB_ROLE === 'worker' ? 'health' : 'api' })
   // Listen before starting workers: a port in use then stops the start before any job is taken.
   const address = await fastify.listen({ port: env.PORT, host: env.HOST })

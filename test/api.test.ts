@@ -1,5 +1,7 @@
+import { connect } from 'node:net'
 import t from 'tap'
 import { buildTestHub } from './helpers/hub.ts'
+import { inboundJobs, startPipeline, waitFor } from './helpers/pipeline.ts'
 
 t.test('health, readiness and the API document', async t => {
   const { app } = await buildTestHub(t, { workers: false })
@@ -22,6 +24,45 @@ t.test('/ready answers 503 once the hub has closed its database', async t => {
   const ready = await app.inject({ url: '/ready' })
   t.equal(ready.statusCode, 503)
   t.same(ready.json(), { status: 'unavailable' })
+})
+
+t.test('a hub shutting down answers its in-flight webhook and refuses the next one on that connection with 503 and Retry-After', async t => {
+  const p = await startPipeline(t, { workers: false })
+  const { port } = new URL(p.url)
+  // Hold the webhook's commit, so that its request is in flight while the hub starts closing.
+  const lock = await p.hub.pool.connect()
+  t.teardown(() => lock.release())
+  await lock.query('BEGIN')
+  await lock.query('LOCK TABLE hub.hook_backlog IN EXCLUSIVE MODE')
+  const request = (id: string) => {
+    const body = JSON.stringify({ scope: 'customer/update', id })
+    return `POST /v1/hooks/shop HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${p.configEnv.SHOP_WEBHOOK_KEY}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+  }
+  const socket = connect(Number(port), '127.0.0.1')
+  let received = ''
+  socket.setEncoding('utf8').on('data', chunk => { received += chunk })
+  const ended = new Promise(resolve => socket.on('close', resolve))
+  socket.write(request('c-1'))
+  await waitFor(async () => (await p.hub.pool.query("SELECT 1 FROM pg_locks WHERE NOT granted AND relation = 'hub.hook_backlog'::regclass")).rowCount! > 0, 5_000, 'the webhook to wait on its commit')
+
+  const closed = p.app.close()
+  await waitFor(() => !p.app.server.listening, 5_000, 'the server to stop listening')
+  // The connection is busy, so it stays open: the next request on it reaches the closing hub.
+  socket.write(request('c-2'))
+  await new Promise(resolve => setTimeout(resolve, 100))
+  await lock.query('COMMIT')
+  await ended
+  await closed
+
+  const responses = received.split(/(?=HTTP\/1\.1 )/)
+  t.equal(responses.length, 2, 'two answers on the connection')
+  t.match(responses[0], /^HTTP\/1\.1 202 /, 'the webhook in flight is answered')
+  t.match(responses[1], /^HTTP\/1\.1 503 /, 'the next is refused')
+  t.match(responses[1], /\r\nretry-after: 5\r\n/i, 'with Retry-After')
+  t.match(responses[1], /\r\nconnection: close\r\n/i, 'and the connection closed')
+  t.same(JSON.parse(responses[1].split('\r\n\r\n')[1]), { error: { code: 'unavailable', message: 'the hub is shutting down; retry later' } }, 'in the error envelope')
+  t.same((await inboundJobs(p.hub)).map(j => j.data.id), ['c-1'], 'the refused webhook was not accepted')
 })
 
 t.test('every error uses one envelope', async t => {

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import pino from 'pino'
 import type { Logger } from 'pino'
 import type { Test } from 'tap'
-import { app } from '../../src/app.ts'
+import { app, serverOptions } from '../../src/app.ts'
 import { parseEnv } from '../../src/config/env.ts'
 import { startHub } from '../../src/hub.ts'
 import { loggerOptions } from '../../src/logger.ts'
@@ -43,7 +43,7 @@ export async function buildTestHub (t: Test, opts: TestHubOptions = {}): Promise
   const env = parseEnv({ DATABASE_URL: databaseUrl, HUB_ADMIN_KEY: ADMIN_KEY, LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent', HUB_SHUTDOWN_GRACE_MS: '2000', ...opts.env })
   const log = opts.log ?? pino(loggerOptions(env.LOG_LEVEL))
   const hub = await startHub(env, { log, configEnv: opts.configEnv })
-  const fastify = Fastify({ loggerInstance: log as FastifyBaseLogger })
+  const fastify = Fastify({ ...serverOptions, loggerInstance: log as FastifyBaseLogger })
   await fastify.register(app, { hub })
   const workers = opts.workers === false ? undefined : await startWorkers(hub)
   const url = opts.listen ? await fastify.listen({ port: 0, host: '127.0.0.1' }) : ''
