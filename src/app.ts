@@ -33,7 +33,7 @@ const uiDir = fileURLToPath(new URL('../ui/', import.meta.url))
  * Options for the Fastify instance the app is registered on. Fastify's own 503 while closing has
  * its own body and no Retry-After; the app answers those requests itself (below).
  */
-export const serverOptions: FastifyServerOptions = { return503OnClosing: false }
+export const serverOptions: Pick<FastifyServerOptions, 'return503OnClosing'> = { return503OnClosing: false }
 
 /** The hub's HTTP API as a Fastify plugin; only src/server.ts listens. */
 export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyInstance, opts: AppOptions) => {
