@@ -41,6 +41,9 @@ export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyIns
   fastify.setValidatorCompiler(validatorCompiler)
   fastify.setSerializerCompiler(serializerCompiler)
   await fastify.register(errorEnvelope)
+  // No route reads text/plain: JSON sent under that type gets the 415 naming what to send,
+  // rather than reaching a route's checks as one string ("id: required").
+  fastify.removeContentTypeParser('text/plain')
   // A request that reaches a closing hub (one more on a keep-alive connection still busy with
   // another) is refused in the envelope, with a time to retry: another instance, or this one
   // restarted, takes it.

@@ -58,9 +58,17 @@ const parseOptions = {
       const options = (iss.options as unknown[] | undefined) ?? []
       return `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}`
     }
+    // A union of plain types (`string | number`) that none matched: name them, not "Invalid input".
+    if (iss.code === 'invalid_union') {
+      const expected = (iss.errors as z.core.$ZodIssue[][] | undefined)?.map(option =>
+        option.length === 1 && option[0].code === 'invalid_type' && option[0].path.length === 0 ? option[0].expected : undefined)
+      if (expected?.length && expected.every(Boolean)) return `expected ${expected.join(' or ')}, received ${received(iss.input)}`
+    }
     return undefined
   }
 }
+
+const received = (value: unknown) => value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
 
 /** Flatten zod issues to dotted paths; an unknown key becomes an issue at that key. */
 export function toIssues (error: z.ZodError): Issue[] {
