@@ -82,7 +82,10 @@ export async function startHub (env: Env, opts: StartOptions = {}): Promise<Hub>
   if (!databaseUrl) {
     embedded = await startEmbeddedPostgres(env.HUB_DATA_DIR)
     databaseUrl = embedded.url
-    log.info({ dataDir: embedded.dataDir, created: embedded.created, adopted: embedded.adopted },
+    // Where to point psql: the port changes at each start, and the password stays in its file.
+    const url = new URL(databaseUrl)
+    url.password = '***'
+    log.info({ dataDir: embedded.dataDir, url: url.href, passwordFile: embedded.passwordFile, created: embedded.created, adopted: embedded.adopted },
       'DATABASE_URL is not set: using the embedded PostgreSQL')
   }
   const pool = createPool(databaseUrl)

@@ -1,6 +1,7 @@
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import pg from 'pg'
 import t from 'tap'
 import { exampleEnv, startSandbox } from '../sandbox/index.ts'
 import { testDatabase } from './helpers/db.ts'
@@ -20,6 +21,15 @@ t.test('the embedded default: ready, generated admin key, data kept across resta
   const ready = await fetch(first.url + '/ready')
   t.equal(ready.status, 200)
   t.match(first.stdout(), /DATABASE_URL is not set: using the embedded PostgreSQL/)
+  // The line says where psql finds the database: its URL without the password, and the password's file.
+  const line = JSON.parse(first.stdout().split('\n').find(l => l.includes('using the embedded PostgreSQL'))!)
+  t.match(line.url, /^postgres:\/\/hub:\*\*\*@127\.0\.0\.1:\d+\/postgres$/, 'the URL, password masked')
+  const database = new URL(line.url)
+  database.password = (await readFile(line.passwordFile, 'utf8')).trim()
+  const psql = new pg.Client(database.href)
+  await psql.connect()
+  t.ok((await psql.query('SELECT count(*)::int AS n FROM hub.migrations')).rows[0].n > 0, 'which it connects to with the password from the file')
+  await psql.end()
   const key = (await readFile(join(dataDir, 'admin-key'), 'utf8')).trim()
   t.match(first.stderr(), key, 'the generated key is shown once')
   t.notMatch(first.stdout(), key, 'and never logged')

@@ -11,6 +11,8 @@ const run = promisify(execFile)
 export interface EmbeddedPostgres {
   url: string
   dataDir: string
+  /** The file holding the password of the `hub` user (for psql). */
+  passwordFile: string
   /** True when this call created the cluster (first start). */
   created: boolean
   /** True when a server left running by a crashed process was reused (it is ours from then on). */
@@ -201,6 +203,7 @@ export async function startEmbeddedPostgres (dataDir: string): Promise<EmbeddedP
     return {
       url: `postgres://hub:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
       dataDir: pgData,
+      passwordFile,
       created,
       adopted,
       async stop () {
