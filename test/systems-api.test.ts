@@ -193,10 +193,10 @@ t.test('documents may reference HUB_SECRET_* variables and nothing else', async 
   setEnv(t, 'HUB_SECRET_ALPHA_TOKEN', 'hub-secret-alpha-token')
 
   const leak = await put(h, 'alpha', document({ name: '${DATABASE_URL}' }))
-  failed(t, leak, 400, 'validation_failed', 'name: environment variable DATABASE_URL is not set')
+  failed(t, leak, 400, 'validation_failed', 'name: environment variable DATABASE_URL cannot be referenced: a document sent over the API may use only HUB_SECRET_* variables')
   t.notOk(leak.body.includes(databaseUrl), 'the value is not shown')
-  failed(t, await put(h, 'alpha', document({ baseUrl: '${HUB_TEST_SERVER_URL}' })), 400, 'validation_failed', 'baseUrl: environment variable HUB_TEST_SERVER_URL is not set')
-  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: 'x${PATH}' } })), 400, 'validation_failed', 'auth.token: environment variable PATH is not set')
+  failed(t, await put(h, 'alpha', document({ baseUrl: '${HUB_TEST_SERVER_URL}' })), 400, 'validation_failed', 'baseUrl: environment variable HUB_TEST_SERVER_URL cannot be referenced: a document sent over the API may use only HUB_SECRET_* variables')
+  failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: 'x${PATH}' } })), 400, 'validation_failed', 'auth.token: environment variable PATH cannot be referenced: a document sent over the API may use only HUB_SECRET_* variables')
   failed(t, await put(h, 'alpha', document({ auth: { kind: 'bearer', token: '${HUB_SECRET_NOT_SET}' } })), 400, 'validation_failed', 'auth.token: environment variable HUB_SECRET_NOT_SET is not set')
   failed(t, await get(h, 'alpha'), 404, 'not_found')
 

@@ -29,22 +29,26 @@ const formatIssue = (issue: Issue) => issue.path === '' ? issue.message : `${iss
 // `$${NAME}` stays literal `${NAME}`, for the rare JSONata or URL text that needs it.
 export const VARIABLE = /\$(\$?)\{([A-Za-z_][A-Za-z0-9_]*)\}/g
 
-function substitute (value: unknown, env: Env, path: PropertyKey[], issues: Issue[]): unknown {
+/** Why a `${NAME}` has no value; by default, that the variable is not set. */
+export type Missing = (name: string) => string
+export const notSet: Missing = name => `environment variable ${name} is not set`
+
+function substitute (value: unknown, env: Env, path: PropertyKey[], issues: Issue[], missing: Missing = notSet): unknown {
   if (typeof value === 'string') {
     return value.replace(VARIABLE, (whole, escaped: string, name: string) => {
       if (escaped) return whole.slice(1)
       const found = env[name]
       // An empty variable is treated as unset (as in env.ts): an empty secret is a mistake.
       if (found === undefined || found === '') {
-        issues.push({ path: formatPath(path), message: `environment variable ${name} is not set` })
+        issues.push({ path: formatPath(path), message: missing(name) })
         return whole
       }
       return found
     })
   }
-  if (Array.isArray(value)) return value.map((v, i) => substitute(v, env, [...path, i], issues))
+  if (Array.isArray(value)) return value.map((v, i) => substitute(v, env, [...path, i], issues, missing))
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, env, [...path, k], issues)]))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, substitute(v, env, [...path, k], issues, missing)]))
   }
   return value
 }
@@ -59,9 +63,9 @@ export function substituteEnv (value: unknown, env: Env = process.env): { value:
   return { value: out, errors: issues.map(formatIssue) }
 }
 
-function parseWith<S extends z.ZodType> (schema: S, raw: unknown, env: Env): { ok: true, value: z.output<S> } | { ok: false, errors: string[], issues: Issue[] } {
+function parseWith<S extends z.ZodType> (schema: S, raw: unknown, env: Env, missing?: Missing): { ok: true, value: z.output<S> } | { ok: false, errors: string[], issues: Issue[] } {
   const envIssues: Issue[] = []
-  const substituted = substitute(raw, env, [], envIssues)
+  const substituted = substitute(raw, env, [], envIssues, missing)
   const result = check(schema, substituted)
   if (result.ok && envIssues.length === 0) return { ok: true, value: result.value }
   // A placeholder left in place would also fail its own validation; report only the cause.
@@ -78,8 +82,8 @@ export function parseSystems (raw: unknown, env: Env = process.env): Parsed<{ sy
 }
 
 /** Validate one system document (as sent to PUT /v1/systems/:id); paths have no `systems[n].` prefix. */
-export function parseSystem (raw: unknown, env: Env = process.env): Parsed<{ system: SystemConfig }> {
-  const r = parseWith(systemSchema, raw, env)
+export function parseSystem (raw: unknown, env: Env = process.env, missing?: Missing): Parsed<{ system: SystemConfig }> {
+  const r = parseWith(systemSchema, raw, env, missing)
   return r.ok ? { ok: true, system: r.value } : r
 }
 

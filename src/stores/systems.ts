@@ -1,8 +1,8 @@
 import type { Logger } from 'pino'
 import { hashWebhookKeys } from '../auth/webhook-keys.ts'
-import { parseSystem } from '../config/load.ts'
+import { notSet, parseSystem } from '../config/load.ts'
 import { secretsOf } from '../config/secrets.ts'
-import type { Env } from '../config/load.ts'
+import type { Env, Missing } from '../config/load.ts'
 import type { Flow, SystemConfig } from '../config/systems.ts'
 import { listen } from '../db/listen.ts'
 import { inTransaction } from '../db/pool.ts'
@@ -48,6 +48,11 @@ export function apiEnv (env: Env): Env {
   return Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('HUB_SECRET_')))
 }
 
+/** Why an API document's `${NAME}` has no value: the same answer whether NAME is set or not. */
+const apiMissing: Missing = name => name.startsWith('HUB_SECRET_')
+  ? notSet(name)
+  : `environment variable ${name} cannot be referenced: a document sent over the API may use only HUB_SECRET_* variables`
+
 export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promise<SystemRegistry> {
   let cache: { systems: Map<string, SystemConfig>, stored: StoredSystem[] } | undefined
   // This registry's share of the secrets every log line and stored message is redacted of.
@@ -75,7 +80,7 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
     const secrets: string[] = []
     for (const row of rows) {
       const rowEnv = row.source === 'file' ? env : apiEnv(env)
-      const parsed = parseSystem(row.document, rowEnv)
+      const parsed = parseSystem(row.document, rowEnv, row.source === 'file' ? undefined : apiMissing)
       // A document valid where it was stored can still miss an ${ENV} in this process.
       if (!parsed.ok) {
         log.error({ system: row.id, errors: parsed.errors }, 'system config unusable in this process; skipped')
@@ -93,7 +98,7 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
     async get (id) { return (await load()).systems.get(id) },
     async all () { return [...(await load()).systems.values()] },
     async documents () { return (await load()).stored },
-    check: document => parseSystem(document, apiEnv(env)),
+    check: document => parseSystem(document, apiEnv(env), apiMissing),
     async put (id, document, source) {
       await pool.query(UPSERT, [id, JSON.stringify(hashWebhookKeys(document)), source])
       await pool.query(NOTIFY)
