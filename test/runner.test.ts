@@ -104,6 +104,30 @@ t.test('a job still running when its worker stops past the grace goes back to th
   t.equal((await destLinks(d)).length, 1)
 })
 
+t.test('jobs a fetch brings back after the stop began are run within the grace, not left active', async t => {
+  const dest = destination()
+  const d = await startDelivery(t, { dest: dest.handle, hub: { workers: false } })
+  const { boss } = d.hub
+  // The first fetch waits until the stop has begun, then takes the job.
+  let stopBegun!: () => void
+  const begun = new Promise<void>(resolve => { stopBegun = resolve })
+  let fetching!: () => void
+  const inFetch = new Promise<void>(resolve => { fetching = resolve })
+  const fetch = boss.fetch.bind(boss)
+  boss.fetch = (async (name: string, options: object) => { fetching(); await begun; return await fetch(name, options as never) }) as typeof boss.fetch
+  t.teardown(() => { boss.fetch = fetch })
+  const system = (await d.hub.systems.get('dest'))!
+  const recordId = (await d.hub.pool.query<{ id: string }>("INSERT INTO hub.records (id, type, data, hash) VALUES (gen_random_uuid(), 'customer', '{\"email_address\":\"s@example.com\"}', 'h') RETURNING id")).rows[0].id
+  await insertJobs(boss, OUTBOUND, [outboundRow({ system: 'dest', type: 'customer', action: 'create', recordId }, system)], d.hub.pool)
+  const runner = startRunner(createPipelineContext(d.hub.pool, d.hub), [{ spec: outbound, capacity: 8 }])
+  await inFetch
+  const stopped = runner.stop(5_000)
+  stopBegun()
+  await stopped
+  t.same((await jobStates(d.hub.pool)).map(j => j.state), ['completed'], 'the job fetched during the stop ran')
+  t.equal(d.creates().length, 1, 'and was delivered once')
+})
+
 t.test("with its system's group full the runner asks pg-boss for debug jobs only; the others follow once the group has room", async t => {
   const dest = destination(['c1@example.com'])
   const d = await startDelivery(t, { dest: dest.handle, hub: { workers: false }, destSystem: { throttle: { maxConcurrent: 1 } } })

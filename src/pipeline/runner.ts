@@ -197,7 +197,9 @@ export function startRunner (ctx: PipelineContext, queues: RunnerQueue[]): Runne
         try {
           const jobs = await boss.fetch(q.spec.queue, { batchSize, includeMetadata: true, groupConcurrency, minPriority })
           fetched = jobs.length
-          if (!stopping) for (const job of jobs) start(q, job as RunnableJob<any>)
+          // Run them even if a stop began meanwhile: they are this process's now (active in the
+          // table), and would otherwise wait out their heartbeat before another worker took them.
+          for (const job of jobs) start(q, job as RunnableJob<any>)
           retryMs = RETRY_MS
         } catch (err) {
           if (!stopping) log.warn({ err, queue: q.spec.queue }, 'fetching jobs failed; trying again')
