@@ -90,6 +90,35 @@ t.test('a batch of 100 with 3 invalid items creates 97 and names the fields of 3
   t.equal(tooMany.statusCode, 400)
 })
 
+t.test('a customer number given with a new customer is no other customer\'s, and the hub\'s own numbers skip those given', async t => {
+  const p = await startPipeline(t, calm)
+  const post = (payload: object) => p.app.inject({ method: 'POST', url: '/v1/records/customer?system=erp', headers: p.auth, payload })
+  const numberOf = async (id: string) => (await p.app.inject({ url: `/v1/records/customer/${id}`, headers: p.auth })).json().data.customer_number
+  const first = (await post({ external_id: 'N-1', email_address: 'n1@example.com' })).json()
+  const taken = await numberOf(first.id)
+
+  const clash = await post({ external_id: 'N-2', email_address: 'n2@example.com', customer_number: taken })
+  t.equal(clash.statusCode, 409, clash.body)
+  t.same(clash.json().error.details, [{ path: 'customer_number', message: `customer number ${taken} is already customer ${first.id}'s` }], 'naming the field and its holder')
+  t.equal((await p.app.inject({ url: '/v1/records/customer/by-link/erp/N-2', headers: p.auth })).statusCode, 404, 'nothing was stored')
+
+  const given = (await post({ external_id: 'N-3', email_address: 'n3@example.com', customer_number: 'C-77' })).json()
+  t.equal(await numberOf(given.id), 'C-77', 'a free number is taken as given')
+  const batch = (await p.app.inject({
+    method: 'POST', url: '/v1/records/customer/batch?system=erp', headers: p.auth,
+    payload: [{ external_id: 'N-4', email_address: 'n4@example.com', customer_number: 'C-78' }, { external_id: 'N-5', email_address: 'n5@example.com', customer_number: 'C-78' }, { external_id: 'N-6', email_address: 'n6@example.com', customer_number: 'C-77' }]
+  })).json().results
+  t.same(batch.map((r: { status: string, errors: Array<{ field: string }> }) => [r.status, r.errors[0]?.field]), [['created', undefined], ['error', 'customer_number'], ['error', 'customer_number']],
+    'in one batch the first item takes a number; a second, or one holding it already, is refused')
+
+  // The number the hub's sequence would give next, given by a source first: the hub skips it.
+  const { rows: [{ next }] } = await p.hub.pool.query<{ next: string }>('SELECT (last_value + 1)::text AS next FROM hub.customer_number_seq')
+  const early = (await post({ external_id: 'N-7', email_address: 'n7@example.com', customer_number: next })).json()
+  t.equal(await numberOf(early.id), next)
+  const numbered = (await post({ external_id: 'N-8', email_address: 'n8@example.com' })).json()
+  t.not(await numberOf(numbered.id), next, 'the next new customer gets another number')
+})
+
 t.test('GET /v1/records/:type pages by cursor and filters', async t => {
   const p = await startPipeline(t, calm)
   const items = Array.from({ length: 5 }, (_, i) => ({ external_id: `L-${i}`, email_address: `list${i}@example.com` }))

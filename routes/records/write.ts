@@ -105,7 +105,7 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
       if (!(err instanceof ItemRefused)) throw err
       const first = err.errors[0]
       if (err.statusCode === 404) throw notFound(first.message)
-      if (err.statusCode === 409) throw conflict(first.message)
+      if (err.statusCode === 409) throw conflict(first.message, err.errors)
       throw invalid(err.errors)
     }
   })

@@ -5,7 +5,7 @@ import type { DataType, Issue } from '../models/index.ts'
 import { newId } from '../ids.ts'
 import { batcher } from '../db/batcher.ts'
 import { addHistories } from '../stores/history.ts'
-import { addLink, addLinks, content, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockKeys, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
+import { addLink, addLinks, content, customerNumberOwners, dropRecords, findLink, insertRecords, LinkRace, lockByKey, lockKeys, lockLinked, lockRecords, nextCustomerNumbers, removeLink, updateRecords } from '../stores/records.ts'
 import type { CanonicalRecord, RecordRow, WriteOutcome } from '../stores/records.ts'
 import type { Trace } from '../trace.ts'
 import type { PipelineContext } from './context.ts'
@@ -95,6 +95,10 @@ function validated (type: DataType, data: Record<string, unknown>): Record<strin
 
 type Result = Written | PermanentError
 
+/** The customer number a customer write gives, if any (a new record takes it; see combine). */
+const givenNumber = (w: RecordWrite): string | undefined =>
+  w.type === 'customer' && (typeof w.data.customer_number === 'string' || typeof w.data.customer_number === 'number') ? String(w.data.customer_number) : undefined
+
 /** What finds the record a write targets: two writes sharing one go in order, never together. */
 export function targets (w: RecordWrite): string[] {
   const keys: string[] = []
@@ -159,9 +163,12 @@ async function setLink (db: Queryable, w: RecordWrite, recordId: string): Promis
  */
 export async function writeRecords (ctx: FanOutContext, db: Queryable, ws: RecordWrite[]): Promise<Result[]> {
   const results: Result[] = new Array(ws.length)
+  // Key values, and customer numbers given (two new customers must not both take one), are
+  // each written by one transaction at a time.
   await lockKeys(db, ws.flatMap(w => {
     const value = keyValue(w)
-    return value === undefined ? [] : [`${w.type}.${w.key}=${value}`]
+    const number = givenNumber(w)
+    return [...value === undefined ? [] : [`${w.type}.${w.key}=${value}`], ...number === undefined ? [] : [`customer.customer_number=${number}`]]
   }))
   // Rounds: a write goes after every earlier write that targets the same record.
   const last = new Map<string, number>()
@@ -221,11 +228,18 @@ async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[],
     return false
   })
   const numbers = await nextCustomerNumbers(db, named.filter(({ w }) => numbered(w)).length)
+  // A number given with a new customer is refused when another customer has it.
+  const owners = await customerNumberOwners(db, named.flatMap(({ w }) => givenNumber(w) ?? []))
   const rows: Array<RecordRow & { type: DataType, n: number, w: RecordWrite }> = []
   for (const { n, w } of named) {
     const given = numbered(w) ? { ...w.data, customer_number: numbers.shift() } : w.data
     try {
-      rows.push({ id: newId(), type: w.type, ...content(validated(w.type, given)), n, w })
+      const number = givenNumber(w)
+      const owner = number === undefined ? undefined : owners.get(number)
+      if (owner) throw new WriteRefused('customer_number', `customer number ${number} is already customer ${owner}'s`)
+      const row = { id: newId(), type: w.type, ...content(validated(w.type, given)), n, w }
+      rows.push(row)
+      if (number !== undefined) owners.set(number, row.id)
     } catch (err) {
       if (!(err instanceof PermanentError)) throw err
       answer[n](err)

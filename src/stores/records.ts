@@ -162,11 +162,32 @@ export async function lockKeys (db: Queryable, keys: string[]): Promise<void> {
   })
 }
 
-/** Our own customer numbers, for destinations that keep a reference back to the hub (seed 003). */
+// One index probe per number (LATERAL … LIMIT 1): an anti-join over hundreds of numbers would
+// be planned as a scan of every customer.
+const numberOwner = (n: string) => `LEFT JOIN LATERAL (SELECT id FROM hub.records WHERE type = 'customer' AND data->>'customer_number' = ${n} LIMIT 1) o ON true`
+
+/**
+ * Our own customer numbers, for destinations that keep a reference back to the hub (seed 003);
+ * a number some customer was given by a source or a file is skipped.
+ */
 export async function nextCustomerNumbers (db: Queryable, n: number): Promise<string[]> {
-  if (!n) return []
-  const { rows } = await db.query<{ n: string }>({ ...prepared("SELECT nextval('hub.customer_number_seq')::text AS n FROM generate_series(1, $1)"), values: [n] })
-  return rows.map(r => r.n)
+  const numbers: string[] = []
+  while (numbers.length < n) {
+    const { rows } = await db.query<{ n: string }>({
+      ...prepared(`SELECT s.n FROM (SELECT nextval('hub.customer_number_seq')::text AS n FROM generate_series(1, $1)) s ${numberOwner('s.n')} WHERE o.id IS NULL`),
+      values: [n - numbers.length]
+    })
+    numbers.push(...rows.map(r => r.n))
+  }
+  return numbers
+}
+
+/** The customers already holding these numbers, by number. */
+export async function customerNumberOwners (db: Queryable, numbers: string[]): Promise<Map<string, string>> {
+  if (!numbers.length) return new Map()
+  const { rows } = await db.query<{ n: string, id: string }>(
+    `SELECT v.n, o.id FROM unnest($1::text[]) AS v(n) ${numberOwner('v.n')} WHERE o.id IS NOT NULL`, [[...new Set(numbers)]])
+  return new Map(rows.map(r => [r.n, r.id]))
 }
 
 /** A record to store: `json` and `hash` are its content(). */
