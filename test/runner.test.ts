@@ -14,16 +14,21 @@ import { destLinks, startDelivery } from './helpers/delivery.ts'
 import type { Received } from './helpers/http.ts'
 import { settled, waitFor } from './helpers/pipeline.ts'
 
-/** A destination that creates what it is sent (ids d1, d2 …), holding back the answer for emails in `held` until released. */
+/**
+ * A destination that creates what it is sent (ids d1, d2 …), holding back the answer for emails
+ * in `held` until released; a held request arriving after the release is not held (a job is
+ * active in the table a moment before its request reaches here).
+ */
 function destination (held: string[] = []) {
   let n = 0
+  let released = false
   const waiting: Array<() => void> = []
   const handle = async (req: Received, res: ServerResponse) => {
     const { email } = JSON.parse(req.body || '{}') as { email?: string }
-    if (email && held.includes(email)) await new Promise<void>(resolve => waiting.push(resolve))
+    if (email && held.includes(email) && !released) await new Promise<void>(resolve => waiting.push(resolve))
     res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify({ id: `d${++n}` }))
   }
-  return { handle, release: () => waiting.splice(0).forEach(r => r()) }
+  return { handle, release: () => { released = true; waiting.splice(0).forEach(r => r()) } }
 }
 
 const jobStates = async (pool: { query: Function }) => (await pool.query(
