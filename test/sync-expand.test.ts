@@ -18,7 +18,7 @@ const ids = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `
 /** A manual sync from the shop of ids it does not have (each fetch is one GET, then skipped). */
 async function upload (hub: Hub, list: string[], maxWaiting: number, extra: SyncParams = {}) {
   const plan = await planSync(hub.systems, { system: 'shop', scope: 'customer/update', ...extra })
-  return await enqueueBatch(hub, plan, list.map((id, i) => ({ line: i + 2, id })), { maxWaiting })
+  return await enqueueBatch(hub, plan, [list.map((id, i) => ({ line: i + 2, id }))], { maxWaiting })
 }
 
 const status = async (p: Pipeline, batchId: string) => (await p.app.inject({ url: `/v1/sync/${batchId}`, headers: p.auth })).json()
@@ -129,7 +129,7 @@ t.test('duplicates and unresolvable ids beyond the first chunks are found once t
   const [x, y] = records.slice(7_000)
   const list = [...records.slice(0, 7_000), 'not-a-uuid', x, '00000000-0000-0000-0000-000000000000', y, x]
   const plan = await planSync(p.hub.systems, { direction: 'outbound', target: 'erp', type: 'customer', action: 'update' })
-  const outbound = await enqueueBatch(p.hub, plan, list.map((id, i) => ({ line: i + 1, id })), { maxWaiting: 1_000 })
+  const outbound = await enqueueBatch(p.hub, plan, [list.map((id, i) => ({ line: i + 1, id }))], { maxWaiting: 1_000 })
   t.match(outbound, {
     queued: 7_002,
     rejectedCount: 3,

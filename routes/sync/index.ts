@@ -5,6 +5,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { badRequest, HubError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses } from '../../src/http/schemas.ts'
+import { readBatches } from '../../src/http/batches.ts'
 import { byteLimit } from '../../src/http/byte-limit.ts'
 import { check, dataTypes } from '../../src/models/index.ts'
 import { enqueueBatch } from '../../src/sync/enqueue.ts'
@@ -41,13 +42,17 @@ const receipt = z.object({
   rejectedCount: z.number()
 }).describe('Queued: follow it with GET /v1/sync/{batchId}')
 
-/** The rows of a CSV upload after its header, with their line numbers. */
-async function * csvLines (rows: AsyncIterator<{ record: string[], info: { lines: number } }>, idAt: number, scopeAt: number): AsyncGenerator<Line> {
+type Row = { record: string[], info: { lines: number } }
+
+/** The rows of a CSV upload after its header (`first`, the rest of the header's batch, then `rows`), with their line numbers. */
+async function * csvLines (first: Row[], rows: AsyncIterator<Row[]>, idAt: number, scopeAt: number): AsyncGenerator<Line[]> {
+  const line = ({ record, info }: Row): Line =>
+    scopeAt >= 0 && record[scopeAt] ? { line: info.lines, id: record[idAt] ?? '', scope: record[scopeAt] } : { line: info.lines, id: record[idAt] ?? '' }
+  yield first.map(line)
   for (;;) {
     const next = await rows.next()
     if (next.done) return
-    const { record, info } = next.value
-    yield { line: info.lines, id: record[idAt] ?? '', ...(scopeAt >= 0 && record[scopeAt] ? { scope: record[scopeAt] } : {}) }
+    yield next.value.map(line)
   }
 }
 
@@ -77,7 +82,7 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
   }, async (request, reply) => {
     const csv = (request.headers['content-type'] ?? '').startsWith('text/csv')
     let options: SyncParams
-    let lines: AsyncIterable<Line> | Iterable<Line>
+    let lines: AsyncIterable<Line[]> | Iterable<Line[]>
     if (csv) {
       options = request.query
       // A line is an id and perhaps a scope: one far longer is not a list of ids, and must not
@@ -86,18 +91,20 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       // pipeline (not pipe) so a client that goes away mid-upload ends the parse with an error,
       // and the batch is marked aborted rather than left waiting.
       pipeline(request.body as Readable, byteLimit(MAX_CSV_BYTES), parser, () => {})
-      const rows = parser[Symbol.asyncIterator]()
+      const rows = readBatches<Row>(parser)
       let header: string[]
+      let rest: Row[]
       try {
         const first = await rows.next()
-        header = first.done ? [] : (first.value.record as string[]).map(h => h.trim().toLowerCase())
+        header = first.done ? [] : first.value[0].record.map(h => h.trim().toLowerCase())
+        rest = first.done ? [] : first.value.slice(1)
       } catch (err) {
         if (err instanceof HubError) throw err
         throw badRequest(`the CSV could not be read: ${(err as Error).message}`)
       }
       const idAt = header.indexOf('id')
       if (idAt < 0) throw badRequest(`the CSV needs ${CSV_HELP}; found ${header.length ? header.map(h => `'${h}'`).join(', ') : 'no header'}`)
-      lines = csvLines(rows, idAt, header.indexOf('scope'))
+      lines = csvLines(rest, rows, idAt, header.indexOf('scope'))
     } else {
       const parsed = check(jsonBody, request.body)
       if (!parsed.ok) {
@@ -109,7 +116,7 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       }
       const { ids, ...rest } = parsed.value
       options = { ...request.query, ...rest }
-      lines = ids.map((id, i) => ({ line: i + 1, id }))
+      lines = [ids.map((id, i) => ({ line: i + 1, id }))]
     }
     const plan = await planSync(hub.systems, options)
     try {

@@ -31,13 +31,13 @@ const MAX_LISTED = 1_000
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
- * Store a stream of ids as one batch, a chunk at a time, so any number of ids fits in bounded
- * memory. Blank, over-long, unstorable, duplicate and unresolvable ids are rejected with their
+ * Store a stream of ids (lines, arriving a batch at a time) as one batch, a chunk at a time, so
+ * any number of ids fits in bounded memory. Blank, over-long, unstorable, duplicate and unresolvable ids are rejected with their
  * line; the rest proceed. The first `maxWaiting` accepted ids (every one, for a debug batch:
  * small, and wanted now) become jobs at once; the others are stored, and the expander turns them
  * into jobs as workers take the first.
  */
-export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIterable<Line> | Iterable<Line>, opts: { maxWaiting?: number } = {}): Promise<BatchReceipt> {
+export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIterable<Line[]> | Iterable<Line[]>, opts: { maxWaiting?: number } = {}): Promise<BatchReceipt> {
   if (plan.poll) return await pollBatch(ctx, plan)
   const maxWaiting = plan.debug ? Infinity : opts.maxWaiting ?? MAX_WAITING
   const batchId = randomUUID()
@@ -109,7 +109,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
   try {
     if (Symbol.asyncIterator in lines) await record(ctx.pool, 'enqueuing')
     await writer.query('BEGIN')
-    for await (const line of lines) {
+    for await (const batch of lines) for (const line of batch) {
       const id = line.id.trim()
       const problem = id ? textProblem(id, MAX_ID) : 'blank id'
       if (problem) { reject(line, problem === 'blank id' ? problem : `id ${problem}`); continue }

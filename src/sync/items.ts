@@ -1,5 +1,6 @@
 import type { JobInsert } from 'pg-boss'
 import type { SystemConfig } from '../config/systems.ts'
+import { prepared } from '../db/prepared.ts'
 import type { Queryable } from '../db/queryable.ts'
 import { inboundRow, outboundRow } from '../pipeline/jobs.ts'
 import { groupConcurrency, INBOUND, OUTBOUND } from '../queue/queues.ts'
@@ -13,10 +14,21 @@ export interface Accepted extends Item { recordId?: string }
 /** An id rejected once the whole upload is stored: a duplicate of an earlier line, or unresolved. */
 export interface LateRejection { line: number, id: string, first: number, unresolved: boolean }
 
+// A chunk's arrays travel as JSON texts: node-postgres builds an array literal by concatenating
+// each element in turn, a quarter of what a million-id upload allocated; JSON.stringify is one
+// native pass.
+const elements = (param: string, type: string) =>
+  `ARRAY(SELECT e::${type} FROM json_array_elements_text(${param}::json) WITH ORDINALITY AS x(e, o) ORDER BY o)`
+const STORE = `INSERT INTO hub.sync_chunks (batch_id, n, lines, ids, actions, record_ids)
+  VALUES ($1, $2, ${elements('$3', 'int')}, ${elements('$4', 'text')}, ${elements('$5', 'text')}, CASE WHEN $6::json IS NOT NULL THEN ${elements('$6', 'uuid')} END)`
+
 /** Store a chunk of ids as one row (outbound: with the record each resolved to, or null). */
 export async function storeChunk (db: Queryable, batchId: string, n: number, items: Item[], recordIds?: Map<string, string>): Promise<void> {
-  await db.query('INSERT INTO hub.sync_chunks (batch_id, n, lines, ids, actions, record_ids) VALUES ($1, $2, $3, $4, $5, $6)',
-    [batchId, n, items.map(i => i.line), items.map(i => i.id), items.map(i => i.action), recordIds ? items.map(i => recordIds.get(i.id) ?? null) : null])
+  await db.query({
+    ...prepared(STORE),
+    values: [batchId, n, JSON.stringify(items.map(i => i.line)), JSON.stringify(items.map(i => i.id)), JSON.stringify(items.map(i => i.action)),
+      recordIds ? JSON.stringify(items.map(i => recordIds.get(i.id) ?? null)) : null]
+  })
 }
 
 /**
