@@ -31,7 +31,7 @@ t.test('a destination down for longer than its retry budget: deliveries are held
   })
   const ids = ['1', '2', '3', '4', '5']
   await d.deliver(ids)
-  const breaker = async () => (await d.app.inject({ url: '/v1/systems/dest', headers: d.auth })).json().breaker
+  const breaker = async () => (await d.app.inject({ url: '/v1/systems/dest', headers: d.auth })).json().breakerState
   await waitFor(async () => (await breaker()).state === 'open', 20_000, 'the breaker to open')
   // Probes go on long after every delivery would have spent its three attempts.
   await waitFor(() => d.creates().length > ids.length * 3, 20_000, 'more calls than the retry budget')

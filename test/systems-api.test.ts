@@ -95,6 +95,28 @@ t.test('the configured systems are listed and shown without their secrets', asyn
   failed(t, await get(p, 'Not_An_Id'), 400, 'validation_failed', /^params\.id: /)
 })
 
+t.test('a document read with GET, edited and put back keeps its secrets; a *** with none behind it is refused', async t => {
+  const h = await buildTestHub(t, { workers: false })
+  const original = document({ baseUrl: 'http://alpha:url-password-secret@127.0.0.1:9/api', breaker: { failures: 3, probeAfterMs: 5_000 } })
+  t.equal((await put(h, 'alpha', original)).statusCode, 201)
+  const stored = async () => (await h.hub.systems.documents()).find(s => s.id === 'alpha')!.document as Record<string, any>
+  const before = await stored()
+
+  const shown = (await get(h, 'alpha')).json()
+  t.same(shown.breaker, { failures: 3, probeAfterMs: 5_000 }, "the configured breaker is shown, beside the breaker's state")
+  t.equal(shown.breakerState.state, 'closed')
+  const edited = await put(h, 'alpha', { ...shown, name: 'Alpha, edited' })
+  t.equal(edited.statusCode, 200, edited.body)
+  const after = await stored()
+  t.same({ ...after, name: before.name }, before, 'every secret kept as stored, only the name changed')
+  t.equal(after.name, 'Alpha, edited')
+  t.equal(after.auth.token, TOKEN)
+
+  failed(t, await put(h, 'beta', { ...shown, id: 'beta' }), 400, 'validation_failed', /^auth\.token: '\*\*\*' is how the hub shows a stored secret/)
+  failed(t, await put(h, 'alpha', { ...shown, auth: { kind: 'basic', username: 'u', password: '***' } }), 400, 'validation_failed', /^auth\.password: /)
+  t.same(await stored(), after, 'a refused document leaves the stored one alone')
+})
+
 t.test('credentials in a base URL are redacted too', async t => {
   const h = await buildTestHub(t, { workers: false })
   const res = await put(h, 'withurl', document({ baseUrl: 'http://alpha:url-password-secret@127.0.0.1:9/api' }))
@@ -117,7 +139,7 @@ t.test('PUT creates (201) then replaces (200); GET and the list show it', async 
   const shown = await get(h, 'alpha')
   t.equal(shown.statusCode, 200)
   const closed = { state: 'closed', failures: 0, openedAt: null, nextProbeAt: null, lastError: null }
-  t.same(shown.json(), { ...created.json(), breaker: closed }, 'GET shows what PUT answered, and the circuit breaker')
+  t.same(shown.json(), { ...created.json(), breakerState: closed }, 'GET shows what PUT answered, and the circuit breaker')
   redacted(t, shown, [TOKEN, WEBHOOK_KEY, SIGNING_SECRET], 'GET')
   t.same(shown.json().flows.map((f: { type: string, direction: string }) => [f.type, f.direction]), [['customer', 'inbound']])
 

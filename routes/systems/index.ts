@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { redactDocument } from '../../src/config/load.ts'
+import { redactDocument, restoreSecrets } from '../../src/config/load.ts'
 import { breakerState } from '../../src/connectors/breaker.ts'
 import { fieldError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
@@ -43,13 +43,13 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
       summary: 'One system (secrets redacted)',
       security: [{ adminKey: [] }],
       params: idParam,
-      response: { 200: shownDoc.extend({ breaker }), ...errorResponses(400, 404, ...adminErrors) }
+      response: { 200: shownDoc.extend({ breakerState: breaker }), ...errorResponses(400, 404, ...adminErrors) }
     }
   }, async (request) => {
     const stored = (await hub.systems.documents()).find(s => s.id === request.params.id)
     if (!stored) throw notFound(`no system '${request.params.id}'`)
     // The circuit breaker is shown with the one system, not the list: it is a read per system.
-    return { ...shown(stored), breaker: await breakerState(hub.pool, stored.id) }
+    return { ...shown(stored), breakerState: await breakerState(hub.pool, stored.id) }
   })
 
   fastify.put('/:id', {
@@ -57,17 +57,23 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
     schema: {
       tags: ['systems'],
       summary: 'Create or replace a system; invalid documents are rejected and the old one kept',
+      description: "A document as GET showed it may be sent back: its read-only fields (`source`, `breakerState`) are ignored, and a secret shown as `***` (or a URL's masked credentials) keeps the stored value at that place.",
       security: [{ adminKey: [] }],
       params: idParam,
       body: systemDoc,
       response: { 200: shownDoc.describe('Replaced'), 201: shownDoc.describe('Created'), ...errorResponses(...bodyErrors, ...adminErrors) }
     }
   }, async (request, reply) => {
-    const document = { ...request.body, id: request.body.id ?? request.params.id }
+    // What GET adds to a document is read-only: a document read, edited and sent back carries it.
+    const { source: _source, breakerState: _breakerState, ...body } = request.body
+    const stored = (await hub.systems.documents()).find(s => s.id === request.params.id)
+    const restored = restoreSecrets({ ...body, id: body.id ?? request.params.id }, stored?.document)
+    if (restored.issues.length) throw invalid(restored.issues)
+    const document = restored.value as Record<string, unknown>
     if (document.id !== request.params.id) throw fieldError('id', `'${String(document.id)}' does not match the URL's '${request.params.id}'`)
     const parsed = hub.systems.check(document)
     if (!parsed.ok) throw invalid(parsed.issues)
-    const existed = (await hub.systems.documents()).some(s => s.id === request.params.id)
+    const existed = stored !== undefined
     await hub.systems.put(request.params.id, document, 'api')
     return reply.code(existed ? 200 : 201).send(shown({ id: request.params.id, document, source: 'api' }))
   })

@@ -144,6 +144,31 @@ export function redactDocument (document: unknown, parent = ''): unknown {
   }))
 }
 
+/**
+ * A document as sent back after GET showed it: where a value is what the stored document's value
+ * at that place is shown as (a secret as '***', a URL with its credentials masked), the stored
+ * value is kept, so a system can be read, edited and put back. A '***' with no secret stored
+ * behind it is an issue at its path: it would otherwise become the secret itself.
+ */
+export function restoreSecrets (sent: unknown, stored: unknown): { value: unknown, issues: Issue[] } {
+  const issues: Issue[] = []
+  const walk = (value: unknown, kept: unknown, shown: unknown, path: PropertyKey[]): unknown => {
+    if (typeof value === 'string') {
+      if (typeof kept === 'string' && value === shown && value !== kept) return kept
+      if (value === SECRET) issues.push({ path: formatPath(path), message: "'***' is how the hub shows a stored secret, and none is stored here: send the secret, or a ${HUB_SECRET_*} reference" })
+      return value
+    }
+    const at = (key: PropertyKey) => (c: unknown) => c !== null && typeof c === 'object' ? (c as Record<PropertyKey, unknown>)[key] : undefined
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, at(i)(kept), at(i)(shown), [...path, i]))
+    if (value !== null && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, at(k)(kept), at(k)(shown), [...path, k])]))
+    }
+    return value
+  }
+  const value = walk(sent, stored, stored === undefined ? undefined : redactDocument(stored), [])
+  return { value, issues }
+}
+
 // Credentials can also be written into a URL: https://user:pass@host (a user alone is usually a
 // token), ?access_token=…. Masked as text, so ${NAME} references elsewhere in it stay readable.
 function redactUrl (raw: string): string {
