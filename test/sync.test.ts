@@ -108,6 +108,7 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
     [{ direction: 'outbound', scope: 'customer/update', ids: ['1'] }, 400, /^target: required/],
     [{ direction: 'outbound', target: 'shop', scope: 'customer/update', ids: ['1'] }, 400, /shop has no enabled outbound flow/],
     [{ system: 'shop', scope: 'customer/update', ids: [] }, 400, /^ids: /],
+    [{ system: 'shop', scope: 'customer/update', ids: ['1'], debg: true }, 400, /^debg: unknown key/],
     // Without ids the rest is still checked (the CLI tries its options so before an upload).
     [{ system: 'nope', scope: 'customer/update', ids: [] }, 400, /^system: no system 'nope'/],
     [{ system: 'shop', scope: 'customer/poll', ids: [] }, 422, /shop does not poll customer/],

@@ -23,7 +23,8 @@ const params = {
   target: z.string().optional()
 }
 const query = z.object({ ...params, debug: z.stringbool().optional() })
-const jsonBody = z.object({
+// Strict: a misspelt `debug` or `target` is an error, not a batch that quietly does otherwise.
+const jsonBody = z.strictObject({
   ...params,
   debug: z.boolean().optional(),
   ids: z.array(z.union([z.string(), z.number()]).transform(String)).min(1)
@@ -110,7 +111,7 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       if (!parsed.ok) {
         // The rest is checked all the same: a client tries its key and options this way (with
         // no ids) before streaming a large CSV, and hears only `ids` when they are right.
-        const rest = check(jsonBody.omit({ ids: true }), request.body)
+        const rest = check(jsonBody.extend({ ids: z.unknown() }), request.body)
         if (rest.ok) await planSync(hub.systems, { ...request.query, ...rest.value })
         throw invalid(parsed.issues)
       }
