@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { conflict, fieldError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
 import { unknownFields } from '../../src/mapping/fields.ts'
-import { canonicalSchemas, dataTypes, keyFields, toIssues } from '../../src/models/index.ts'
+import { canonicalSchemas, check, dataTypes, keyFields } from '../../src/models/index.ts'
 import type { DataType, Issue } from '../../src/models/index.ts'
 import { recordId, storableText } from '../../src/models/text.ts'
 import { InvalidRecord, writeRecordsAlone, WriteRefused } from '../../src/pipeline/write-record.ts'
@@ -57,10 +57,10 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
 
   /** What one item asks of the write, or ItemRefused naming its fields. */
   async function writeOf (type: DataType, raw: unknown, defaultSystem: string | undefined): Promise<RecordWrite> {
-    const parsed = envelope.safeParse(raw)
-    if (!parsed.success) throw new ItemRefused(400, toIssues(parsed.error))
+    const parsed = check(envelope, raw)
+    if (!parsed.ok) throw new ItemRefused(400, parsed.issues)
     if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ItemRefused(400, [{ path: '', message: 'must be an object' }])
-    const { id, external_id: externalId, system = defaultSystem } = parsed.data
+    const { id, external_id: externalId, system = defaultSystem } = parsed.value
     const { id: _id, external_id: _ext, system: _sys, ...data } = raw as Record<string, unknown>
     // The model strips a field it does not know, and a replace removes what the item lacks: a
     // misspelt field would silently delete the real one.

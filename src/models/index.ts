@@ -48,8 +48,9 @@ export function formatPath (path: readonly PropertyKey[]): string {
 }
 
 // Zod's defaults ("Invalid input: expected string, received undefined") are noisy for the
-// most common mistake, a missing key; every parse in the hub reports that as 'required'.
-const parseOptions = {
+// most common mistake, a missing key; every parse in the hub reports that as 'required'. Set
+// for zod as a whole, so the routes' own schema validation words its issues the same way.
+const hubWording = {
   error (iss: z.core.$ZodRawIssue): string | undefined {
     if (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'invalid_union')) return 'required'
     if (iss.code === 'invalid_union' && typeof iss.discriminator === 'string') {
@@ -67,6 +68,8 @@ const parseOptions = {
     return undefined
   }
 }
+
+z.config({ customError: hubWording.error })
 
 const received = (value: unknown) => value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
 
@@ -86,9 +89,9 @@ export function toIssues (error: z.ZodError): Issue[] {
 
 export type Checked<T> = { ok: true, value: T } | { ok: false, issues: Issue[] }
 
-/** safeParse with the hub's error wording. */
+/** safeParse, its issues as the hub reports them. */
 export function check<S extends z.ZodType> (schema: S, value: unknown): Checked<z.output<S>> {
-  const result = schema.safeParse(value, parseOptions)
+  const result = schema.safeParse(value)
   return result.success ? { ok: true, value: result.data } : { ok: false, issues: toIssues(result.error) }
 }
 
