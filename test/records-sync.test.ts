@@ -59,6 +59,11 @@ t.test('create or replace: id before external_id, replace drops fields, fan-out 
   const unnamed = await post({ external_id: 'E-10', comment: 'only a comment' })
   t.equal(unnamed.statusCode, 400, unnamed.body)
   t.match(unnamed.json().error.message, 'needs at least one of customer_number, email_address, first_name, last_name, company')
+  const nul = await post({ external_id: 'E-11', email_address: 'nul@example.com', first_name: 'a\u0000b', custom_fields: [{ custom_field_name: 'x', value: '\ud800' }] })
+  t.equal(nul.statusCode, 400)
+  t.equal(nul.json().error.message, 'first_name: contains a NUL character', 'a value the database cannot store is named, not left to its error')
+  const surrogate = await post({ external_id: 'E-11', email_address: 'nul@example.com', custom_fields: [{ custom_field_name: 'x', value: '\ud800' }] })
+  t.equal(surrogate.json().error.message, 'custom_fields[0].value: contains an unpaired surrogate (not valid Unicode)')
   const nullId = await post({ external_id: null, email_address: 'x@example.com' })
   t.equal(nullId.statusCode, 400)
   t.equal(nullId.json().error.message, 'external_id: expected number or string, received null', 'a wrong type says what was expected')
@@ -105,6 +110,7 @@ t.test('a customer number given with a new customer is no other customer\'s, and
   t.same(clash.json().error.details, [{ path: 'customer_number', message: `customer number ${taken} is already customer ${first.id}'s` }], 'naming the field and its holder')
   t.equal((await p.app.inject({ url: '/v1/records/customer/by-link/erp/N-2', headers: p.auth })).statusCode, 404, 'nothing was stored')
 
+  t.equal((await post({ external_id: 'N-2b', email_address: 'n2b@example.com', customer_number: ` ${taken} ` })).statusCode, 409, 'with spaces around it too')
   const given = (await post({ external_id: 'N-3', email_address: 'n3@example.com', customer_number: 'C-77' })).json()
   t.equal(await numberOf(given.id), 'C-77', 'a free number is taken as given')
   const batch = (await p.app.inject({

@@ -64,10 +64,11 @@ export const UNNAMED_CUSTOMER = `needs at least one of ${identifying.join(', ')}
 export const identifiesCustomer = (c: Record<string, unknown>) => identifying.some(k => c[k] != null && c[k] !== '')
 
 export const customerSchema = z.object({
-  customer_number: text,
+  // Indexed (the number, the folded email): a btree entry holds at most ~2.7 KB.
+  customer_number: z.string().trim().max(255).nullish(),
   first_name: text,
   last_name: text,
-  email_address: z.email().nullish(),
+  email_address: z.email().max(254).nullish(),
   company: text,
   comment: text,
   categories: z.array(z.object({ id: text, name: z.string().min(1) })).nullish(),

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { textProblem } from './text.ts'
 import { customerSchema } from './customer.ts'
 import { productSchema } from './product.ts'
 import { orderSchema } from './order.ts'
@@ -97,6 +98,27 @@ export function check<S extends z.ZodType> (schema: S, value: unknown): Checked<
 
 export interface CanonicalRecords { customer: Customer, product: Product, order: Order }
 
+/**
+ * Validate a record against its model. A string PostgreSQL cannot store (a NUL, an unpaired
+ * surrogate), at any depth and in a key too, is an issue at its path: it would otherwise fail the
+ * statement that writes it, with the database's wording and no field named.
+ */
 export function validateCanonical<T extends DataType> (type: T, value: unknown): Checked<CanonicalRecords[T]> {
+  const unstorable = unstorableAt(value, [])
+  if (unstorable) return { ok: false, issues: [unstorable] }
   return check(canonicalSchemas[type], value) as Checked<CanonicalRecords[T]>
+}
+
+function unstorableAt (value: unknown, path: PropertyKey[]): Issue | undefined {
+  if (typeof value === 'string') {
+    const problem = textProblem(value, Infinity)
+    return problem ? { path: formatPath(path), message: problem } : undefined
+  }
+  if (value === null || typeof value !== 'object') return undefined
+  for (const [key, v] of Array.isArray(value) ? value.entries() : Object.entries(value)) {
+    const keyProblem = typeof key === 'string' ? textProblem(key, Infinity) : undefined
+    const found = keyProblem ? { path: formatPath([...path, key]), message: `its key ${keyProblem}` } : unstorableAt(v, [...path, key])
+    if (found) return found
+  }
+  return undefined
 }

@@ -8,7 +8,8 @@ export const orderStatuses = ['pending', 'paid', 'shipped', 'completed', 'cancel
 const amount = z.number().nullish()
 
 export const orderSchema = z.object({
-  number: z.string().min(1),
+  // Indexed: a btree entry holds at most ~2.7 KB.
+  number: z.string().min(1).max(255),
   // Hub customer id or the source's own reference; resolving it is the importer's job.
   customer_id: z.string().nullish(),
   status: z.enum(orderStatuses).nullish(),

@@ -6,7 +6,8 @@ const price = z.number().nonnegative().nullish()
 const quantity = z.number().int().nullish()
 
 export const productSchema = z.object({
-  sku: z.string().min(1),
+  // Indexed: a btree entry holds at most ~2.7 KB.
+  sku: z.string().min(1).max(255),
   name: z.string().min(1),
   description: z.string().nullish(),
   price,

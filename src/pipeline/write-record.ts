@@ -95,9 +95,12 @@ function validated (type: DataType, data: Record<string, unknown>): Record<strin
 
 type Result = Written | PermanentError
 
-/** The customer number a customer write gives, if any (a new record takes it; see combine). */
-const givenNumber = (w: RecordWrite): string | undefined =>
-  w.type === 'customer' && (typeof w.data.customer_number === 'string' || typeof w.data.customer_number === 'number') ? String(w.data.customer_number) : undefined
+/** The customer number a customer write gives, if any, as the model stores it (trimmed); a new record takes it (see combine). */
+function givenNumber (w: RecordWrite): string | undefined {
+  const given = w.type === 'customer' ? w.data.customer_number : undefined
+  const number = typeof given === 'string' || typeof given === 'number' ? String(given).trim() : ''
+  return number === '' ? undefined : number
+}
 
 /** What finds the record a write targets: two writes sharing one go in order, never together. */
 export function targets (w: RecordWrite): string[] {
@@ -221,7 +224,8 @@ async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[],
   // New records: the hub's customer numbers first, so validation sees the record as stored. A
   // number would make any customer valid: one whose data says nothing of who it is (a mapping
   // that matched nothing) is refused before it gets one.
-  const numbered = (w: RecordWrite) => w.type === 'customer' && w.data.customer_number == null
+  // A blank number given counts as none; one of a wrong type is left for validation to name.
+  const numbered = (w: RecordWrite) => w.type === 'customer' && (w.data.customer_number == null || (typeof w.data.customer_number === 'string' && givenNumber(w) === undefined))
   const named = inserts.filter(({ n, w }) => {
     if (!numbered(w) || identifiesCustomer(w.data)) return true
     answer[n](new InvalidRecord(w.type, [{ path: '', message: UNNAMED_CUSTOMER }]))
