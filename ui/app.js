@@ -176,9 +176,11 @@ async function job (params) {
 
 async function sync () {
   const { systems } = await api('/v1/systems')
+  const fetchable = systems.find(s => (s.flows ?? []).some(f => f.direction === 'inbound'))
   const f = h('form', { id: 'sync-form' },
     h('div', { class: 'row' },
-      h('label', {}, 'System', h('select', { name: 'system' }, systems.map(s => h('option', {}, s.id)))),
+      // The first system that can be fetched from is chosen: an inbound sync of any other is refused.
+      h('label', {}, 'System', h('select', { name: 'system' }, systems.map(s => h('option', s === fetchable ? { selected: true } : {}, s.id)))),
       h('label', {}, 'Scope', h('input', { name: 'scope', value: 'customer/update', required: true })),
       h('label', {}, 'Direction', h('select', { name: 'direction' }, h('option', {}, 'inbound'), h('option', {}, 'outbound'))),
       h('label', {}, 'Target (outbound)', h('input', { name: 'target' })),
