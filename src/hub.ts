@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import type { PgBoss } from 'pg-boss'
 import pino from 'pino'
@@ -155,10 +155,17 @@ function hubContext (env: Env, log: Logger, pool: Pool, boss: PgBoss, systems: S
  * no key at all, generate one, keep it in the data directory and show it once.
  */
 async function bootstrapAdminKey (env: Env, pool: Pool, log: Logger, announce?: (line: string) => void): Promise<void> {
+  const file = join(resolve(env.HUB_DATA_DIR), 'admin-key')
   if (env.HUB_ADMIN_KEY) {
     // Said, since the key used until now (a generated one saved in the data directory, say)
-    // stops working without a word otherwise.
-    if (await putAdminKey(pool, 'bootstrap', env.HUB_ADMIN_KEY)) log.warn("HUB_ADMIN_KEY replaces the 'bootstrap' admin key: the one used until now (the generated key in the data directory's admin-key, if any) is no longer accepted")
+    // stops working without a word otherwise; a saved key that no longer works is removed, so
+    // the file never offers a key the hub refuses.
+    if (await putAdminKey(pool, 'bootstrap', env.HUB_ADMIN_KEY)) {
+      const saved = (await readFile(file, 'utf8').catch(() => '')).trim()
+      const stale = saved !== '' && saved !== env.HUB_ADMIN_KEY
+      if (stale) await rm(file, { force: true })
+      log.warn({ removed: stale ? file : undefined }, "HUB_ADMIN_KEY replaces the 'bootstrap' admin key: the one used until now (the generated key in the data directory's admin-key, if any) is no longer accepted")
+    }
     return
   }
   if (await countAdminKeys(pool) > 0) return
@@ -167,7 +174,6 @@ async function bootstrapAdminKey (env: Env, pool: Pool, log: Logger, announce?: 
     return
   }
   const key = generateKey()
-  const file = join(resolve(env.HUB_DATA_DIR), 'admin-key')
   await mkdir(env.HUB_DATA_DIR, { recursive: true })
   await writeFile(file, key + '\n', { mode: 0o600 })
   await putAdminKey(pool, 'bootstrap', key)

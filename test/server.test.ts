@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -53,6 +54,7 @@ t.test('the embedded default: ready, generated admin key, data kept across resta
   const third = await startHubProcess(t, fromEnv)
   t.match(third.stdout(), /HUB_ADMIN_KEY replaces the 'bootstrap' admin key/)
   t.equal((await fetch(third.url + '/v1/admin-keys', { headers: { authorization: `Bearer ${key}` } })).status, 401, 'the generated key is no longer accepted')
+  t.notOk(existsSync(join(dataDir, 'admin-key')), 'and its file, which would offer a refused key, is removed')
   t.equal(await third.stop(), 0)
   const fourth = await startHubProcess(t, fromEnv)
   t.notMatch(fourth.stdout(), /replaces/, 'the same key again replaces nothing')
