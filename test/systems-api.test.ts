@@ -117,6 +117,16 @@ t.test('a document read with GET, edited and put back keeps its secrets; a *** w
   t.same(await stored(), after, 'a refused document leaves the stored one alone')
 })
 
+t.test('a stored system this process cannot use says why', async t => {
+  const p = await startPipeline(t, { workers: false })
+  // Another process on the same database, started without the config file's variables.
+  const other = await buildTestHub(t, { databaseUrl: p.databaseUrl, workers: false, configEnv: {} })
+  const shown = (await get(other, 'shop')).json()
+  t.match(shown.unusable, [/environment variable SHOP_\w+ is not set/], 'GET names what it lacks')
+  t.match((await list(other)).json().systems.find((s: { id: string }) => s.id === 'shop'), { unusable: Array }, 'and so does the list')
+  t.notOk('unusable' in (await get(p, 'shop')).json(), 'where the variables are set, nothing is said')
+})
+
 t.test('credentials in a base URL are redacted too', async t => {
   const h = await buildTestHub(t, { workers: false })
   const res = await put(h, 'withurl', document({ baseUrl: 'http://alpha:url-password-secret@127.0.0.1:9/api' }))

@@ -8,7 +8,11 @@ import type { StoredSystem } from '../../src/stores/systems.ts'
 
 const idParam = z.object({ id: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'lowercase letters, digits, _ and -, at most 63') })
 const systemDoc = z.record(z.string(), z.unknown()).describe('A system document, as in the config file (see README: Systems and flows)')
-const shownDoc = z.looseObject({ id: z.string(), source: z.enum(['file', 'api']).describe('where it was defined: the config file or this API') })
+const shownDoc = z.looseObject({
+  id: z.string(),
+  source: z.enum(['file', 'api']).describe('where it was defined: the config file or this API'),
+  unusable: z.array(z.string()).optional().describe("present when this process cannot use the system, and why (an ${ENV} it lacks, say): its webhooks and syncs are refused as for a system that does not exist")
+})
   .describe('The system document as stored: ${ENV} references as written, literal secrets as ***')
 const breaker = z.object({
   state: z.enum(['closed', 'open']),
@@ -24,7 +28,7 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
   const { hub } = fastify
 
   // Documents are shown as stored: ${ENV} references as written, literal secrets as '***'.
-  const shown = (s: StoredSystem) => ({ id: s.id, ...redactDocument(s.document) as object, source: s.source })
+  const shown = (s: StoredSystem) => ({ id: s.id, ...redactDocument(s.document) as object, source: s.source, ...(s.unusable ? { unusable: s.unusable } : {}) })
 
   fastify.get('/', {
     preHandler: fastify.requireScope('read'),
@@ -57,7 +61,7 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
     schema: {
       tags: ['systems'],
       summary: 'Create or replace a system; invalid documents are rejected and the old one kept',
-      description: "A document as GET showed it may be sent back: its read-only fields (`source`, `breakerState`) are ignored, and a secret shown as `***` (or a URL's masked credentials) keeps the stored value at that place.",
+      description: "A document as GET showed it may be sent back: its read-only fields (`source`, `breakerState`, `unusable`) are ignored, and a secret shown as `***` (or a URL's masked credentials) keeps the stored value at that place.",
       security: [{ adminKey: [] }],
       params: idParam,
       body: systemDoc,
@@ -65,7 +69,7 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
     }
   }, async (request, reply) => {
     // What GET adds to a document is read-only: a document read, edited and sent back carries it.
-    const { source: _source, breakerState: _breakerState, ...body } = request.body
+    const { source: _source, breakerState: _breakerState, unusable: _unusable, ...body } = request.body
     const stored = (await hub.systems.documents()).find(s => s.id === request.params.id)
     const restored = restoreSecrets({ ...body, id: body.id ?? request.params.id }, stored?.document)
     if (restored.issues.length) throw invalid(restored.issues)

@@ -21,7 +21,8 @@ const NOTIFY = `SELECT pg_notify('${CHANNEL}', '')`
 // Should a notification be missed (listener reconnecting), a change still shows within this long.
 const CACHE_MS = 10_000
 
-export interface StoredSystem { id: string, document: unknown, source: 'file' | 'api' }
+/** A stored system; `unusable` says why this process cannot use it (an ${ENV} it lacks, say). */
+export interface StoredSystem { id: string, document: unknown, source: 'file' | 'api', unusable?: string[] }
 
 export interface SystemRegistry {
   get (id: string): Promise<SystemConfig | undefined>
@@ -84,6 +85,7 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
       // A document valid where it was stored can still miss an ${ENV} in this process.
       if (!parsed.ok) {
         log.error({ system: row.id, errors: parsed.errors }, 'system config unusable in this process; skipped')
+        row.unusable = parsed.errors
         continue
       }
       systems.set(row.id, parsed.system)
