@@ -284,7 +284,7 @@ t.test('malformed, oversized and non-JSON bodies', async t => {
   await rejected(t, p, () => post(p, '', bearer(p)), 400, 'invalid_json', undefined)
 
   const big = JSON.stringify({ scope: 'customer/update', id: '1', padding: 'x'.repeat(1024 * 1024) })
-  await rejected(t, p, () => post(p, big, bearer(p)), 413, 'payload_too_large')
+  await rejected(t, p, () => post(p, big, bearer(p)), 413, 'payload_too_large', 'the body is larger than this route takes (1 MiB)')
 
   // JSON sent as text/plain is told the type to send, not judged as one string.
   const text = await rejected(t, p, () => post(p, { scope: 'customer/update', id: '1' }, { ...bearer(p), 'content-type': 'text/plain' }), 415, 'unsupported_media_type', /send application\/json/)

@@ -56,7 +56,11 @@ export const errorEnvelope = fp(async (fastify: FastifyInstance) => {
       request.log.info({ err: err.message }, 'the client went away before the request was answered')
       return reply.code(400).send({ error: { code: 'bad_request', message: 'the request was cut short' } })
     }
-    const { status, body } = toEnvelope(err)
+    // Fastify's "Request body is too large" names no limit; the route's own is known here.
+    const limit = request.routeOptions.bodyLimit
+    const { status, body } = toEnvelope(err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && limit
+      ? new HubError(413, 'payload_too_large', `the body is larger than this route takes (${limit >= 1024 * 1024 ? `${+(limit / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(limit / 1024)} KiB`})`) as unknown as FastifyError
+      : err)
     const retryAfter = (isDatabaseUnavailable(err) ? DATABASE_RETRY_AFTER_S : undefined) ?? (err as { retryAfter?: number }).retryAfter
     if (retryAfter) reply.header('retry-after', String(retryAfter))
     if (status === 503) request.log.warn({ err: err.message }, body.error.message)
