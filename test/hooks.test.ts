@@ -113,6 +113,9 @@ t.test("the shop's own payload is reduced to scope and id by its extract express
   const unknownTopic = await post(p, { topic: 'invoices/create', id: 1 }, bearer(p))
   t.equal(unknownTopic.statusCode, 400, 'a topic the extract cannot map is rejected')
   t.equal(await inboundCount(p.hub), 1, 'and adds nothing')
+  // A wrong value says where it came from.
+  await rejected(t, p, () => post(p, { id: '1' }, bearer(p)), 400, 'validation_failed', /^scope: '\/' is not a scope shop may send \(as shop's extract expression made it from the payload\)/)
+  await rejected(t, p, () => post(p, [{ topic: 'products/create', id: 1001 }], bearer(p)), 400, 'validation_failed', /^\[0\]\.scope: required \(an array is read as the hub's own \{scope, id\} items/)
 })
 
 t.test('arrays of items', async t => {

@@ -30,21 +30,27 @@ const isStandard = (body: unknown) => Array.isArray(body) || (typeof body === 'o
  */
 export async function readEvents (system: SystemConfig, body: unknown): Promise<InboundJob[]> {
   let value = body
-  if (system.webhooks.extract && !isStandard(body)) {
+  const extracted = Boolean(system.webhooks.extract) && !isStandard(body)
+  if (extracted) {
     try {
-      value = await evaluate(system.webhooks.extract, body)
+      value = await evaluate(system.webhooks.extract!, body)
     } catch (err) {
       throw badRequest(`the payload does not fit ${system.id}'s extract expression: ${describeJsonataError(err)}`)
     }
   }
+  // Say where a wrong value came from: the system's expression made it, or an array was taken
+  // as the hub's own form, which the expression never sees.
+  const origin = extracted
+    ? ` (as ${system.id}'s extract expression made it from the payload)`
+    : system.webhooks.extract && Array.isArray(body) ? ` (an array is read as the hub's own {scope, id} items; ${system.id}'s extract expression reads one payload)` : ''
   const parsed = Array.isArray(value) ? check(items, value) : check(item, value)
-  if (!parsed.ok) throw invalid(parsed.issues)
+  if (!parsed.ok) throw invalid(parsed.issues.map(i => ({ ...i, message: i.message + origin })))
   const list = Array.isArray(parsed.value) ? parsed.value : [parsed.value]
   const accepted = inboundScopes(system)
   const wrong = list.findIndex(e => !accepted.includes(e.scope))
   if (wrong >= 0) {
     const where = Array.isArray(value) ? `[${wrong}].scope` : 'scope'
-    throw fieldError(where, `'${list[wrong].scope}' is not a scope ${system.id} may send; accepted: ${accepted.join(', ') || 'none (no inbound flows)'}`, { acceptedScopes: accepted })
+    throw fieldError(where, `'${list[wrong].scope}' is not a scope ${system.id} may send${origin}; accepted: ${accepted.join(', ') || 'none (no inbound flows)'}`, { acceptedScopes: accepted })
   }
   return list.map(e => {
     const { type, action } = parseScope(e.scope)!
