@@ -219,10 +219,13 @@ t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting
   late.append('type', 'customer')
   late.append('file', new Blob(['email_address\na@example.com\n']), 'a.csv')
   late.append('overrideExisting', 'true')
+  const fileFirst = new FormData()
+  fileFirst.append('file', new Blob(['email_address\na@example.com\n']), 'a.csv')
+  fileFirst.append('type', 'customer')
   const twice = new FormData()
   twice.append('type', 'customer')
   for (const name of ['a.csv', 'b.csv']) twice.append('file', new Blob(['email_address\na@example.com\n']), name)
-  for (const [data, pattern] of [[late, /^overrideExisting: must come before the file part/], [twice, /^file: only one file part/]] as const) {
+  for (const [data, pattern] of [[late, /^overrideExisting: must come before the file part/], [fileFirst, /^type: required, before the file part/], [twice, /^file: only one file part/]] as const) {
     const request = new Request('http://hub/', { method: 'POST', body: data })
     const res = await h.app.inject({ method: 'POST', url: '/v1/imports', headers: { ...h.auth, 'content-type': request.headers.get('content-type')! }, payload: Buffer.from(await request.arrayBuffer()) })
     t.equal(res.statusCode, 400, res.body)

@@ -185,6 +185,8 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
             continue
           }
           if (part.fieldname !== 'file') throw fieldError(part.fieldname, "unexpected file part (the CSV goes in 'file')")
+          // A form that puts the file first sends its fields too late to be read.
+          if (given.type === undefined) throw fieldError('type', 'required, before the file part (fields after it are not read)')
           const { type, options } = await optionsOf(given)
           receipt = await upload(tx, part, type, options)
         }

@@ -53,7 +53,7 @@ export function formatPath (path: readonly PropertyKey[]): string {
 // for zod as a whole, so the routes' own schema validation words its issues the same way.
 const hubWording = {
   error (iss: z.core.$ZodRawIssue): string | undefined {
-    if (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'invalid_union')) return 'required'
+    if (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'invalid_union' || iss.code === 'invalid_value')) return 'required'
     if (iss.code === 'invalid_union' && typeof iss.discriminator === 'string') {
       const input = iss.input as Record<string, unknown> | undefined
       if (input?.[iss.discriminator] === undefined) return 'required'
