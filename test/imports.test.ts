@@ -231,6 +231,10 @@ t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting
     t.equal(res.statusCode, 400, res.body)
     t.match(res.json().error, { code: 'validation_failed', message: pattern })
   }
+  // A CSV sent as the body itself is told the type this route reads.
+  const bare = await h.app.inject({ method: 'POST', url: '/v1/imports', headers: { ...h.auth, 'content-type': 'text/csv' }, payload: 'email_address\na@example.com\n' })
+  t.equal(bare.statusCode, 415)
+  t.same(bare.json().error, { code: 'unsupported_media_type', message: 'unsupported Content-Type: send multipart/form-data' })
   t.equal((await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.imports')).rows[0].n, 0, 'nothing stored for a rejected upload')
 
   // Long rows, so the file crosses 50 MB in a few hundred rows.

@@ -1,4 +1,4 @@
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { isDatabaseUnavailable, isRejectedValue } from '../db/errors.ts'
@@ -47,6 +47,23 @@ function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
   return { status, body: { error: { code: 'internal', message: 'internal server error' } } }
 }
 
+/**
+ * Fastify's body errors said for the route: its "Request body is too large" names no limit, and
+ * a route that documents its content types (documentedBody) names those rather than the API's.
+ */
+function routeSpecific (err: FastifyError, request: FastifyRequest): FastifyError | undefined {
+  const limit = request.routeOptions.bodyLimit
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && limit) {
+    const size = limit >= 1024 * 1024 ? `${+(limit / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(limit / 1024)} KiB`
+    return new HubError(413, 'payload_too_large', `the body is larger than this route takes (${size})`) as unknown as FastifyError
+  }
+  const types = Object.keys((request.routeOptions.schema as { documentedBody?: object } | undefined)?.documentedBody ?? {})
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' && types.length) {
+    return new HubError(415, 'unsupported_media_type', `unsupported Content-Type: send ${types.join(' or ')}`) as unknown as FastifyError
+  }
+  return undefined
+}
+
 export const errorEnvelope = fp(async (fastify: FastifyInstance) => {
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
     // A client that went away mid-request fails the request's own stream (ECONNRESET,
@@ -56,11 +73,7 @@ export const errorEnvelope = fp(async (fastify: FastifyInstance) => {
       request.log.info({ err: err.message }, 'the client went away before the request was answered')
       return reply.code(400).send({ error: { code: 'bad_request', message: 'the request was cut short' } })
     }
-    // Fastify's "Request body is too large" names no limit; the route's own is known here.
-    const limit = request.routeOptions.bodyLimit
-    const { status, body } = toEnvelope(err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' && limit
-      ? new HubError(413, 'payload_too_large', `the body is larger than this route takes (${limit >= 1024 * 1024 ? `${+(limit / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(limit / 1024)} KiB`})`) as unknown as FastifyError
-      : err)
+    const { status, body } = toEnvelope(routeSpecific(err, request) ?? err)
     const retryAfter = (isDatabaseUnavailable(err) ? DATABASE_RETRY_AFTER_S : undefined) ?? (err as { retryAfter?: number }).retryAfter
     if (retryAfter) reply.header('retry-after', String(retryAfter))
     if (status === 503) request.log.warn({ err: err.message }, body.error.message)
