@@ -144,6 +144,9 @@ export function redactDocument (document: unknown, parent = ''): unknown {
   }))
 }
 
+// The value under `key` of an object or array, else undefined.
+const child = (parent: unknown, key: PropertyKey) => parent !== null && typeof parent === 'object' ? (parent as Record<PropertyKey, unknown>)[key] : undefined
+
 /**
  * A document as sent back after GET showed it: where a value is what the stored document's value
  * at that place is shown as (a secret as '***', a URL with its credentials masked), the stored
@@ -158,10 +161,9 @@ export function restoreSecrets (sent: unknown, stored: unknown): { value: unknow
       if (value === SECRET) issues.push({ path: formatPath(path), message: "'***' is how the hub shows a stored secret, and none is stored here: send the secret, or a ${HUB_SECRET_*} reference" })
       return value
     }
-    const at = (key: PropertyKey) => (c: unknown) => c !== null && typeof c === 'object' ? (c as Record<PropertyKey, unknown>)[key] : undefined
-    if (Array.isArray(value)) return value.map((v, i) => walk(v, at(i)(kept), at(i)(shown), [...path, i]))
+    if (Array.isArray(value)) return value.map((v, i) => walk(v, child(kept, i), child(shown, i), [...path, i]))
     if (value !== null && typeof value === 'object') {
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, at(k)(kept), at(k)(shown), [...path, k])]))
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, walk(v, child(kept, k), child(shown, k), [...path, k])]))
     }
     return value
   }

@@ -30,17 +30,17 @@ const isStandard = (body: unknown) => Array.isArray(body) || (typeof body === 'o
  */
 export async function readEvents (system: SystemConfig, body: unknown): Promise<InboundJob[]> {
   let value = body
-  const extracted = Boolean(system.webhooks.extract) && !isStandard(body)
-  if (extracted) {
+  const extract = isStandard(body) ? undefined : system.webhooks.extract
+  if (extract) {
     try {
-      value = await evaluate(system.webhooks.extract!, body)
+      value = await evaluate(extract, body)
     } catch (err) {
       throw badRequest(`the payload does not fit ${system.id}'s extract expression: ${describeJsonataError(err)}`)
     }
   }
   // Say where a wrong value came from: the system's expression made it, or an array was taken
   // as the hub's own form, which the expression never sees.
-  const origin = extracted
+  const origin = extract
     ? ` (as ${system.id}'s extract expression made it from the payload)`
     : system.webhooks.extract && Array.isArray(body) ? ` (an array is read as the hub's own {scope, id} items; ${system.id}'s extract expression reads one payload)` : ''
   const parsed = Array.isArray(value) ? check(items, value) : check(item, value)

@@ -51,26 +51,24 @@ export function formatPath (path: readonly PropertyKey[]): string {
 // Zod's defaults ("Invalid input: expected string, received undefined") are noisy for the
 // most common mistake, a missing key; every parse in the hub reports that as 'required'. Set
 // for zod as a whole, so the routes' own schema validation words its issues the same way.
-const hubWording = {
-  error (iss: z.core.$ZodRawIssue): string | undefined {
-    if (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'invalid_union' || iss.code === 'invalid_value')) return 'required'
-    if (iss.code === 'invalid_union' && typeof iss.discriminator === 'string') {
-      const input = iss.input as Record<string, unknown> | undefined
-      if (input?.[iss.discriminator] === undefined) return 'required'
-      const options = (iss.options as unknown[] | undefined) ?? []
-      return `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}`
-    }
-    // A union of plain types (`string | number`) that none matched: name them, not "Invalid input".
-    if (iss.code === 'invalid_union') {
-      const expected = (iss.errors as z.core.$ZodIssue[][] | undefined)?.map(option =>
-        option.length === 1 && option[0].code === 'invalid_type' && option[0].path.length === 0 ? option[0].expected : undefined)
-      if (expected?.length && expected.every(Boolean)) return `expected ${expected.join(' or ')}, received ${received(iss.input)}`
-    }
-    return undefined
+function hubWording (iss: z.core.$ZodRawIssue): string | undefined {
+  if (iss.input === undefined && (iss.code === 'invalid_type' || iss.code === 'invalid_union' || iss.code === 'invalid_value')) return 'required'
+  if (iss.code === 'invalid_union' && typeof iss.discriminator === 'string') {
+    const input = iss.input as Record<string, unknown> | undefined
+    if (input?.[iss.discriminator] === undefined) return 'required'
+    const options = (iss.options as unknown[] | undefined) ?? []
+    return `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}`
   }
+  // A union of plain types (`string | number`) that none matched: name them, not "Invalid input".
+  if (iss.code === 'invalid_union') {
+    const expected = (iss.errors as z.core.$ZodIssue[][] | undefined)?.map(option =>
+      option.length === 1 && option[0].code === 'invalid_type' && option[0].path.length === 0 ? option[0].expected : undefined)
+    if (expected?.length && expected.every(Boolean)) return `expected ${expected.join(' or ')}, received ${received(iss.input)}`
+  }
+  return undefined
 }
 
-z.config({ customError: hubWording.error })
+z.config({ customError: hubWording })
 
 const received = (value: unknown) => value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
 

@@ -225,7 +225,7 @@ async function writeRound (ctx: FanOutContext, db: Queryable, ws: RecordWrite[],
   // number would make any customer valid: one whose data says nothing of who it is (a mapping
   // that matched nothing) is refused before it gets one.
   // A blank number given counts as none; one of a wrong type is left for validation to name.
-  const numbered = (w: RecordWrite) => w.type === 'customer' && (w.data.customer_number == null || (typeof w.data.customer_number === 'string' && givenNumber(w) === undefined))
+  const numbered = (w: RecordWrite) => w.type === 'customer' && givenNumber(w) === undefined && (w.data.customer_number == null || typeof w.data.customer_number === 'string')
   const named = inserts.filter(({ n, w }) => {
     if (!numbered(w) || identifiesCustomer(w.data)) return true
     answer[n](new InvalidRecord(w.type, [{ path: '', message: UNNAMED_CUSTOMER }]))

@@ -32,8 +32,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /**
  * Store a stream of ids (lines, arriving a batch at a time) as one batch, a chunk at a time, so
- * any number of ids fits in bounded memory. Blank, over-long, unstorable, duplicate and unresolvable ids are rejected with their
- * line; the rest proceed. The first `maxWaiting` accepted ids (every one, for a debug batch:
+ * any number of ids fits in bounded memory. Blank, over-long, unstorable, duplicate and
+ * unresolvable ids are rejected with their line; the rest proceed. The first `maxWaiting` accepted ids (every one, for a debug batch:
  * small, and wanted now) become jobs at once; the others are stored, and the expander turns them
  * into jobs as workers take the first.
  */
