@@ -30,12 +30,15 @@ t.test('a connection dropped inside a transaction fails that call only; the proc
   const p = await startPipeline(t, { workers: false })
   const db = await serverAdmin(t, p.databaseUrl)
   const call = inTransaction(p.hub.pool, tx => tx.query('SELECT pg_sleep(30)'))
+  // Awaited below: the assertion holds its handler from the start, because the call can reject
+  // before the terminate query's own answer arrives (an unhandled rejection otherwise).
+  const callRejects = t.rejects(call, 'the caller sees the error')
   await waitFor(async () => {
     const { rows } = await p.hub.pool.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'")
     return rows[0].n > 0
   }, 10_000, 'the transaction to be running')
   await db.terminate()
-  await t.rejects(call, 'the caller sees the error')
+  await callRejects
   // The idle connections were terminated too: each leaves the pool once its notice arrives
   // (under a loaded suite, after the caller's), and new work then gets a new connection.
   await waitFor(() => p.hub.pool.idleCount === 0, 10_000, 'the terminated idle connections to leave the pool')
