@@ -25,9 +25,9 @@ Examples:
   hub sync --system shop --type customer --scope update --file ids.csv
   hub sync --direction outbound --target crm --scope customer/update --file hub-ids.csv
   hub status 0b5c6e1a-... --watch
-  hub poll erp product
+  hub poll ledger customer --reset
   hub import customers.csv --type customer --override
-  hub initialize erp customer
+  hub initialize ledger customer
 
 Exit codes: 0 done, 1 some ids were rejected or failed, 2 the command could not run.`)
 

@@ -84,9 +84,11 @@ t.test('sign in, sync from a CSV, open a lineage, retry a failed delivery', asyn
   await shot('4-error-resolved')
   t.equal(p.crm.all('customer').length, 3, 'every customer reached the CRM')
 
-  // Polling and imports read their own APIs: the pages answer, without an error.
+  // Polling and imports read their own APIs: the pages answer, without an error (the example
+  // config polls nothing, and the page says what would).
   await page.goto(p.url + '/#poll')
   await page.getByRole('heading', { name: 'Polling' }).waitFor()
+  await page.getByText(/^No system polls\. An inbound flow polls when it has poll/).waitFor()
   await page.goto(p.url + '/#imports')
   await page.setInputFiles('#import-form input[name=file]', { name: 'c.csv', mimeType: 'text/csv', buffer: Buffer.from('email_address,first_name\nkay@example.com,Kay\n') })
   await page.click('#import-form button')

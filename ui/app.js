@@ -246,7 +246,7 @@ async function poll () {
       new Date(x.nextRun).toLocaleString(), x.lastError ?? '',
       h('span', {}, act(x.type, 'POST', `poll/${x.type}`, 'Poll now'), ' ', act(x.type, 'DELETE', `poll/${x.type}/state`, 'Reset'))))))
   }
-  if (out.length === 1) out.push(h('p', {}, 'No system polls.'))
+  if (out.length === 1) out.push(h('p', {}, 'No system polls. An inbound flow polls when it has poll and its type a list endpoint (README: Pull sync).'))
   return out
 }
 
