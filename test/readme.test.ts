@@ -1,5 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
+import { z } from 'zod'
+import { systemSchema } from '../src/config/systems.ts'
 
 t.test("the README's references name its sections", async t => {
   const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
@@ -10,4 +12,24 @@ t.test("the README's references name its sections", async t => {
   const refs = [...readme.matchAll(/(?:\(|\bsee )\*([^*]+)\*/g)].map(m => m[1].replace(/\s+/g, ' '))
   t.ok(refs.length > 0, 'there are references')
   t.same(refs.filter(r => !labels.has(r) && !headings.some(h => h.startsWith(r))), [], 'each names a section')
+})
+
+t.test('the README documents every key of a system document', async t => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+  // The schema's input side, walked as JSON Schema: every property at any depth.
+  const keys = new Set<string>()
+  const walk = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return
+    const n = node as Record<string, unknown>
+    for (const [key, value] of Object.entries((n.properties ?? {}) as Record<string, unknown>)) {
+      keys.add(key)
+      walk(value)
+    }
+    for (const k of ['items', 'anyOf', 'oneOf', 'allOf', 'additionalProperties']) [n[k]].flat().forEach(walk)
+  }
+  walk(z.toJSONSchema(systemSchema, { io: 'input', unrepresentable: 'any' }))
+  t.ok(keys.has('fullRecords') && keys.has('probeAfterMs'), 'nested keys are found')
+  // Named in code (`key`) or set in one of the YAML examples (key: …).
+  const missing = [...keys].filter(key => !readme.includes(`\`${key}\``) && !new RegExp(`[\\s{,]${key}:`).test(readme))
+  t.same(missing, [], 'each is in the README')
 })
