@@ -83,6 +83,10 @@ t.test('the API document describes every operation completely', async t => {
     'DELETE /v1/systems/{id}', 'GET /v1/records/{type}/{id}', 'GET /v1/records/{type}/by-link/{system}/{externalId}', 'GET /v1/errors', 'POST /v1/errors/{id}/retry', 'POST /v1/errors/retry', 'GET /v1/monitor/overview', 'GET /metrics', 'GET /v1/records/{type}/by-external-id/{externalId}',
     'POST /v1/sync', 'GET /v1/sync/{batchId}', 'GET /v1/jobs/{id}', 'GET /v1/admin-keys', 'POST /v1/admin-keys', 'DELETE /v1/admin-keys/{name}']
   t.same(routes.filter(r => !operations.includes(r)), [], 'every route is in the document')
+  // The README's endpoint table names each operation as `GET /v1/sync/:batchId`.
+  const table = (await readFile(new URL('../README.md', import.meta.url), 'utf8')).split('\n').filter(l => l.startsWith('| `'))
+  const unlisted = operations.map(o => o.replace(/\{(\w+)\}/g, ':$1')).filter(o => !table.some(row => row.includes(`\`${o}\``)))
+  t.same(unlisted, [], "every operation is in the README's endpoint table")
 
   const sync = doc.paths['/v1/sync'].post
   t.same(Object.keys(sync.requestBody?.content ?? {}).sort(), ['application/json', 'text/csv'], 'a sync takes JSON or a CSV')
