@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import t from 'tap'
+import YAML from 'yaml'
 import { z } from 'zod'
+import { parseSystems } from '../src/config/load.ts'
 import { systemSchema } from '../src/config/systems.ts'
 
 t.test("the README's references name its sections", async t => {
@@ -32,4 +34,17 @@ t.test('the README documents every key of a system document', async t => {
   // Named in code (`key`) or set in one of the YAML examples (key: …).
   const missing = [...keys].filter(key => !readme.includes(`\`${key}\``) && !new RegExp(`[\\s{,]${key}:`).test(readme))
   t.same(missing, [], 'each is in the README')
+})
+
+t.test("the README's system examples load as written", async t => {
+  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8')
+  const examples = [...readme.matchAll(/```yaml\n(systems:\n[\s\S]*?)```/g)].map(m => m[1])
+  t.equal(examples.length, 2, 'the reference and the pull sync example')
+  for (const text of examples) {
+    // Each ${NAME} set to a value its place accepts.
+    const env = Object.fromEntries([...text.matchAll(/\$\{(\w+)\}/g)].map(([, name]) => [name,
+      /URL/.test(name) ? 'https://shop.example.com' : /SECRET/.test(name) ? 'whsec_' + Buffer.alloc(32, 7).toString('base64') : 'k'.repeat(24)]))
+    const parsed = parseSystems(YAML.parse(text, { merge: true }), env)
+    t.same(parsed.ok ? [] : parsed.errors, [], `${/id: (\S+)/.exec(text)?.[1]} loads`)
+  }
 })
