@@ -241,6 +241,24 @@ t.test('pull sync', async t => {
     t.equal(ledger.calls.list, 0)
   })
 
+  t.test('a type polled whole without a get takes no id to fetch: a webhook or sync of it is a 400 saying why', async t => {
+    const key = 'stockroom-webhook-key-0001'
+    const doc = stockroomDoc('whole', 'http://127.0.0.1:1')
+    await putSystem(h, { ...doc, webhooks: { keys: [key] }, flows: [{ ...doc.flows[0], actions: ['create', 'update', 'delete'] }] })
+    const why = 'whole has no types.product.get, so a product cannot be fetched by id (its poll lists whole records)'
+    const hook = await h.app.inject({ method: 'POST', url: '/v1/hooks/whole', headers: { authorization: `Bearer ${key}` }, payload: { scope: 'product/update', id: 'P1' } })
+    t.equal(hook.statusCode, 400)
+    t.equal(hook.json().error.message, `scope: 'product/update' is not a scope whole may send (${why}); accepted: product/delete`)
+    const sync = await h.app.inject({ method: 'POST', url: '/v1/sync', headers: h.auth, payload: { system: 'whole', scope: 'product/create', ids: ['P1'] } })
+    t.equal(sync.statusCode, 400)
+    t.match(sync.json().error.message, `${why}; accepted: product/delete`)
+    const csv = await h.app.inject({ method: 'POST', url: '/v1/sync?system=whole&scope=product/delete', headers: { ...h.auth, 'content-type': 'text/csv' }, payload: 'id,scope\nP1,product/update\nP2\n' })
+    t.equal(csv.statusCode, 202)
+    t.match(csv.json(), { queued: 1, rejected: [{ line: 2, id: 'P1', reason: why }] }, 'a CSV line asking to fetch is rejected, the delete queued')
+    const { rows } = await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.hook_backlog WHERE system_id = 'whole'")
+    t.equal(rows[0].n, 0, 'the refused webhook stored nothing')
+  })
+
   t.test('2,500 changes with a batch limit of 1,000 arrive in three runs, all of them', async t => {
     const stock = await source(t, startStockroom)
     for (let i = 0; i < 2500; i++) stock.put(`B${i}`, { sku: `B${i}`, title: `Bulk ${i}` })

@@ -6,7 +6,7 @@ import { check } from '../models/index.ts'
 import { recordId, textProblem } from '../models/text.ts'
 import type { InboundJob } from '../pipeline/jobs.ts'
 import { parseScope } from '../pipeline/scope.ts'
-import { inboundScopes } from '../stores/systems.ts'
+import { inboundScopes, unfetchable } from '../stores/systems.ts'
 
 export const MAX_ITEMS = 1_000
 
@@ -50,7 +50,9 @@ export async function readEvents (system: SystemConfig, body: unknown): Promise<
   const wrong = list.findIndex(e => !accepted.includes(e.scope))
   if (wrong >= 0) {
     const where = Array.isArray(value) ? `[${wrong}].scope` : 'scope'
-    throw fieldError(where, `'${list[wrong].scope}' is not a scope ${system.id} may send${origin}; accepted: ${accepted.join(', ') || 'none (no inbound flows)'}`, { acceptedScopes: accepted })
+    const scope = parseScope(list[wrong].scope)
+    const why = scope && scope.action !== 'poll' ? unfetchable(system, scope.type, scope.action) : undefined
+    throw fieldError(where, `'${list[wrong].scope}' is not a scope ${system.id} may send${origin}${why ? ` (${why})` : ''}; accepted: ${accepted.join(', ') || 'none (no inbound flows)'}`, { acceptedScopes: accepted })
   }
   return list.map(e => {
     const { type, action } = parseScope(e.scope)!

@@ -137,9 +137,27 @@ export function findFlow (system: SystemConfig, type: DataType, direction: Flow[
 
 const scopesOf = new WeakMap<SystemConfig, string[]>()
 
-/** Scopes a system may post to the hub: `<type>/<action>` of its enabled inbound flows. */
+/** An id sent for this action must be fetched: only a delete needs no `get`. */
+const fetchable = (system: SystemConfig, type: DataType, action: Action) => action === 'delete' || Boolean(system.types[type]?.get)
+
+/**
+ * Scopes a system may post to the hub (and a manual sync may name): `<type>/<action>` of its
+ * enabled inbound flows, but a create or update only of a type it has a `get` for. A flow
+ * that polls with `fullRecords` needs none, yet an id sent alone could never be fetched.
+ */
 export function inboundScopes (system: SystemConfig): string[] {
   let scopes = scopesOf.get(system)
-  if (!scopes) scopesOf.set(system, scopes = system.flows.filter(f => f.enabled && f.direction === 'inbound').flatMap(f => f.actions.map(a => `${f.type}/${a}`)))
+  if (!scopes) {
+    scopes = system.flows.filter(f => f.enabled && f.direction === 'inbound')
+      .flatMap(f => f.actions.filter(a => fetchable(system, f.type, a)).map(a => `${f.type}/${a}`))
+    scopesOf.set(system, scopes)
+  }
   return scopes
+}
+
+/** Why a scope that has an inbound flow is refused all the same; undefined when that is not why. */
+export function unfetchable (system: SystemConfig, type: DataType, action: Action): string | undefined {
+  return findFlow(system, type, 'inbound', action) && !fetchable(system, type, action)
+    ? `${system.id} has no types.${type}.get, so a ${type} cannot be fetched by id (its poll lists whole records)`
+    : undefined
 }

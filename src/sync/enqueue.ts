@@ -8,7 +8,7 @@ import { MAX_WAITING } from '../queue/queues.ts'
 import { parseScope } from '../pipeline/scope.ts'
 import { triggerBatch } from '../poll/trigger.ts'
 import { conflict } from '../errors.ts'
-import { inboundScopes } from '../stores/systems.ts'
+import { inboundScopes, unfetchable } from '../stores/systems.ts'
 import { dropLateRejections, jobsFor, storeChunk } from './items.ts'
 import type { Accepted, Item, LateRejection } from './items.ts'
 import type { SyncPlan } from './plan.ts'
@@ -120,7 +120,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
         const scope = parseScope(line.scope.trim())
         if (!scope || scope.type !== plan.type || scope.action === 'poll') { reject(line, `scope '${line.scope}' is not ${plan.type}/<create|update|delete>`); continue }
         if (plan.direction === 'inbound' && !inboundScopes(plan.system!).includes(`${scope.type}/${scope.action}`)) {
-          reject(line, `${plan.system!.id} has no inbound flow for ${line.scope}`); continue
+          reject(line, unfetchable(plan.system!, scope.type, scope.action) ?? `${plan.system!.id} has no inbound flow for ${line.scope}`); continue
         }
         action = scope.action
       }

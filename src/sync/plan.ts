@@ -4,7 +4,7 @@ import type { DataType } from '../models/index.ts'
 import { parseScope } from '../pipeline/scope.ts'
 import { pollTarget } from '../poll/trigger.ts'
 import type { Action, SystemRegistry } from '../stores/systems.ts'
-import { findFlow, inboundScopes } from '../stores/systems.ts'
+import { findFlow, inboundScopes, unfetchable } from '../stores/systems.ts'
 
 /** What a manual sync asks for, as sent (JSON body or CSV query parameters). */
 export interface SyncParams {
@@ -51,7 +51,7 @@ export async function planSync (systems: SystemRegistry, p: SyncParams): Promise
     if (p.target) throw fieldError('target', 'only for direction outbound')
     const scope = `${type}/${action}`
     const accepted = inboundScopes(system)
-    if (!accepted.includes(scope)) throw fieldError('scope', `${system.id} has no inbound flow for ${scope}; accepted: ${accepted.join(', ') || 'none'}`, { acceptedScopes: accepted })
+    if (!accepted.includes(scope)) throw fieldError('scope', `${unfetchable(system, type, action) ?? `${system.id} has no inbound flow for ${scope}`}; accepted: ${accepted.join(', ') || 'none'}`, { acceptedScopes: accepted })
     return { direction, type, action, system, debug: !!p.debug }
   }
   if (!p.target) throw fieldError('target', 'required for direction outbound (the one system to push to)')
