@@ -48,7 +48,7 @@ export async function startWorkers (hub: Hub, opts: { pump?: boolean } = {}): Pr
   registered.push({ name: IMPORT, id: await hub.boss.work(IMPORT, { localConcurrency: 2, ...QUEUED_POLL }, importHandler(ctx, stopImports.signal)) })
   let scheduling = Promise.resolve()
   const reschedule = () => {
-    scheduling = scheduling.then(() => syncSchedules(hub.boss, hub.systems)).catch(err => hub.log.error({ err }, 'poll schedules not updated'))
+    scheduling = scheduling.then(() => syncSchedules(hub.boss, hub.systems, hub.log)).catch(err => hub.log.error({ err }, 'poll schedules not updated'))
     return scheduling
   }
   hub.systems.onChange(reschedule)

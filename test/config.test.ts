@@ -233,7 +233,7 @@ t.test('cross-field rules', async (t) => {
 
   t.same(withFlow({ ...outbound, type: 'product' }), ['flows[0].type: types.product is not configured'])
   t.same(withFlow(inbound, { customer: { create: { path: '/c' } } }),
-    ['flows[0].direction: inbound needs types.customer.get'])
+    ['flows[0].direction: inbound needs types.customer.get (or a poll with fullRecords: true)'])
   t.same(withFlow({ ...outbound, actions: ['create', 'update', 'delete'] }), ['flows[0].actions: delete needs types.customer.delete'])
   t.same(withFlow({ ...outbound, actions: undefined }), ['flows[0].actions: delete needs types.customer.delete'], 'the default is all three actions')
   t.same(withFlow(outbound, { customer: { get: { path: '/c/{id}' } } }), [

@@ -41,7 +41,16 @@ async function pollNow (h: TestHub, system: string, type: string) {
 t.test('poll config is checked at load, with the path of what is wrong', async t => {
   const errors = (doc: object) => { const r = parseSystem(doc); return r.ok ? [] : r.errors }
   const base = ledgerDoc('ledger', 'http://127.0.0.1:1')
-  t.match(errors({ ...base, flows: [{ ...base.flows[0], poll: { mode: 'cursor', schedule: '61 * * * *' } }] }), ['flows[0].poll.schedule: invalid cron expression: Constraint error, got value 61 expected range 0-59'])
+  const schedule = (cron: string) => errors({ ...base, flows: [{ ...base.flows[0], poll: { mode: 'cursor', schedule: cron } }] })
+  t.match(schedule('61 * * * *'), ['flows[0].poll.schedule: invalid cron expression: Constraint error, got value 61 expected range 0-59'])
+  // cron-parser alone takes each of these, as every minute, seconds, or a step that never steps.
+  t.same(schedule(''), ["flows[0].poll.schedule: must be 5 cron fields (minute hour day-of-month month day-of-week), found 0: ''"])
+  t.same(schedule('0 * * * * *'), ["flows[0].poll.schedule: must be 5 cron fields (minute hour day-of-month month day-of-week), found 6: '0 * * * * *'"])
+  t.same(schedule('*/5 * * *'), ["flows[0].poll.schedule: must be 5 cron fields (minute hour day-of-month month day-of-week), found 4: '*/5 * * *'"])
+  t.same(schedule('banana'), ["flows[0].poll.schedule: must be 5 cron fields (minute hour day-of-month month day-of-week), found 1: 'banana'"])
+  t.same(schedule('*/61 * * * *'), ["flows[0].poll.schedule: the minute field's step /61 is outside 1-59"])
+  t.same(schedule('0 */0 * * *'), ["flows[0].poll.schedule: the hour field's step /0 is outside 1-23"])
+  t.same(schedule(' */15  * * * mon-fri '), [], 'spacing is free, and names work')
   t.match(errors({ ...base, types: { customer: { ...base.types.customer, list: { ...base.types.customer.list, pageSize: 5000 } } } }), [/types\.customer\.list\.pageSize/])
   t.match(errors({ ...base, types: { customer: { ...base.types.customer, list: { ...base.types.customer.list, paging: { kind: 'cursor' } } } } }), [/types\.customer\.list\.paging/])
   const { sinceParam: _s, ...noSince } = base.types.customer.list

@@ -170,7 +170,7 @@ t.test('an invalid document is refused with the exact path and the stored versio
     ['a path without a leading slash', document({ types: { customer: { get: { path: 'customers/{id}' } } } }),
       "types.customer.get.path: must start with '/'"],
     ['an inbound flow without a get endpoint', document({ types: { customer: { update: { path: '/customers/{id}' } } } }),
-      'flows[0].direction: inbound needs types.customer.get'],
+      'flows[0].direction: inbound needs types.customer.get (or a poll with fullRecords: true)'],
     ['a get endpoint without {id}', document({ types: { customer: { get: { path: '/customers' } } } }),
       'types.customer.get.path: must contain {id} (in the path or a query value)'],
     ['a misspelt key', document({ baseURL: 'http://127.0.0.1:9' }), 'baseURL: '],

@@ -83,11 +83,25 @@ const listPagingSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('next'), path: dotPath, param: z.string().min(1).optional() })
 ])
 
+// pg-boss fires schedules by the minute; cron-parser alone would read '' as every minute, a
+// sixth field as seconds, a fourth as the minute, and a step past its field's range as its start.
+const CRON_FIELDS = [['minute', 59], ['hour', 23], ['day-of-month', 31], ['month', 12], ['day-of-week', 7]] as const
 const cron = z.string().superRefine((text, ctx) => {
+  const fields = text.trim().split(/\s+/).filter(Boolean)
+  const issue = (message: string) => ctx.addIssue({ code: 'custom', message })
+  if (fields.length !== CRON_FIELDS.length) {
+    return issue(`must be 5 cron fields (${CRON_FIELDS.map(f => f[0]).join(' ')}), found ${fields.length}: '${text}'`)
+  }
+  for (const [i, field] of fields.entries()) {
+    const [name, max] = CRON_FIELDS[i]
+    for (const [, step] of field.matchAll(/\/(\d+)/g)) {
+      if (Number(step) < 1 || Number(step) > max) return issue(`the ${name} field's step /${step} is outside 1-${max}`)
+    }
+  }
   try {
     CronExpressionParser.parse(text)
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `invalid cron expression: ${(err as Error).message}` })
+    issue(`invalid cron expression: ${(err as Error).message}`)
   }
 })
 
@@ -278,7 +292,7 @@ function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
       return
     }
     if (flow.direction === 'inbound') {
-      if (!te.get && !flow.poll?.fullRecords) issue(at('direction'), `inbound needs types.${flow.type}.get`)
+      if (!te.get && !flow.poll?.fullRecords) issue(at('direction'), `inbound needs types.${flow.type}.get (or a poll with fullRecords: true)`)
       if (flow.collision) issue(at('collision'), 'only outbound flows handle collisions')
       if (flow.poll) {
         if (!te.list) issue(at('poll'), `polling needs types.${flow.type}.list`)
