@@ -9,7 +9,7 @@ import fp from 'fastify-plugin'
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod'
 import { adminAuth } from './auth/plugin.ts'
 import { unavailable } from './errors.ts'
-import { errorEnvelope } from './http/errors.ts'
+import { errorEnvelope, frameworkErrors, MAX_PARAM_LENGTH } from './http/errors.ts'
 import { jsonDepthLimit } from './http/json-depth.ts'
 import { metrics } from './http/metrics.ts'
 import { describeRoute } from './http/openapi.ts'
@@ -31,9 +31,15 @@ const uiDir = fileURLToPath(new URL('../ui/', import.meta.url))
 
 /**
  * Options for the Fastify instance the app is registered on. Fastify's own 503 while closing has
- * its own body and no Retry-After; the app answers those requests itself (below).
+ * its own body and no Retry-After; the app answers those requests itself (below). Path
+ * parameters hold ids of up to 255 characters (Fastify's default stops at 100), and the router's
+ * own refusals are answered in the envelope.
  */
-export const serverOptions: Pick<FastifyServerOptions, 'return503OnClosing'> = { return503OnClosing: false }
+export const serverOptions: Pick<FastifyServerOptions, 'return503OnClosing' | 'routerOptions' | 'frameworkErrors'> = {
+  return503OnClosing: false,
+  routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+  frameworkErrors
+}
 
 /** The hub's HTTP API as a Fastify plugin; only src/server.ts listens. */
 export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyInstance, opts: AppOptions) => {

@@ -84,6 +84,18 @@ t.test('every error uses one envelope', async t => {
   const plain = await app.inject({ method: 'POST', url: '/v1/admin-keys', headers: { ...auth, 'content-type': 'application/xml' }, payload: '<name>ci</name>' })
   t.equal(plain.statusCode, 415)
   t.match(plain.json(), { error: { code: 'unsupported_media_type', message: /send application\/json/ } }, 'the 415 says what to send')
+
+  // The router's own refusals, met before any route: an id of 255 characters (Fastify's limit
+  // was 100) is looked up; a longer segment, and a broken %-escape, are refused in the envelope.
+  const longId = await app.inject({ url: `/v1/records/product/by-link/shop/${encodeURIComponent('é'.repeat(255))}`, headers: auth })
+  t.equal(longId.statusCode, 404, 'a 255-character id reaches its route')
+  t.equal(longId.json().error.code, 'not_found')
+  const tooLong = await app.inject({ url: `/v1/records/product/by-link/shop/${'q'.repeat(3000)}`, headers: auth })
+  t.equal(tooLong.statusCode, 414)
+  t.same(tooLong.json(), { error: { code: 'uri_too_long', message: 'a path segment is longer than the API takes (2295 characters)' } })
+  const badEscape = await app.inject({ url: '/v1/records/product/by-link/shop/%zz', headers: auth })
+  t.equal(badEscape.statusCode, 400)
+  t.match(badEscape.json(), { error: { code: 'bad_request', message: /%zz/ } })
 })
 
 t.test('admin keys: 401 without or with a wrong key, 403 without the scope', async t => {

@@ -1,9 +1,10 @@
-import type { FastifyError, FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { isDatabaseUnavailable, isRejectedValue } from '../db/errors.ts'
 import { HubError, invalid, unavailable } from '../errors.ts'
 import { formatPath } from '../models/index.ts'
+import { MAX_ID } from '../models/text.ts'
 
 interface Envelope { error: { code: string, message: string, details?: unknown } }
 
@@ -63,6 +64,22 @@ function routeSpecific (err: FastifyError, request: FastifyRequest): FastifyErro
   }
   return undefined
 }
+
+/**
+ * Errors Fastify's router meets before any route or hook (a malformed %-escape, an over-long
+ * path segment): answered in the envelope too, where Fastify would send a body of its own.
+ */
+export function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const tooLong = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+  const { status, body } = tooLong
+    ? { status: 414, body: { error: { code: 'uri_too_long', message: `a path segment is longer than the API takes (${MAX_PARAM_LENGTH} characters)` } } }
+    : toEnvelope(err)
+  request.log.info({ code: body.error.code, status }, body.error.message)
+  reply.code(status).send(body)
+}
+
+/** A path parameter's limit: an id of MAX_ID characters, each up to 3 UTF-8 bytes sent as %XX. */
+export const MAX_PARAM_LENGTH = MAX_ID * 9
 
 export const errorEnvelope = fp(async (fastify: FastifyInstance) => {
   fastify.setErrorHandler((err: FastifyError, request, reply) => {
