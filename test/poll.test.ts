@@ -53,6 +53,10 @@ t.test('poll config is checked at load, with the path of what is wrong', async t
   t.same(schedule(' */15  * * * mon-fri '), [], 'spacing is free, and names work')
   t.match(errors({ ...base, types: { customer: { ...base.types.customer, list: { ...base.types.customer.list, pageSize: 5000 } } } }), [/types\.customer\.list\.pageSize/])
   t.match(errors({ ...base, types: { customer: { ...base.types.customer, list: { ...base.types.customer.list, paging: { kind: 'cursor' } } } } }), [/types\.customer\.list\.paging/])
+  t.same(errors({ ...base, types: { customer: { ...base.types.customer, list: { ...base.types.customer.list, query: { page: '1', modified_since: '0', sort: 'version' } } } } }), [
+    'types.customer.list.query.page: the hub sets page itself on each list call (paging.param); leave it out of query',
+    'types.customer.list.query.modified_since: the hub sets modified_since itself on each list call (sinceParam); leave it out of query'
+  ], 'a query value where the hub pages or filters is refused')
   const { sinceParam: _s, ...noSince } = base.types.customer.list
   t.match(errors({ ...base, types: { customer: { ...base.types.customer, list: noSince } } }), [/types\.customer\.list\.sinceParam.*cursor-mode poll of flows\[0\]/])
   t.match(errors({ ...base, types: { customer: { get: base.types.customer.get } } }), ['flows[0].poll: polling needs types.customer.list'])

@@ -281,6 +281,13 @@ function checkSystem (s: SystemObject, ctx: z.RefinementCtx): void {
     if (te.lookup && !placeholdersOf(te.lookup).includes(te.lookup.field)) {
       issue(['types', type, 'lookup', 'path'], `must contain {${te.lookup.field}} (in the path or a query value)`)
     }
+    // A fixed value where the hub pages or filters would ask for the same page on every call.
+    if (te.list?.query) {
+      const set = { 'paging.param': te.list.paging.param, sinceParam: te.list.sinceParam, pageSizeParam: te.list.pageSizeParam }
+      for (const [setting, param] of Object.entries(set)) {
+        if (param !== undefined && param in te.list.query) issue(['types', type, 'list', 'query', param], `the hub sets ${param} itself on each list call (${setting}); leave it out of query`)
+      }
+    }
   }
 
   const handledBy = new Map<string, number>()
