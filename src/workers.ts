@@ -43,9 +43,10 @@ export async function startWorkers (hub: Hub, opts: { pump?: boolean } = {}): Pr
     })
   })
   // Poll runs, and their schedules kept in step with the systems, whichever process changes them.
-  registered.push({ name: POLL, id: await hub.boss.work(POLL, { localConcurrency: 2, ...QUEUED_POLL }, pollHandler(ctx)) })
-  const stopImports = new AbortController()
-  registered.push({ name: IMPORT, id: await hub.boss.work(IMPORT, { localConcurrency: 2, ...QUEUED_POLL }, importHandler(ctx, stopImports.signal)) })
+  // Both end early once the worker stops (between pages, between chunks), so neither holds the shutdown.
+  const stopRuns = new AbortController()
+  registered.push({ name: POLL, id: await hub.boss.work(POLL, { localConcurrency: 2, ...QUEUED_POLL }, pollHandler(ctx, stopRuns.signal)) })
+  registered.push({ name: IMPORT, id: await hub.boss.work(IMPORT, { localConcurrency: 2, ...QUEUED_POLL }, importHandler(ctx, stopRuns.signal)) })
   let scheduling = Promise.resolve()
   const reschedule = () => {
     scheduling = scheduling.then(() => syncSchedules(hub.boss, hub.systems, hub.log)).catch(err => hub.log.error({ err }, 'poll schedules not updated'))
@@ -59,7 +60,7 @@ export async function startWorkers (hub: Hub, opts: { pump?: boolean } = {}): Pr
   const pump = opts.pump === false ? undefined : await startPump(ctx)
   let stopping: Promise<void> | undefined
   const stop = async () => {
-    stopImports.abort()
+    stopRuns.abort()
     await Promise.all([expander.stop(), pump?.stop()])
     await Promise.all([
       runner.stop(hub.env.HUB_SHUTDOWN_GRACE_MS),

@@ -2,7 +2,9 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { startLedger, startStockroom } from '../sandbox/index.ts'
 import { parseSystem } from '../src/config/load.ts'
+import { STOPPED } from '../src/poll/run.ts'
 import { POLL } from '../src/queue/queues.ts'
+import { startWorkers } from '../src/workers.ts'
 import { buildTestHub } from './helpers/hub.ts'
 import type { TestHub } from './helpers/hub.ts'
 import { startHttpServer } from './helpers/http.ts'
@@ -270,6 +272,29 @@ t.test('pull sync', async t => {
     t.match(csv.json(), { queued: 1, rejected: [{ line: 2, id: 'P1', reason: why }] }, 'a CSV line asking to fetch is rejected, the delete queued')
     const { rows } = await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.hook_backlog WHERE system_id = 'whole'")
     t.equal(rows[0].n, 0, 'the refused webhook stored nothing')
+  })
+
+  t.test('a worker that stops ends its poll between pages: what was queued stays, the job completes, and nothing shows as running', async t => {
+    const own = await buildTestHub(t, { workers: false })
+    const ledger = await source(t, startLedger)
+    for (let i = 1; i <= 6; i++) ledger.put(`S${i}`, { email: `s${i}@example.com` })
+    await putSystem(own, ledgerDoc('stopping', ledger.url))
+    const workers = await startWorkers(own.hub)
+    const release = ledger.pause()
+    const res = await own.app.inject({ method: 'POST', url: '/v1/systems/stopping/poll/customer', headers: own.auth })
+    const { jobId } = res.json()
+    await waitFor(() => ledger.calls.list === 1, 10_000, 'the first page to be asked for')
+    const stopping = workers.stop()
+    release()
+    await stopping
+    const state = (await pollState(own, 'stopping')).types[0]
+    t.match(state, { running: null, cursor: { token: '2', id: 'S2' }, lastRun: { jobId, pages: 1, enqueued: 2, complete: false, error: STOPPED } })
+    t.equal(ledger.calls.list, 1, 'no second page was asked for')
+    const job = await own.hub.pool.query('SELECT state FROM pgboss.job WHERE id = $1', [jobId])
+    t.equal(job.rows[0].state, 'completed', 'the job completed within the stop, rather than failing at its heartbeat later')
+    // A process killed mid-run leaves its report as current; its job being over says otherwise.
+    await own.hub.pool.query("UPDATE hub.poll_state SET current = last_run WHERE system_id = 'stopping'")
+    t.equal((await pollState(own, 'stopping')).types[0].running, null, 'a run whose job is over is not shown as running')
   })
 
   t.test('2,500 changes with a batch limit of 1,000 arrive in three runs, all of them', async t => {

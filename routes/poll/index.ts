@@ -4,7 +4,7 @@ import { conflict, notFound } from '../../src/errors.ts'
 import { adminErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
 import { dataTypes } from '../../src/models/index.ts'
 import { pollFlow } from '../../src/poll/run.ts'
-import { readState, resetState } from '../../src/poll/state.ts'
+import { readState, resetState, runningRun } from '../../src/poll/state.ts'
 import { nextRun, pollTarget, triggerBatch, triggerPoll } from '../../src/poll/trigger.ts'
 
 // Pull sync's doors, under /v1/systems/:id (routes/systems holds the systems themselves).
@@ -79,7 +79,7 @@ const pollDoors: FastifyPluginAsyncZod = async (fastify) => {
         mode: found.poll.mode,
         schedule: found.poll.schedule,
         batchLimit: found.poll.batchLimit,
-        running: state.current,
+        running: await runningRun(hub.pool, state),
         lastRun: state.lastRun,
         cursor: state.cursor,
         nextRun: nextRun(found.poll.schedule),

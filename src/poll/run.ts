@@ -39,6 +39,16 @@ interface Run {
   list: ListEndpoint
   report: RunReport
   limit: number
+  /** The worker is stopping: end after the page in hand. */
+  stop?: AbortSignal
+}
+
+/** A run the worker's shutdown ended, between pages: what it queued is committed. */
+export const STOPPED = 'stopped between pages: the worker was shutting down; the next run goes on from where this one got'
+
+/** Between pages: end the run here if the worker is stopping. */
+function checkStop (run: Run): void {
+  if (run.stop?.aborted) throw new Error(STOPPED)
 }
 
 /**
@@ -48,7 +58,7 @@ interface Run {
  * and repeats nothing already queued. Called by the poll queue's handler, which pg-boss runs at
  * most once at a time per (system, type).
  */
-export async function runPoll (ctx: PipelineContext, jobId: string, job: PollJob): Promise<RunReport> {
+export async function runPoll (ctx: PipelineContext, jobId: string, job: PollJob, stop?: AbortSignal): Promise<RunReport> {
   const system = await ctx.systems.get(job.system)
   const found = system && pollFlow(system, job.type)
   if (!system || !found) throw new PermanentError(`${job.system} has no enabled inbound ${job.type} flow with poll`)
@@ -57,7 +67,7 @@ export async function runPoll (ctx: PipelineContext, jobId: string, job: PollJob
     pages: 0, seen: 0, enqueued: 0, deleted: 0, complete: false, cut: false
   }
   const state = await beginRun(ctx.pool, system.id, job.type, report)
-  const run: Run = { ctx, system, job, ...found, report, limit: job.initialize ? Infinity : found.poll.batchLimit }
+  const run: Run = { ctx, system, job, ...found, report, limit: job.initialize ? Infinity : found.poll.batchLimit, stop }
   try {
     // An open circuit breaker holds polls too: the system is down.
     await ctx.breaker.admit(system)
@@ -100,6 +110,7 @@ async function cursorRun (run: Run, start: Cursor | null): Promise<void> {
       await saveProgress(run.ctx.pool, run.system.id, run.job.type, run.report)
     }
     if (run.report.cut || !page.more) break
+    checkStop(run)
     if (run.list.paging.kind === 'next') next = page.next
     else if (cursor?.token === since) index++
     else { since = cursor?.token; index = 0 }
@@ -135,6 +146,7 @@ async function auditRun (run: Run, runNo: number): Promise<void> {
       })
     if (report.cut) return
     if (!page.more) break
+    checkStop(run)
     if (run.list.paging.kind === 'next') next = page.next
     else index++
   }

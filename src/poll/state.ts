@@ -1,5 +1,6 @@
 import type { Queryable } from '../db/queryable.ts'
 import type { DataType } from '../models/index.ts'
+import { POLL } from '../queue/queues.ts'
 
 /** Where cursor mode stands: the last record whose inbound job committed. */
 export interface Cursor { token: string, id: string }
@@ -35,6 +36,16 @@ export async function readState (db: Queryable, system: string, type: DataType):
   const { rows: [row] } = await db.query(
     'SELECT cursor, run_no, current, last_run, last_error FROM hub.poll_state WHERE system_id = $1 AND type = $2', [system, type])
   return { cursor: row?.cursor ?? null, runNo: Number(row?.run_no ?? 0), current: row?.current ?? null, lastRun: row?.last_run ?? null, lastError: row?.last_error ?? null }
+}
+
+/**
+ * The run going on, if any: `current` unless its job is over. A process killed mid-run (SIGKILL,
+ * a lost machine) leaves its report behind, and pg-boss fails the job once its heartbeat stops.
+ */
+export async function runningRun (db: Queryable, state: Pick<PollState, 'current'>): Promise<RunReport | null> {
+  if (!state.current) return null
+  const { rows } = await db.query(`SELECT 1 FROM pgboss.job WHERE name = $1 AND id = $2 AND state IN ('created', 'retry', 'active')`, [POLL, state.current.jobId])
+  return rows.length ? state.current : null
 }
 
 /** A run begins: its report becomes `current`; audit mode gets the next run number. */

@@ -12,7 +12,7 @@ import { POLL } from '../queue/queues.ts'
 import type { SystemRegistry } from '../stores/systems.ts'
 import { pollFlow } from './run.ts'
 import type { PollJob } from './run.ts'
-import { readState } from './state.ts'
+import { readState, runningRun } from './state.ts'
 import type { RunReport } from './state.ts'
 
 type Ctx = { pool: Pool, boss: PgBoss, systems: Pick<SystemRegistry, 'get'> }
@@ -38,7 +38,7 @@ async function queueRun (ctx: Ctx, db: Queryable, job: PollJob): Promise<Trigger
   const id = randomUUID()
   const inserted = await insertJobs(ctx.boss, POLL, [{ id, data: job, singletonKey: pollKey(job.system, job.type) }], db)
   if (inserted.has(id)) return { started: true, running: false, jobId: id, progress: null }
-  return { started: false, running: true, progress: (await readState(ctx.pool, job.system, job.type)).current }
+  return { started: false, running: true, progress: await runningRun(ctx.pool, await readState(ctx.pool, job.system, job.type)) }
 }
 
 /** Run a poll now (POST /v1/systems/:id/poll/:type, and the schedule's own jobs go the same way). */
