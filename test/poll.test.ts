@@ -88,6 +88,20 @@ t.test('pull sync', async t => {
     t.ok(((await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.throttle WHERE system_id = 'ledger'")).rows[0].n), 'listing calls take the system\'s perSecond pace')
   })
 
+  t.test('a system deleted and made again starts with a full pull, not the old cursor', async t => {
+    const ledger = await source(t, startLedger)
+    for (let i = 1; i <= 3; i++) ledger.put(`R${i}`, { email: `r${i}@example.com` })
+    await putSystem(h, ledgerDoc('again', ledger.url))
+    t.match(await pollNow(h, 'again', 'customer'), { enqueued: 3 })
+    t.ok((await pollState(h, 'again')).types[0].cursor, 'a cursor before')
+    const del = await h.app.inject({ method: 'DELETE', url: '/v1/systems/again', headers: h.auth })
+    t.equal(del.statusCode, 204)
+    await putSystem(h, ledgerDoc('again', ledger.url))
+    t.match((await pollState(h, 'again')).types[0], { cursor: null, lastRun: null, lastError: null }, 'no state of the deleted system')
+    t.match(await pollNow(h, 'again', 'customer'), { seen: 3, enqueued: 3 }, 'every record is listed again')
+    await settled(h.hub)
+  })
+
   t.test('records sharing a token across page boundaries and batch limits are all taken once', async t => {
     const ledger = await source(t, startLedger)
     for (const id of ['E1', 'E2', 'E3', 'E4', 'E5']) ledger.put(id, { email: `${id}@example.com` }, 7)

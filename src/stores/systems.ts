@@ -6,11 +6,21 @@ import type { Env, Missing } from '../config/load.ts'
 import type { Flow, SystemConfig } from '../config/systems.ts'
 import { listen } from '../db/listen.ts'
 import { inTransaction } from '../db/pool.ts'
-import type { Pool } from '../db/pool.ts'
+import type { Pool, PoolClient } from '../db/pool.ts'
 import type { DataType } from '../models/index.ts'
 import { dropSecrets, setSecrets } from '../redact.ts'
 
 export type Action = 'create' | 'update' | 'delete'
+
+/**
+ * A deleted system's poll state goes with it: a system made again under its id starts with a
+ * full pull, rather than from a cursor that would skip what came before it.
+ */
+async function forgetPolls (db: PoolClient, ids: string[]): Promise<void> {
+  if (!ids.length) return
+  await db.query('DELETE FROM hub.poll_state WHERE system_id = ANY($1)', [ids])
+  await db.query('DELETE FROM hub.poll_audit WHERE system_id = ANY($1)', [ids])
+}
 
 const UPSERT = `INSERT INTO hub.systems (id, document, source) VALUES ($1, $2, $3)
   ON CONFLICT (id) DO UPDATE SET document = excluded.document, source = excluded.source, updated_at = now()`
@@ -107,14 +117,19 @@ export async function systemRegistry (pool: Pool, env: Env, log: Logger): Promis
       invalidate()
     },
     async remove (id) {
-      const { rowCount } = await pool.query('DELETE FROM hub.systems WHERE id = $1', [id])
-      await pool.query(NOTIFY)
+      const removed = await inTransaction(pool, async client => {
+        const { rows } = await client.query('DELETE FROM hub.systems WHERE id = $1 RETURNING id', [id])
+        await forgetPolls(client, rows.map(r => r.id))
+        await client.query(NOTIFY)
+        return rows.length > 0
+      })
       invalidate()
-      return (rowCount ?? 0) > 0
+      return removed
     },
     async replaceFileSystems (documents) {
       await inTransaction(pool, async client => {
-        await client.query("DELETE FROM hub.systems WHERE source = 'file' AND NOT (id = ANY($1))", [documents.map(d => d.id)])
+        const { rows } = await client.query("DELETE FROM hub.systems WHERE source = 'file' AND NOT (id = ANY($1)) RETURNING id", [documents.map(d => d.id)])
+        await forgetPolls(client, rows.map(r => r.id))
         for (const doc of documents) {
           await client.query(UPSERT, [doc.id, JSON.stringify(hashWebhookKeys(doc)), 'file'])
         }
