@@ -95,7 +95,7 @@ export async function callSystem (system: SystemConfig, req: CallRequest, trace?
       ? err
       : err instanceof AddressRefused
         ? new ConnectorError(`${system.id}: ${err.message}; set allowPrivateNetwork: true on the system to allow it`, { transient: false })
-        : new ConnectorError(describeNetworkError(err, system.timeoutMs), { transient: true })
+        : new ConnectorError(`${req.method} ${req.path} ${describeNetworkError(err, system.timeoutMs)}`, { transient: true })
     observeCall(system.id, 'network', started)
     traced?.end({ error: error.message, ms: Date.now() - started })
     throw error
@@ -138,7 +138,7 @@ function errorDetail (body: unknown, text: string): string {
 function describeNetworkError (err: unknown, timeoutMs: number): string {
   const e = err as { name?: string, code?: string, message?: string }
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timed out after ${timeoutMs} ms`
-  return `connection failed: ${e.code ?? e.message ?? String(err)}`
+  return `failed to connect: ${e.code ?? e.message ?? String(err)}`
 }
 
 /** Fill `{name}` placeholders from `values` (URL-encoded for paths and queries, raw for bodies). */
