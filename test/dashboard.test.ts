@@ -7,8 +7,10 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 import t from 'tap'
+import { startLedger } from '../sandbox/index.ts'
 import { ADMIN_KEY } from './helpers/hub.ts'
 import { startPipeline, waitFor } from './helpers/pipeline.ts'
+import { ledgerDoc } from './helpers/poll.ts'
 
 const artifacts = fileURLToPath(new URL('./artifacts/', import.meta.url))
 const readmeShot = fileURLToPath(new URL('../docs/dashboard.png', import.meta.url))
@@ -89,17 +91,29 @@ t.test('sign in, sync from a CSV, open a lineage, retry a failed delivery', asyn
   await page.goto(p.url + '/#poll')
   await page.getByRole('heading', { name: 'Polling' }).waitFor()
   await page.getByText(/^No system polls\. An inbound flow polls when it has poll/).waitFor()
+  // A source that sends no webhooks: its poll run from the page, followed there as it ends.
+  const ledger = await startLedger()
+  t.teardown(() => ledger.close())
+  ledger.put('L1', { email: 'lee@example.com', name: 'Lee' })
+  const put = await fetch(`${p.url}/v1/systems/ledger`, { method: 'PUT', headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' }, body: JSON.stringify(ledgerDoc('ledger', ledger.url)) })
+  t.equal(put.status, 201, 'the ledger is added')
+  await page.reload()
+  await page.getByRole('heading', { name: 'ledger' }).waitFor()
+  await page.getByRole('button', { name: 'Poll now' }).click()
+  await page.getByText('started').waitFor()
+  await page.locator('#view td', { hasText: /1 seen, 1 queued; complete$/ }).waitFor({ timeout: 30_000 })
+  await shot('5-polling')
   await page.goto(p.url + '/#imports')
   await page.setInputFiles('#import-form input[name=file]', { name: 'c.csv', mimeType: 'text/csv', buffer: Buffer.from('email_address,first_name\nkay@example.com,Kay\n') })
   await page.click('#import-form button')
   await page.locator('#view td', { hasText: 'finished' }).or(page.locator('#view td', { hasText: 'queued' })).or(page.locator('#view td', { hasText: 'processing' })).first().waitFor()
   t.equal(await page.locator('#view .bad').count(), 0, 'no error shown')
-  await shot('5-imports')
+  await shot('6-imports')
 
   await page.setViewportSize({ width: 1000, height: 800 })
   await page.goto(p.url + '/#overview')
   await page.getByRole('heading', { name: 'Systems' }).waitFor()
-  await page.screenshot({ path: join(artifacts, '6-overview.png'), fullPage: true })
+  await page.screenshot({ path: join(artifacts, '7-overview.png'), fullPage: true })
   // The README's picture is committed: replaced only when asked for.
   if (process.env.HUB_UPDATE_SCREENSHOTS) await page.screenshot({ path: readmeShot })
 })

@@ -227,6 +227,14 @@ async function follow (batchId, into) {
   }
 }
 
+/** A poll run in a line: what it saw and queued, and how it ended. */
+function runSummary (r) {
+  const counts = `${r.pages} pages, ${r.seen} seen, ${r.enqueued} queued${r.deleted ? `, ${r.deleted} deleted` : ''}`
+  if (!r.endedAt) return counts
+  const ended = r.error ? `failed: ${r.error}` : r.cut ? 'batch limit reached, the rest next run' : 'complete'
+  return `${new Date(r.endedAt).toLocaleString()}: ${counts}; ${ended}`
+}
+
 async function poll () {
   const { systems } = await api('/v1/systems')
   const out = [h('h1', {}, 'Polling')]
@@ -237,13 +245,16 @@ async function poll () {
       type: 'button',
       onclick: async (ev) => {
         const r = await api(`/v1/systems/${s.id}/${path}`, { method }).catch(err => ({ error: err.message }))
-        ev.target.replaceWith(h('span', {}, r?.error ?? (r?.running ? 'already running' : 'done')))
+        ev.target.replaceWith(h('span', {}, r?.error ?? (r?.running ? 'already running' : r?.started ? 'started' : 'reset')))
       }
     }, label)
-    out.push(h('h2', {}, s.id), table(['type', 'mode', 'schedule', 'last run', 'next run', 'last error', ''], types.map(x => row(
+    out.push(h('h2', {}, s.id), table(['type', 'mode', 'schedule', 'running', 'last run', 'next run', 'earlier error', ''], types.map(x => row(
       x.type, x.mode, x.schedule,
-      x.lastRun ? `${x.lastRun.seen} seen, ${x.lastRun.enqueued} queued${x.lastRun.error ? `, ${x.lastRun.error}` : ''}` : (x.running ? 'running' : '–'),
-      new Date(x.nextRun).toLocaleString(), x.lastError ?? '',
+      x.running ? runSummary(x.running) : '–',
+      x.lastRun ? h('span', { class: x.lastRun.error ? 'bad' : undefined }, runSummary(x.lastRun)) : '–',
+      new Date(x.nextRun).toLocaleString(),
+      // The last error, when it is not the last run's own.
+      x.lastError && x.lastError !== x.lastRun?.error ? x.lastError : '',
       h('span', {}, act(x.type, 'POST', `poll/${x.type}`, 'Poll now'), ' ', act(x.type, 'DELETE', `poll/${x.type}/state`, 'Reset'))))))
   }
   if (out.length === 1) out.push(h('p', {}, 'No system polls. An inbound flow polls when it has poll and its type a list endpoint (README: Pull sync).'))
@@ -281,7 +292,7 @@ async function imports () {
 
 const views = { overview, errors, records, record, job, sync, poll, imports }
 // Pages that refresh themselves every 2 s (not ones with a form being filled in).
-const live = new Set(['overview'])
+const live = new Set(['overview', 'poll'])
 
 async function route () {
   clearInterval(timer)
