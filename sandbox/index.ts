@@ -10,7 +10,7 @@ export { startCrm } from './crm.ts'
 export type { Crm, CrmOptions } from './crm.ts'
 export { startErp } from './erp.ts'
 export type { Erp, ErpOptions } from './erp.ts'
-export { startLedger, startStockroom } from './pull-sources.ts'
+export { ledgerSystem, startLedger, startStockroom, stockroomSystem } from './pull-sources.ts'
 export type { PullSource } from './pull-sources.ts'
 
 import { startShop } from './shop.ts'

@@ -1,8 +1,8 @@
 // `npm run sandbox`: the three sandbox systems alone, for a hub started separately with
 // examples/hub.config.yaml. Prints the environment that config needs; `--seed N` puts N
-// customers in the shop.
+// customers in the shop; `--pull` adds the two sources that send no webhooks, for pull sync.
 import { Command } from 'commander'
-import { exampleEnv, startSandbox } from './index.ts'
+import { exampleEnv, ledgerSystem, startLedger, startSandbox, startStockroom, stockroomSystem } from './index.ts'
 import { parseOptions } from './options.ts'
 import { seedShop } from './seed.ts'
 
@@ -18,9 +18,10 @@ function port (name: string, fallback: number): number {
   return n
 }
 
-const options = parseOptions<{ seed: string }>(new Command('npm run sandbox --')
+const options = parseOptions<{ seed: string, pull?: boolean }>(new Command('npm run sandbox --')
   .description('The sandbox shop, CRM and ERP alone, for a hub started separately with examples/hub.config.yaml (HUB_URL, SHOP_PORT, CRM_PORT, ERP_PORT).')
-  .option('--seed <n>', 'put this many customers in the shop (their webhooks go to HUB_URL)', '0'))
+  .option('--seed <n>', 'put this many customers in the shop (their webhooks go to HUB_URL)', '0')
+  .option('--pull', 'also run the ledger and the stockroom, two sources that send no webhooks, for pull sync (LEDGER_PORT, STOCKROOM_PORT)'))
 const seed = Number(options.seed)
 if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be a number of customers, got ${options.seed}`)
 const hubUrl = (process.env.HUB_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '')
@@ -54,9 +55,29 @@ If no hub was listening then, sync them by hand once it runs:
     -H "authorization: Bearer $HUB_ADMIN_KEY" -H 'content-type: text/csv' --data-binary @-`)
 }
 
+const pullSources = options.pull ? [await startLedger({ port: port('LEDGER_PORT', 4104) }), await startStockroom({ port: port('STOCKROOM_PORT', 4105) })] : []
+if (options.pull) {
+  const [ledger, stockroom] = pullSources
+  for (let i = 1; i <= 5; i++) ledger.put(`L${i}`, { email: `ledger${i}@example.com`, name: `Ledger customer ${i}` })
+  for (let i = 1; i <= 5; i++) stockroom.put(`P${i}`, { sku: `SKU-${i}`, title: `Product ${i}` })
+  const put = (doc: { id: string }) => `  curl -X PUT ${hubUrl}/v1/systems/${doc.id} -H "authorization: Bearer $HUB_ADMIN_KEY" \\
+    -H 'content-type: application/json' -d '${JSON.stringify(doc)}'`
+  console.log(`
+Pull sync (README, Pull sync): two sources that send no webhooks, 5 records each.
+  ledger     ${ledger.url}  customers, listed by version: cursor mode
+  stockroom  ${stockroom.url}  products, listed whole: audit mode
+Add them to the hub, then poll each now (or wait for the hourly schedule):
+${put(ledgerSystem(ledger.url))}
+${put(stockroomSystem(stockroom.url))}
+  npx hub poll ledger customer; npx hub poll stockroom product
+Change or delete a record, and poll again to see only that change arrive:
+  curl -X PUT ${ledger.url}/customers/L2 -H 'content-type: application/json' -d '{"email": "ledger2@example.com", "name": "Renamed"}'
+  curl -X DELETE ${stockroom.url}/products/P3`)
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    sandbox.close().then(
+    Promise.all([sandbox.close(), ...pullSources.map(s => s.close())]).then(
       () => process.exit(0),
       () => process.exit(1),
     )

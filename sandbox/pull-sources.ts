@@ -28,7 +28,10 @@ export interface PullSource {
 
 interface Listing { status?: number, body: unknown }
 
-async function serve (name: string, records: Map<string, Fields>, list: (query: URLSearchParams) => Listing, getPath: string): Promise<PullSource> {
+/** Where a source listens: a free port unless given one (`npm run sandbox -- --pull`). */
+export interface SourceOptions { port?: number }
+
+async function serve (name: string, records: Map<string, Fields>, list: (query: URLSearchParams) => Listing, getPath: string, opts: SourceOptions): Promise<PullSource> {
   const calls = { list: 0, get: 0 }
   let failAt = 0
   let failStatus = 503
@@ -47,15 +50,25 @@ async function serve (name: string, records: Map<string, Fields>, list: (query: 
       const { status = 200, body } = list(url.searchParams)
       return send(res, status, body)
     }
-    const one = req.method === 'GET' && url.pathname.startsWith(getPath + '/') && records.get(decodeURIComponent(url.pathname.slice(getPath.length + 1)))
+    const id = url.pathname.startsWith(getPath + '/') ? decodeURIComponent(url.pathname.slice(getPath.length + 1)) : undefined
+    const one = req.method === 'GET' && id !== undefined && records.get(id)
     if (one) { calls.get++; return send(res, 200, one) }
+    // Changes by hand (curl), for a poll to find: PUT a record's fields, or DELETE it.
+    if (req.method === 'PUT' && id) {
+      let fields: unknown
+      try { fields = JSON.parse(Buffer.concat(await req.toArray()).toString('utf8')) } catch { fields = undefined }
+      if (!fields || typeof fields !== 'object' || Array.isArray(fields)) return send(res, 400, { error: 'send the record as a JSON object' })
+      source.put(id, fields as Fields)
+      return send(res, 200, records.get(id))
+    }
+    if (req.method === 'DELETE' && id && source.remove(id)) return res.writeHead(204).end()
     send(res, 404, { error: 'not found' })
   }
   const server = createServer(handle)
-  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(opts.port ?? 0, '127.0.0.1', resolve))
   const { port } = server.address() as { port: number }
   let version = 0
-  return {
+  const source: PullSource = {
     url: `http://127.0.0.1:${port}`,
     put (id, fields, v) {
       version = Math.max(version, v ?? version + 1)
@@ -75,6 +88,7 @@ async function serve (name: string, records: Map<string, Fields>, list: (query: 
     },
     close: () => new Promise(resolve => { server.closeAllConnections(); server.close(() => resolve()) })
   }
+  return source
 }
 
 const int = (raw: string | null, fallback: number, max = Number.MAX_SAFE_INTEGER) => {
@@ -83,7 +97,7 @@ const int = (raw: string | null, fallback: number, max = Number.MAX_SAFE_INTEGER
 }
 
 /** The ledger: GET /customers?modified_since=&page=&per_page= → { customers, page }. */
-export async function startLedger (): Promise<PullSource> {
+export async function startLedger (opts: SourceOptions = {}): Promise<PullSource> {
   const records = new Map<string, Fields>()
   return await serve('ledger', records, (q) => {
     const since = int(q.get('modified_since'), 0)
@@ -93,11 +107,11 @@ export async function startLedger (): Promise<PullSource> {
     const matching = [...records.values()].filter(r => (r.version as number) >= since)
       .sort((a, b) => (a.version as number) - (b.version as number) || String(a.id).localeCompare(String(b.id)))
     return { body: { customers: matching.slice((page - 1) * perPage, page * perPage), page } }
-  }, '/customers')
+  }, '/customers', opts)
 }
 
 /** The stockroom: GET /products?after=<token>&limit= → { items, next } in its own order, no filter. */
-export async function startStockroom (): Promise<PullSource> {
+export async function startStockroom (opts: SourceOptions = {}): Promise<PullSource> {
   const records = new Map<string, Fields>()
   return await serve('stockroom', records, (q) => {
     const limit = int(q.get('limit'), 100, 1000)
@@ -113,5 +127,44 @@ export async function startStockroom (): Promise<PullSource> {
       items.push(r)
     }
     return { body: { items, next: more ? String(items[items.length - 1].id) : null } }
-  }, '/products')
+  }, '/products', opts)
 }
+
+/** A hub system for the ledger at `url`: customers polled in cursor mode, fetched one by one. */
+export const ledgerSystem = (url: string, id = 'ledger') => ({
+  id,
+  name: 'Ledger (sends no webhooks)',
+  baseUrl: url,
+  allowPrivateNetwork: true,
+  throttle: { maxConcurrent: 2, perSecond: 200 },
+  types: {
+    customer: {
+      get: { path: '/customers/{id}' },
+      list: { path: '/customers', itemsPath: 'customers', modifiedPath: 'version', sinceParam: 'modified_since', paging: { kind: 'page', param: 'page' }, pageSize: 100, pageSizeParam: 'per_page' }
+    }
+  },
+  flows: [{
+    type: 'customer',
+    direction: 'inbound',
+    actions: ['create', 'update'],
+    mappings: [{ kind: 'field', from: 'email', to: 'email_address' }, { kind: 'field', from: 'name', to: 'first_name' }],
+    poll: { mode: 'cursor' }
+  }]
+})
+
+/** A hub system for the stockroom at `url`: products polled in audit mode, listed whole. */
+export const stockroomSystem = (url: string, id = 'stockroom') => ({
+  id,
+  name: 'Stockroom (lists everything, filters nothing)',
+  baseUrl: url,
+  allowPrivateNetwork: true,
+  types: {
+    product: { list: { path: '/products', itemsPath: 'items', paging: { kind: 'next', path: 'next', param: 'after' }, pageSize: 100, pageSizeParam: 'limit' } }
+  },
+  flows: [{
+    type: 'product',
+    direction: 'inbound',
+    mappings: [{ kind: 'field', from: 'sku', to: 'sku' }, { kind: 'field', from: 'title', to: 'name' }],
+    poll: { mode: 'audit', fullRecords: true }
+  }]
+})

@@ -58,8 +58,8 @@ t.test('a connection failure or a timeout is transient', async t => {
   t.match(refused, { transient: true, message: 'GET / failed to connect: ECONNREFUSED' }, 'naming the call')
   const server = await startHttpServer(t, () => { /* never answers */ })
   const slow = await callSystem(system(server.url, { timeoutMs: 200 }), { method: 'GET', path: '/', step: 'fetch' }).catch(e => e as ConnectorError)
-  t.equal(slow.transient, true)
-  t.equal(slow.message, 'GET / timed out after 200 ms', 'naming the call')
+  t.equal((slow as ConnectorError).transient, true)
+  t.equal((slow as ConnectorError).message, 'GET / timed out after 200 ms', 'naming the call')
 })
 
 t.test('Retry-After as seconds or as a date', async t => {

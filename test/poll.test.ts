@@ -1,6 +1,6 @@
 import t from 'tap'
 import type { Test } from 'tap'
-import { startLedger, startStockroom } from '../sandbox/index.ts'
+import { startLedger, startStockroom, stockroomSystem } from '../sandbox/index.ts'
 import { parseSystem } from '../src/config/load.ts'
 import { STOPPED } from '../src/poll/run.ts'
 import { POLL } from '../src/queue/queues.ts'
@@ -14,20 +14,15 @@ import { ledgerDoc, linked, pollState, putSystem, source } from './helpers/poll.
 // Pull sync against the sandbox's two sources that send no webhooks: the ledger (cursor mode)
 // and the stockroom (audit mode). Sizes are the smallest that show each behaviour.
 
-const stockroomDoc = (id: string, url: string, poll: object = {}, pageSize = 2) => ({
-  id,
-  baseUrl: url,
-  allowPrivateNetwork: true,
-  types: {
-    product: { list: { path: '/products', itemsPath: 'items', paging: { kind: 'next', path: 'next', param: 'after' }, pageSize, pageSizeParam: 'limit' } }
-  },
-  flows: [{
-    type: 'product',
-    direction: 'inbound',
-    mappings: [{ kind: 'field', from: 'sku', to: 'sku' }, { kind: 'field', from: 'title', to: 'name' }],
-    poll: { mode: 'audit', fullRecords: true, ...poll }
-  }]
-})
+/** A system on the sandbox stockroom at `url`, pages of `pageSize`; `poll` overrides. */
+function stockroomDoc (id: string, url: string, poll: object = {}, pageSize = 2) {
+  const doc = stockroomSystem(url, id)
+  return {
+    ...doc,
+    types: { product: { list: { ...doc.types.product.list, pageSize } } },
+    flows: [{ ...doc.flows[0], poll: { ...doc.flows[0].poll, ...poll } }]
+  }
+}
 
 /** Poll now and wait for that run to end; returns its report. */
 async function pollNow (h: TestHub, system: string, type: string) {

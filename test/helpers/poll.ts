@@ -1,28 +1,19 @@
 // Pull sync test helpers: a ledger system (the sandbox's cursor-mode source) and its state.
 import type { Test } from 'tap'
+import { ledgerSystem } from '../../sandbox/index.ts'
 import type { PullSource } from '../../sandbox/index.ts'
 import type { TestHub } from './hub.ts'
 
-/** A system on the sandbox ledger at `url` with a cursor-mode customer poll; `poll`/`list` override. */
-export const ledgerDoc = (id: string, url: string, poll: object = {}, list: object = {}) => ({
-  id,
-  baseUrl: url,
-  allowPrivateNetwork: true,
-  throttle: { maxConcurrent: 2, perSecond: 200 },
-  types: {
-    customer: {
-      get: { path: '/customers/{id}' },
-      list: { path: '/customers', itemsPath: 'customers', modifiedPath: 'version', sinceParam: 'modified_since', paging: { kind: 'page', param: 'page' }, pageSize: 2, pageSizeParam: 'per_page', ...list }
-    }
-  },
-  flows: [{
-    type: 'customer',
-    direction: 'inbound',
-    actions: ['create', 'update'],
-    mappings: [{ kind: 'field', from: 'email', to: 'email_address' }, { kind: 'field', from: 'name', to: 'first_name' }],
-    poll: { mode: 'cursor', ...poll }
-  }]
-})
+/** A system on the sandbox ledger at `url` with a cursor-mode customer poll, pages of 2; `poll`/`list` override. */
+export function ledgerDoc (id: string, url: string, poll: object = {}, list: object = {}) {
+  const doc = ledgerSystem(url, id)
+  const customer = doc.types.customer
+  return {
+    ...doc,
+    types: { customer: { ...customer, list: { ...customer.list, pageSize: 2, ...list } } },
+    flows: [{ ...doc.flows[0], poll: { ...doc.flows[0].poll, ...poll } }]
+  }
+}
 
 export async function putSystem (h: TestHub, doc: { id: string, [key: string]: unknown }) {
   const res = await h.app.inject({ method: 'PUT', url: `/v1/systems/${doc.id}`, headers: h.auth, payload: doc })
