@@ -169,6 +169,19 @@ t.test('pull sync', async t => {
     t.equal((await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.poll_audit WHERE system_id = 'stock'")).rows[0].n, 4, 'the audit table holds what the source holds')
   })
 
+  t.test('audit mode: a run that queues exactly its batch limit is cut only if deletes are left over', async t => {
+    const stock = await source(t, startStockroom)
+    for (let i = 1; i <= 2; i++) stock.put(`Q${i}`, { sku: `Q${i}`, title: `Q ${i}` })
+    await putSystem(h, stockroomDoc('exact', stock.url, { batchLimit: 2 }))
+    t.match(await pollNow(h, 'exact', 'product'), { enqueued: 2, deleted: 0, cut: false, complete: true }, 'nothing left: not cut')
+    stock.put('Q1', { sku: 'Q1', title: 'Changed' })
+    stock.put('Q3', { sku: 'Q3', title: 'Q 3' })
+    stock.remove('Q2')
+    t.match(await pollNow(h, 'exact', 'product'), { enqueued: 2, deleted: 0, cut: true, complete: true }, 'a delete left over: cut')
+    t.match(await pollNow(h, 'exact', 'product'), { enqueued: 0, deleted: 1, cut: false }, 'the next run takes it')
+    await settled(h.hub)
+  })
+
   t.test('after a reset, a full pull sends nothing out for unchanged records', async t => {
     const ledger = await source(t, startLedger)
     const crm = await startHttpServer(t, (req, res) => {

@@ -11,7 +11,7 @@ import { INBOUND } from '../queue/queues.ts'
 import type { Action } from '../stores/systems.ts'
 import { fetchPage } from './list.ts'
 import type { Listed, Page } from './list.ts'
-import { beginRun, diffPage, endRun, recordAudited, saveProgress, takeMissing } from './state.ts'
+import { anyMissing, beginRun, diffPage, endRun, recordAudited, saveProgress, takeMissing } from './state.ts'
 import type { Cursor, RunReport } from './state.ts'
 
 export interface PollJob {
@@ -154,7 +154,8 @@ async function auditRun (run: Run, runNo: number): Promise<void> {
   const deletes = run.flow.actions.includes('delete')
   for (;;) {
     const room = Math.min(1_000, run.limit - report.enqueued - report.deleted)
-    if (room <= 0) { report.cut = true; return }
+    // At the limit the run is cut only if deletes are left for the next one.
+    if (room <= 0) { report.cut = await anyMissing(ctx.pool, system.id, job.type, runNo); return }
     const done = await inTransaction(ctx.pool, async tx => {
       const missing = await takeMissing(tx, system.id, job.type, runNo, room)
       // A flow without the delete action hears of no deletes; the records are simply no longer audited.

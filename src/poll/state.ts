@@ -105,6 +105,12 @@ export async function recordAudited (db: Queryable, system: string, type: DataTy
     [system, type, ids, hashes, runNo])
 }
 
+/** Whether a complete listing of run `runNo` left out any audited record. */
+export async function anyMissing (db: Queryable, system: string, type: DataType, runNo: number): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM hub.poll_audit WHERE system_id = $1 AND type = $2 AND seen_run < $3 LIMIT 1', [system, type, runNo])
+  return rows.length > 0
+}
+
 /** Audited records a complete listing of run `runNo` did not contain, removed from the audit table. */
 export async function takeMissing (db: Queryable, system: string, type: DataType, runNo: number, limit: number): Promise<string[]> {
   const { rows } = await db.query<{ external_id: string }>(
