@@ -12,6 +12,7 @@ COPY src ./src
 COPY routes ./routes
 COPY jobs ./jobs
 COPY sql ./sql
+COPY ui ./ui
 
 # The embedded PostgreSQL (used only when DATABASE_URL is unset) keeps its data here.
 RUN mkdir -p /data && chown node:node /data

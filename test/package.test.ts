@@ -2,11 +2,12 @@
 // elsewhere that starts the hub on its embedded database.
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { testDatabase } from './helpers/db.ts'
 import { waitFor } from './helpers/pipeline.ts'
 import { running, startHubProcess } from './helpers/process.ts'
 
@@ -90,3 +91,24 @@ t.test('the packed package installs elsewhere and starts the hub on its embedded
   t.notOk(existsSync(pidFile), 'the embedded PostgreSQL shut down')
   await t.resolves(waitFor(async () => !await running(postgres), 10_000, 'PostgreSQL to exit'), 'and its process is gone')
 })
+
+t.test("the Docker image's files, run as its CMD runs them, start the hub and serve the API and the dashboard", async t => {
+  // No Docker engine here: the files the Dockerfile copies are copied the same way, beside the
+  // repository's dependencies (its npm ci --omit=dev installs the same packages, less the dev ones).
+  const dockerfile = await readFile(join(root, 'Dockerfile'), 'utf8')
+  const copies = [...dockerfile.matchAll(/^COPY (\S+(?: \S+)*) (\S+)$/gm)].flatMap(m => m[1].split(' '))
+  const dir = await mkdtemp(join(tmpdir(), 'hub-image-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  for (const path of copies) await cp(join(root, path), join(dir, path), { recursive: true })
+  await symlink(join(root, 'node_modules'), join(dir, 'node_modules'))
+  const cmd = JSON.parse(/^CMD (\[.*\])$/m.exec(dockerfile)![1]) as string[]
+  t.equal(cmd[0], 'node')
+  const started = await startHubProcess(t, { DATABASE_URL: await testDatabase(t), NODE_ENV: 'production' }, { args: cmd.slice(1), cwd: dir })
+  t.equal((await fetch(started.url + '/ready')).status, 200, 'ready')
+  const page = await fetch(started.url + '/')
+  t.equal(page.status, 200, 'the dashboard is served')
+  t.match(await page.text(), /<title>[^<]*Hub/)
+  t.equal((await fetch(started.url + '/app.js')).status, 200, 'with its script')
+  t.equal(await started.stop(), 0, 'SIGTERM stops it cleanly')
+})
+
