@@ -85,6 +85,17 @@ t.test('every error uses one envelope', async t => {
   t.equal(plain.statusCode, 415)
   t.match(plain.json(), { error: { code: 'unsupported_media_type', message: /send application\/json/ } }, 'the 415 says what to send')
 
+  // A misspelt query parameter or body key is named, never ignored (which would list every error).
+  const misspelt = await app.inject({ url: '/v1/errors?sytem=shop', headers: auth })
+  t.equal(misspelt.statusCode, 400)
+  t.same(misspelt.json().error.details, [{ path: 'querystring.sytem', message: 'unknown key' }])
+  const wrongType = await app.inject({ url: '/v1/errors?type=widget', headers: auth })
+  t.equal(wrongType.statusCode, 400)
+  t.match(wrongType.json().error.message, /^querystring\.type: /)
+  const retryKey = await app.inject({ method: 'POST', url: '/v1/errors/retry', headers: auth, payload: { sytem: 'shop' } })
+  t.equal(retryKey.statusCode, 400)
+  t.equal(retryKey.json().error.message, 'sytem: unknown key')
+
   // The router's own refusals, met before any route: an id of 255 characters (Fastify's limit
   // was 100) is looked up; a longer segment, and a broken %-escape, are refused in the envelope.
   const longId = await app.inject({ url: `/v1/records/product/by-link/shop/${encodeURIComponent('é'.repeat(255))}`, headers: auth })

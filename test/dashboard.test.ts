@@ -84,6 +84,11 @@ t.test('sign in, sync from a CSV, open a lineage, retry a failed delivery', asyn
     return await page.locator('#view td .good', { hasText: 'resolved' }).count() === 1
   }, 30_000, 'the error resolved in the dashboard')
   await shot('4-error-resolved')
+  await page.goto(p.url + '/#errors')
+  await page.reload()
+  await page.locator('#error-filter').waitFor()
+  t.equal(await page.inputValue('select[name=resolved]'), 'false', 'the page starts on open errors')
+  t.equal(await page.locator('#view td .good', { hasText: 'resolved' }).count(), 0, 'and lists no resolved one')
   t.equal(p.crm.all('customer').length, 3, 'every customer reached the CRM')
 
   // Polling and imports read their own APIs: the pages answer, without an error (the example

@@ -121,6 +121,10 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
     // Whichever check refused it, a field's error has one shape: the field in details.
     if (code === 400) t.match(res.json().error, { code: 'validation_failed', details: [{ path: res.json().error.message.split(':')[0] }] }, 'the field in details')
   }
+  // A CSV upload's options are its query: a misspelt one is refused as a JSON key is.
+  const misspelt = await csvPost(p, 'system=shop&scope=customer/update&debg=1', 'id\n1\n')
+  t.equal(misspelt.statusCode, 400)
+  t.equal(misspelt.json().error.message, 'querystring.debg: unknown key')
   t.equal(await queuedJobs(p), 0, 'nothing was enqueued by a refused request')
 
   const long = 'x'.repeat(300)

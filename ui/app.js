@@ -108,6 +108,8 @@ async function errors (params) {
     h('button', {}, 'Filter'))
   f.addEventListener('submit', (e) => { e.preventDefault(); location.hash = `errors?${new URLSearchParams(new FormData(f))}` })
   const query = new URLSearchParams([...params].filter(([, v]) => v !== ''))
+  // The State choice starts on "open": so does the list (an empty choice is "all").
+  if (params.get('resolved') === null) query.set('resolved', 'false')
   const { errors: list } = await api(`/v1/errors?${query}`)
   const retryAll = h('button', {
     type: 'button',
@@ -194,7 +196,8 @@ async function sync () {
     const data = new FormData(f)
     const file = data.get('file')
     let text = file && file.size ? await file.text() : String(data.get('ids')).trim()
-    if (!/^id\b/m.test(text.split('\n')[0])) text = 'id\n' + text
+    // A header is a first line with an id column, as the API reads it; pasted ids get one.
+    if (!text.split('\n')[0].split(',').map(c => c.trim().toLowerCase()).includes('id')) text = 'id\n' + text
     const query = new URLSearchParams([...data].filter(([k, v]) => ['system', 'scope', 'direction', 'target', 'debug'].includes(k) && v !== ''))
     try {
       const receipt = await api(`/v1/sync?${query}`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: text })

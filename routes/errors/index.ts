@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { HubError, notFound } from '../../src/errors.ts'
 import { storableText } from '../../src/models/text.ts'
+import { dataTypes } from '../../src/models/index.ts'
 import { adminErrors, bodyErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
 import { replayError } from '../../src/pipeline/replay.ts'
 import type { FailedJob } from '../../src/pipeline/replay.ts'
@@ -27,7 +28,7 @@ const failure = z.object({
 
 const filter = {
   system: storableText(63).optional(),
-  type: storableText(63).optional(),
+  type: z.enum(dataTypes).optional(),
   direction: z.enum(['inbound', 'outbound']).optional(),
   text: storableText(1_000).optional().describe('part of the message, any case'),
   since: z.iso.datetime({ offset: true }).optional().describe('ISO 8601: errors at or after it')
@@ -53,7 +54,7 @@ const errors: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['monitor'],
       summary: 'Final failures, newest first',
       security: [{ adminKey: [] }],
-      querystring: z.object({
+      querystring: z.strictObject({
         ...filter,
         resolved: resolvedParam.optional().describe('true: only resolved ones; false: only open ones'),
         before: z.coerce.number().int().positive().optional().describe('id of the last error of the previous page'),

@@ -218,7 +218,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['imports'],
       summary: 'Imports, newest first',
       security: [{ adminKey: [] }],
-      querystring: z.object({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
+      querystring: z.strictObject({ limit: z.coerce.number().int().min(1).max(500).default(50) }),
       response: { 200: z.object({ imports: z.array(importView) }), ...errorResponses(400, ...adminErrors) }
     }
   }, async (request) => ({ imports: await listImports(hub.pool, request.query.limit) }))

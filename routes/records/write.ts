@@ -27,7 +27,7 @@ const envelope = z.object({
   system: systemField
 })
 const item = envelope.catchall(z.unknown()).describe('the canonical record\'s fields (see the data type\'s model) with `id` and/or `external_id`; the record is replaced by these fields, not merged')
-const query = z.object({ system: systemField })
+const query = z.strictObject({ system: systemField })
 const status = z.enum(['created', 'replaced', 'unchanged'])
 const result = z.object({ status, id: z.string(), external_id: z.string().nullable(), system: z.string().nullable() })
 const itemError = z.object({ field: z.string(), message: z.string() })
@@ -164,7 +164,7 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
         `(${Object.entries(keyFields).map(([t, f]) => `${t}: ${f}`).join(', ')}) by prefix, case-insensitively.`,
       security: [{ adminKey: [] }],
       params: typeParam,
-      querystring: z.object({
+      querystring: z.strictObject({
         cursor: storableText(200).optional().describe('nextCursor of the previous page'),
         limit: z.coerce.number().int().min(1).max(1000).default(100),
         updatedSince: z.iso.datetime({ offset: true }).optional().describe('only records changed at or after this time'),

@@ -22,7 +22,8 @@ const params = {
   direction: z.enum(['inbound', 'outbound']).optional().describe('inbound (default): fetch from the system; outbound: push hub records to target only'),
   target: z.string().optional()
 }
-const query = z.object({ ...params, debug: z.stringbool().optional() })
+// Strict as the JSON body is: a misspelt ?debg=1 must not queue a plain batch.
+const query = z.strictObject({ ...params, debug: z.stringbool().optional() })
 // Strict: a misspelt `debug` or `target` is an error, not a batch that quietly does otherwise.
 const jsonBody = z.strictObject({
   ...params,

@@ -26,9 +26,12 @@ function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
   if (isRejectedValue(err)) return { status: 400, body: { error: { code: 'bad_request', message: `a value in the request cannot be stored: ${err.message}` } } }
   if (hasZodFastifySchemaValidationErrors(err)) {
     const where = err.validationContext ?? 'body'
-    return toEnvelope(invalid(err.validation.map(v => {
+    return toEnvelope(invalid(err.validation.flatMap(v => {
       const path = v.instancePath.split('/').slice(1).filter(Boolean).map(p => /^\d+$/.test(p) ? Number(p) : p)
-      return { path: formatPath(where === 'body' ? path : [where, ...path]), message: v.message ?? 'invalid' }
+      const at = (rest: Array<string | number>) => formatPath(where === 'body' ? rest : [where, ...rest])
+      // A misspelt key is named at its own path, as everywhere else in the hub.
+      if (v.keyword === 'unrecognized_keys') return ((v.params as { keys?: string[] }).keys ?? []).map(key => ({ path: at([...path, key]), message: 'unknown key' }))
+      return [{ path: at(path), message: v.message ?? 'invalid' }]
     })) as unknown as FastifyError)
   }
   if (err instanceof HubError) {
