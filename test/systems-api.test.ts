@@ -115,6 +115,15 @@ t.test('a document read with GET, edited and put back keeps its secrets; a *** w
   failed(t, await put(h, 'beta', { ...shown, id: 'beta' }), 400, 'validation_failed', /^auth\.token: '\*\*\*' is how the hub shows a stored secret/)
   failed(t, await put(h, 'alpha', { ...shown, auth: { kind: 'basic', username: 'u', password: '***' } }), 400, 'validation_failed', /^auth\.password: /)
   t.same(await stored(), after, 'a refused document leaves the stored one alone')
+
+  // Pointed at another host, a document may not take the stored secrets along: a key that may
+  // write systems but is never shown a secret would otherwise send it where it likes.
+  const moved = await put(h, 'alpha', { ...shown, baseUrl: 'http://127.0.0.1:4113/api' })
+  failed(t, moved, 400, 'validation_failed', 'auth.token: a stored secret is kept only while baseUrl stays at http://127.0.0.1:9: send the secret itself to use it with http://127.0.0.1:4113')
+  t.same(await stored(), after, 'nothing was changed')
+  const resent = await put(h, 'alpha', { ...shown, baseUrl: 'http://127.0.0.1:4113/api', auth: { kind: 'bearer', token: 'a-token-for-the-new-host' } })
+  t.equal(resent.statusCode, 200, 'with the secret sent itself, the move is taken')
+  t.same((await stored()).webhooks, after.webhooks, "the webhook secrets, never sent anywhere, are kept as they were")
 })
 
 t.test('a stored system this process cannot use says why', async t => {

@@ -79,6 +79,8 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
     if (!parsed.ok) throw invalid(parsed.issues)
     const existed = stored !== undefined
     await hub.systems.put(request.params.id, document, 'api')
+    // Who changed a system, and where it points now: the trail an operator looks for.
+    request.log.info({ system: request.params.id, adminKey: request.adminKey?.name, baseUrl: redactDocument(document.baseUrl), created: !existed }, existed ? 'system changed' : 'system added')
     return reply.code(existed ? 200 : 201).send(shown({ id: request.params.id, document, source: 'api' }))
   })
 
@@ -93,6 +95,7 @@ const systems: FastifyPluginAsyncZod = async (fastify) => {
     }
   }, async (request, reply) => {
     if (!await hub.systems.remove(request.params.id)) throw notFound(`no system '${request.params.id}'`)
+    request.log.info({ system: request.params.id, adminKey: request.adminKey?.name }, 'system removed')
     return reply.code(204).send()
   })
 }

@@ -147,17 +147,30 @@ export function redactDocument (document: unknown, parent = ''): unknown {
 // The value under `key` of an object or array, else undefined.
 const child = (parent: unknown, key: PropertyKey) => parent !== null && typeof parent === 'object' ? (parent as Record<PropertyKey, unknown>)[key] : undefined
 
+/** Where a base URL sends what it is given: its origin, or the text itself (a ${NAME}). */
+const originOf = (url: unknown) => typeof url === 'string' ? (URL.parse(url)?.origin ?? url) : undefined
+
 /**
  * A document as sent back after GET showed it: where a value is what the stored document's value
  * at that place is shown as (a secret as '***', a URL with its credentials masked), the stored
  * value is kept, so a system can be read, edited and put back. A '***' with no secret stored
- * behind it is an issue at its path: it would otherwise become the secret itself.
+ * behind it is an issue at its path: it would otherwise become the secret itself. Nor is a
+ * secret kept for a document whose baseUrl points elsewhere: a key allowed to write systems,
+ * but never shown a secret, would otherwise send it to a host of its choosing. (Webhook
+ * secrets are only compared with what senders present, never sent, so they stay.)
  */
 export function restoreSecrets (sent: unknown, stored: unknown): { value: unknown, issues: Issue[] } {
   const issues: Issue[] = []
+  const from = originOf(child(stored, 'baseUrl'))
+  const to = originOf(child(sent, 'baseUrl'))
+  const moved = stored !== undefined && from !== to
   const walk = (value: unknown, kept: unknown, shown: unknown, path: PropertyKey[]): unknown => {
     if (typeof value === 'string') {
-      if (typeof kept === 'string' && value === shown && value !== kept) return kept
+      if (typeof kept === 'string' && value === shown && value !== kept) {
+        if (!moved || path[0] === 'webhooks') return kept
+        issues.push({ path: formatPath(path), message: `a stored secret is kept only while baseUrl stays at ${from}: send the secret itself to use it with ${to}` })
+        return value
+      }
       if (value === SECRET) issues.push({ path: formatPath(path), message: "'***' is how the hub shows a stored secret, and none is stored here: send the secret, or a ${HUB_SECRET_*} reference" })
       return value
     }
