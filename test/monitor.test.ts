@@ -88,6 +88,49 @@ t.test('errors: filters, paging, replay one and by filter once the destination r
   t.equal((await list('?resolved=false')).errors[0].replayJobId, null, 'nothing queued for a refused replay')
 })
 
+t.test('a replay that fails again closes the error it replayed in favour of the new one; one replay of an error at a time', async t => {
+  // While `hold` is set, a call is answered only once `answer` is called; `arrived` says it came.
+  let hold = false
+  let arrived = () => {}
+  let answer = () => {}
+  const d = await startDelivery(t, {
+    dest: async (req, res) => {
+      if (hold) {
+        arrived()
+        await new Promise<void>(resolve => { answer = resolve })
+      }
+      json(res, 422, { error: 'Email Rejected' })
+    }
+  })
+  const list = async (query = '') => (await d.app.inject({ url: `/v1/errors${query}`, headers: d.auth })).json().errors as Array<ErrorRow & { supersededBy: number | null }>
+  const retry = (url: string, payload?: Record<string, unknown>) => d.app.inject({ method: 'POST', url, headers: d.auth, payload })
+  await d.deliver(['1'])
+  await waitFor(async () => (await list()).length === 1, 20_000, 'the failure')
+  await settled(d.hub)
+  const [first] = await list()
+
+  // The replay's call is held: a second replay of the same error meanwhile is refused.
+  const arrival = new Promise<void>(resolve => { arrived = resolve })
+  hold = true
+  const one = await retry(`/v1/errors/${first.id}/retry`)
+  t.equal(one.statusCode, 202)
+  await arrival
+  const twice = await retry(`/v1/errors/${first.id}/retry`)
+  t.equal(twice.statusCode, 409)
+  t.equal(twice.json().error.message, `error ${first.id} is being replayed already (job ${one.json().jobId}, active)`)
+  t.same((await retry('/v1/errors/retry', {})).json().queued, [], 'nor does a retry of everything queue it again')
+  hold = false
+  answer()
+
+  await waitFor(async () => (await list()).length === 2, 20_000, 'the replay to fail again')
+  await settled(d.hub)
+  const [second, original] = await list()
+  t.match(original, { id: first.id, supersededBy: second.id, resolvedAt: String }, 'the replayed error is closed, pointing at the new one')
+  t.match(second, { supersededBy: null, resolvedAt: null })
+  t.same((await list('?resolved=false')).map(e => e.id), [second.id], 'one open error for the one failing delivery')
+  t.same((await retry('/v1/errors/retry', {})).json().queued.map((q: { id: number }) => q.id), [second.id], 'retry all replays it once')
+})
+
 t.test('the overview and the views answer after traffic', async t => {
   const d = await startDelivery(t, { dest: (req, res) => json(res, 201, { id: `d-${req.url}-${Math.random()}` }) })
   await d.deliver(['1', '2'])

@@ -122,7 +122,9 @@ async function errors (params) {
   return [
     h('h1', {}, 'Errors'), f, retryAll,
     table(['when', 'system', 'scope', 'message', 'status', 'record', 'state'], list.map(e => {
-      const state = e.resolvedAt
+      const state = e.supersededBy
+        ? h('span', {}, `failed again: error ${e.supersededBy}`)
+        : e.resolvedAt
         ? h('span', { class: 'good' }, 'resolved')
         : h('button', {
           type: 'button',

@@ -23,7 +23,8 @@ const failure = z.object({
   at: timestamp,
   replayJobId: z.string().nullable().describe('the job the last replay queued'),
   replayedAt: timestamp.nullable(),
-  resolvedAt: timestamp.nullable().describe('when a replay of it succeeded')
+  resolvedAt: timestamp.nullable().describe('when a replay of it succeeded, or failed again (then supersededBy)'),
+  supersededBy: z.number().nullable().describe('the error its replay ended in, when that failed again')
 })
 
 const filter = {
@@ -42,7 +43,7 @@ const replayed = z.object({
 
 const SELECT = (where: string, tail: string) => `SELECT ${errorColumns}, job_data AS "jobData", queue FROM hub.errors WHERE ${where} ${tail}`
 type Row = z.infer<typeof failure> & { jobData: FailedJob['jobData'], queue: string }
-const failedJob = (r: Row): FailedJob => ({ id: r.id, queue: r.queue, direction: r.direction, jobId: r.jobId, jobData: r.jobData, resolved: r.resolvedAt !== null })
+const failedJob = (r: Row): FailedJob => ({ id: r.id, queue: r.queue, direction: r.direction, jobId: r.jobId, jobData: r.jobData, resolved: r.resolvedAt !== null, replayJobId: r.replayJobId })
 const shown = ({ jobData, queue, ...rest }: Row) => rest
 
 const errors: FastifyPluginAsyncZod = async (fastify) => {

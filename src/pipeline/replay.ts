@@ -17,6 +17,8 @@ export interface FailedJob {
   jobId: string | null
   jobData: InboundJob | OutboundJob
   resolved: boolean
+  /** The job its last replay queued. */
+  replayJobId: string | null
 }
 
 /**
@@ -27,6 +29,11 @@ export interface FailedJob {
  */
 export async function replayError (ctx: ReplayContext, e: FailedJob): Promise<{ jobId: string | null }> {
   if (e.resolved) throw conflict(`error ${e.id} is resolved already`)
+  // One replay at a time: a second, while the first waits or runs, would do the work twice.
+  if (e.replayJobId) {
+    const { rows } = await ctx.pool.query(`SELECT state FROM pgboss.job WHERE id = $1 AND state IN ('created', 'retry', 'active')`, [e.replayJobId])
+    if (rows.length) throw conflict(`error ${e.id} is being replayed already (job ${e.replayJobId}, ${rows[0].state})`)
+  }
   const d = e.jobData
   const system = await ctx.systems.get(d.system)
   if (!system) throw conflict(`error ${e.id} cannot be replayed: system '${d.system}' no longer exists`)

@@ -102,7 +102,7 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
       return { id: job.id, status: 'completed', output: { retrying: true, error: failure.message, delayMs: delay } }
     }
     ctx.log.warn({ jobId: job.id, queue: spec.queue, scope, system: job.data.system, error: failure.message }, 'job failed')
-    await logError(ctx.pool, { ...history, scope, message: failure.message, httpStatus: failure.status, queue: spec.queue, jobData: job.data })
+    await logError(ctx.pool, { ...history, scope, message: failure.message, httpStatus: failure.status, queue: spec.queue, jobData: job.data }, job.data.replayOf)
     await ctx.history({ ...history, outcome: 'failed', reason: failure.message })
     trace?.add('failed', { error: failure.message, status: failure.status })
     countJob(spec.queue, job.data.system, 'failed')

@@ -15,12 +15,17 @@ export interface ErrorEntry {
   jobData: unknown
 }
 
-/** A final failure, for operators to read (GET /v1/errors) and replay; its message without secrets. */
-export async function logError (db: Queryable, e: ErrorEntry): Promise<void> {
+/**
+ * A final failure, for operators to read (GET /v1/errors) and replay; its message without secrets.
+ * The failure of a replay (`supersedes`, the error it replayed) closes that error in its favour.
+ */
+export async function logError (db: Queryable, e: ErrorEntry, supersedes?: number): Promise<void> {
   await db.query(
-    `INSERT INTO hub.errors (system_id, type, direction, scope, record_id, external_id, message, http_status, job_id, queue, job_data)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-    [e.systemId, e.type, e.direction, e.scope, e.recordId ?? null, e.externalId ?? null, redactText(e.message), e.httpStatus ?? null, e.jobId, e.queue, e.jobData])
+    `WITH logged AS (
+       INSERT INTO hub.errors (system_id, type, direction, scope, record_id, external_id, message, http_status, job_id, queue, job_data)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id)
+     UPDATE hub.errors SET resolved_at = now(), superseded_by = (SELECT id FROM logged) WHERE id = $12 AND resolved_at IS NULL`,
+    [e.systemId, e.type, e.direction, e.scope, e.recordId ?? null, e.externalId ?? null, redactText(e.message), e.httpStatus ?? null, e.jobId, e.queue, e.jobData, supersedes ?? null])
 }
 
 export interface ErrorFilter {
@@ -51,7 +56,8 @@ export function errorWhere (f: ErrorFilter): { where: string, params: unknown[] 
 
 export const errorColumns = `id, system_id AS system, type, direction, scope, record_id AS "recordId", external_id AS "externalId",
   message, http_status AS "httpStatus", job_id AS "jobId", to_json(at)#>>'{}' AS at,
-  replay_job_id AS "replayJobId", to_json(replayed_at)#>>'{}' AS "replayedAt", to_json(resolved_at)#>>'{}' AS "resolvedAt"`
+  replay_job_id AS "replayJobId", to_json(replayed_at)#>>'{}' AS "replayedAt", to_json(resolved_at)#>>'{}' AS "resolvedAt",
+  superseded_by AS "supersededBy"`
 
 /** A replay of this error succeeded (called by the job runner when the replay job completes). */
 export async function resolveError (db: Queryable, id: number): Promise<void> {
