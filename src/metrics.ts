@@ -1,5 +1,6 @@
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { Queryable } from './db/queryable.ts'
+import { IMPORT, INBOUND, OUTBOUND, POLL } from './queue/queues.ts'
 
 // One registry per process: counters count what this process did (an API process its requests
 // and webhooks, a worker its jobs and calls), so Prometheus scrapes every process. Queue depth
@@ -43,6 +44,15 @@ const queueDepth = new Gauge({
   registers: [registry]
 })
 
+const openErrors = new Gauge({
+  name: 'hub_errors_unresolved',
+  help: 'Final failures in the error log not resolved by a replay (what an operator has to look at)',
+  registers: [registry]
+})
+
+// The queues workers take jobs from (not dead letters, which wait for an operator).
+const WORK_QUEUES = [INBOUND, OUTBOUND, POLL, IMPORT]
+
 const oldestAge = new Gauge({
   name: 'hub_queue_oldest_age_seconds',
   help: 'Age of the oldest job due and waiting, by queue',
@@ -68,15 +78,22 @@ export function mergeMetricsFrom (source: () => Promise<object[]>): void { fromO
 
 /** The exposition text, with queue depth and oldest waiting age read from the job tables. */
 export async function metricsText (db: Queryable): Promise<string> {
-  const [queues, oldest] = await Promise.all([
+  const [queues, oldest, errors] = await Promise.all([
     db.query<{ queue: string, state: string, jobs: number }>('SELECT queue, state, sum(jobs)::int AS jobs FROM hub.queue_depth GROUP BY 1, 2'),
-    db.query<{ queue: string, oldest_age_seconds: number }>('SELECT queue, oldest_age_seconds FROM hub.oldest_waiting')
+    db.query<{ queue: string, oldest_age_seconds: number | null }>('SELECT queue, oldest_age_seconds FROM hub.oldest_waiting'),
+    db.query<{ n: number }>('SELECT count(*)::int AS n FROM hub.errors WHERE resolved_at IS NULL')
   ])
-  // Reset first: a queue that emptied is absent from the views, and must not keep its last value.
+  // A queue that emptied is absent from the views: its series read 0 rather than vanish (an
+  // alert on them would see no data) or keep their last value.
   queueDepth.reset()
   oldestAge.reset()
+  for (const queue of WORK_QUEUES) {
+    for (const state of ['created', 'active']) queueDepth.set({ queue, state }, 0)
+    oldestAge.set({ queue }, 0)
+  }
   for (const r of queues.rows) queueDepth.set({ queue: r.queue, state: r.state }, r.jobs)
-  for (const r of oldest.rows) oldestAge.set({ queue: r.queue }, r.oldest_age_seconds)
+  for (const r of oldest.rows) if (r.oldest_age_seconds !== null) oldestAge.set({ queue: r.queue }, r.oldest_age_seconds)
+  openErrors.set(errors.rows[0].n)
   const others = await fromOtherProcesses()
   if (!others.length) return await registry.metrics()
   return await AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...others]).metrics()

@@ -31,6 +31,12 @@ t.test('errors: filters, paging, replay one and by filter once the destination r
   await d.deliver(['1', '2', '3'])
   await waitFor(async () => (await list()).errors.length === 3, 20_000, 'three failures')
   await settled(d.hub)
+  // Dead letters wait for an operator: the error log counts them, the backlog does not.
+  t.same((await d.hub.pool.query("SELECT * FROM hub.queue_depth WHERE queue = 'dead-letter'")).rows, [], 'dead letters are not a backlog')
+  const metrics = (await d.app.inject({ url: '/metrics', headers: d.auth })).body
+  t.match(metrics, /^hub_errors_unresolved 3$/m, 'the unresolved errors are')
+  t.notMatch(metrics, /hub_queue_depth\{queue="dead-letter"/)
+  t.match(metrics, /^hub_queue_depth\{queue="outbound",state="created"\} 0$/m, 'an empty queue reads 0 rather than vanishing')
 
   t.equal((await list('?resolved=false&system=dest&direction=outbound&type=customer')).errors.length, 3)
   t.equal((await list('?resolved=true')).errors.length, 0)

@@ -37,6 +37,14 @@ t.test('a destination down for longer than its retry budget: deliveries are held
   await waitFor(() => d.creates().length > ids.length * 3, 20_000, 'more calls than the retry budget')
   t.equal(await deadLetters(d), 0, 'nothing dead-lettered while down')
   t.match(await breaker(), { state: 'open', lastError: /answered 503/ })
+  // What operators see meanwhile: deliveries put off, not done and not waiting for a worker.
+  const outbound = async () => (await d.app.inject({ url: '/v1/monitor/overview', headers: d.auth })).json().queues.find((q: { queue: string }) => q.queue === 'outbound')
+  await waitFor(async () => (await outbound()).deferred > 0, 10_000, 'held deliveries to show as deferred')
+  const during = await outbound()
+  t.equal(during.completed.last60m, 0, 'no attempt that failed counts as a completed job')
+  t.ok(during.retried.last60m + during.held.last60m > 0, 'they count as retried or held')
+  const { rows: done } = await d.hub.pool.query("SELECT coalesce(sum(last_60m), 0)::int AS n FROM hub.throughput WHERE queue = 'outbound' AND state = 'completed'")
+  t.equal(done[0].n, 0, 'nor in hub.throughput')
 
   down = false
   await waitFor(async () => (await destLinks(d)).length === ids.length, 20_000, 'every delivery to arrive')

@@ -79,11 +79,12 @@ async function overview () {
     h('h1', {}, 'Overview'),
     h('p', {}, `Jobs completed in the last minute: ${samples.at(-1)}`), sparkline(samples),
     h('h2', {}, 'Queues'),
-    table(['queue', 'unfinished', 'waiting', 'oldest (s)', 'done 1/5/60 min', 'failed 60 min'], o.queues.map(q => row(
-      q.queue, Object.entries(q.states).map(([s, n]) => `${s} ${n}`).join(', ') || '0', q.waiting,
+    table(['queue', 'unfinished', 'waiting', 'deferred', 'oldest (s)', 'done 1/5/60 min', 'retried / held 60 min', 'failed 60 min'], o.queues.map(q => row(
+      q.queue, Object.entries(q.states).map(([s, n]) => `${s} ${n}`).join(', ') || '0', q.waiting, q.deferred,
       q.oldestAgeSeconds === null ? '–' : Math.round(q.oldestAgeSeconds),
-      `${q.completed.last1m} / ${q.completed.last5m} / ${q.completed.last60m}`, q.failed.last60m))),
-    h('p', {}, o.oldestWaiting ? `Oldest waiting: ${o.oldestWaiting.queue}, ${Math.round(o.oldestWaiting.ageSeconds)} s` : 'Nothing waiting.'),
+      `${q.completed.last1m} / ${q.completed.last5m} / ${q.completed.last60m}`, `${q.retried.last60m} / ${q.held.last60m}`, q.failed.last60m))),
+    h('p', {}, (o.oldestWaiting ? `Oldest waiting: ${o.oldestWaiting.queue}, ${Math.round(o.oldestWaiting.ageSeconds)} s.` : 'Nothing waiting for a worker.') +
+      ((n) => n ? ` ${n} deferred: retrying later, or held while their system is down.` : '')(o.queues.reduce((n, q) => n + q.deferred, 0))),
     h('h2', {}, 'Systems'),
     table(['system', 'breaker', 'throttle', 'last hour'], o.systems.map(s => row(
       s.id, h('span', { class: s.breaker.state === 'open' ? 'bad' : 'good' }, s.breaker.state + (s.breaker.lastError ? `: ${s.breaker.lastError}` : '')),

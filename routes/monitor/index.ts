@@ -9,8 +9,11 @@ const overview = z.object({
     queue: z.string(),
     states: z.record(z.string(), count).describe('unfinished jobs by pg-boss state; inbound also `accepted`: webhooks in the backlog, not yet jobs'),
     waiting: count.describe('due and waiting for a worker'),
+    deferred: count.describe("waiting for their time, not a worker: a retry's wait, a delivery held by an open circuit breaker"),
     oldestAgeSeconds: z.number().nullable().describe('age of the oldest job waiting'),
     completed: z.object({ last1m: count, last5m: count, last60m: count }),
+    retried: z.object({ last1m: count, last5m: count, last60m: count }).describe('attempts that failed and were tried again later'),
+    held: z.object({ last1m: count, last5m: count, last60m: count }).describe('attempts put off while their system was down (circuit breaker open)'),
     failed: z.object({ last1m: count, last5m: count, last60m: count })
   })),
   systems: z.array(z.object({
@@ -39,7 +42,7 @@ const monitor: FastifyPluginAsyncZod = async (fastify) => {
     // The same views operators query with psql (sql/views/jobs.sql).
     const [depth, oldest, throughput, outcomes, breakers, workers, errors, all] = await Promise.all([
       pool.query<{ queue: string, state: string, jobs: number }>('SELECT queue, state, sum(jobs)::int AS jobs FROM hub.queue_depth GROUP BY 1, 2'),
-      pool.query<{ queue: string, waiting: number, oldest_age_seconds: number }>('SELECT queue, waiting, oldest_age_seconds FROM hub.oldest_waiting'),
+      pool.query<{ queue: string, waiting: number, deferred: number, oldest_age_seconds: number | null }>('SELECT queue, waiting, deferred, oldest_age_seconds FROM hub.oldest_waiting'),
       pool.query<{ queue: string, state: string, last_1m: number, last_5m: number, last_60m: number }>(
         'SELECT queue, state, sum(last_1m)::int AS last_1m, sum(last_5m)::int AS last_5m, sum(last_60m)::int AS last_60m FROM hub.throughput GROUP BY 1, 2'),
       pool.query<{ system_id: string, outcome: string, n: number }>(
@@ -65,12 +68,15 @@ const monitor: FastifyPluginAsyncZod = async (fastify) => {
         queue,
         states: Object.fromEntries(depth.rows.filter(r => r.queue === queue).map(r => [r.state, r.jobs])),
         waiting: o?.waiting ?? 0,
+        deferred: o?.deferred ?? 0,
         oldestAgeSeconds: o?.oldest_age_seconds ?? null,
         completed: window(queue, 'completed'),
+        retried: window(queue, 'retried'),
+        held: window(queue, 'held'),
         failed: window(queue, 'failed')
       }
     })
-    const first = [...oldest.rows].sort((a, b) => b.oldest_age_seconds - a.oldest_age_seconds)[0]
+    const first = oldest.rows.filter(r => r.oldest_age_seconds !== null).sort((a, b) => b.oldest_age_seconds! - a.oldest_age_seconds!)[0]
     return {
       queues,
       systems: all.map(s => {
@@ -83,7 +89,7 @@ const monitor: FastifyPluginAsyncZod = async (fastify) => {
         }
       }),
       workers: workers.rows,
-      oldestWaiting: first ? { queue: first.queue, ageSeconds: first.oldest_age_seconds } : null,
+      oldestWaiting: first ? { queue: first.queue, ageSeconds: first.oldest_age_seconds! } : null,
       errors: { lastHour: errors.rows[0].last_hour, unresolved: errors.rows[0].unresolved }
     }
   })

@@ -5,17 +5,25 @@
 
 -- Jobs not yet finished, by queue, state and system (a debug job has no group: see inboundRow).
 -- Webhooks accepted and not yet jobs (hub.hook_backlog) count as inbound jobs in state 'accepted'.
+-- Dead letters are not work to do: they wait for an operator (hub.dead_letters, the error log),
+-- and counted here they would read as a backlog for the 30 days they are kept.
 CREATE VIEW hub.queue_depth AS
   SELECT name AS queue, state::text AS state, coalesce(group_id, data->>'system') AS system, count(*)::int AS jobs
   FROM pgboss.job
-  WHERE state < 'completed'
+  WHERE state < 'completed' AND name <> 'dead-letter'
   GROUP BY 1, 2, 3
   UNION ALL
   SELECT 'inbound', 'accepted', system_id, count(*)::int FROM hub.hook_backlog GROUP BY 3;
 
--- Jobs finished in the last 1, 5 and 60 minutes, by queue, system and final state.
+-- Jobs finished in the last 1, 5 and 60 minutes, by queue, system and outcome: as /metrics
+-- counts them, an attempt that ended in a retry ('retried') or was held by an open circuit
+-- breaker ('held') is not a completed job, though pg-boss completes it (its next try is a job
+-- of its own).
 CREATE VIEW hub.throughput AS
-  SELECT name AS queue, coalesce(group_id, data->>'system') AS system, state::text AS state,
+  SELECT name AS queue, coalesce(group_id, data->>'system') AS system,
+         CASE WHEN state = 'completed' AND output ? 'retrying' THEN 'retried'
+              WHEN state = 'completed' AND output ? 'held' THEN 'held'
+              ELSE state::text END AS state,
          count(*) FILTER (WHERE completed_on > now() - interval '1 minute')::int AS last_1m,
          count(*) FILTER (WHERE completed_on > now() - interval '5 minutes')::int AS last_5m,
          count(*)::int AS last_60m
@@ -23,16 +31,18 @@ CREATE VIEW hub.throughput AS
   WHERE state >= 'completed' AND completed_on > now() - interval '60 minutes'
   GROUP BY 1, 2, 3;
 
--- The oldest job due and waiting for a worker, per queue (deferred retries are not waiting; dead
--- letters have no worker and wait for an operator: see hub.dead_letters).
--- Accepted webhooks not yet jobs wait too, as inbound work.
+-- The oldest job due and waiting for a worker, per queue, and how many more are deferred (a
+-- retry's wait, a delivery held while its system's circuit breaker is open): those are not
+-- waiting for a worker but for their time. Dead letters have no worker and wait for an
+-- operator: see hub.dead_letters. Accepted webhooks not yet jobs wait too, as inbound work.
 CREATE VIEW hub.oldest_waiting AS
-  SELECT queue, count(*)::int AS waiting, min(created_on) AS oldest_created_on,
-         extract(epoch FROM now() - min(created_on))::float8 AS oldest_age_seconds
-  FROM (SELECT name AS queue, created_on FROM pgboss.job
-        WHERE state IN ('created', 'retry') AND start_after <= now() AND name <> 'dead-letter'
+  SELECT queue, count(*) FILTER (WHERE due)::int AS waiting, count(*) FILTER (WHERE NOT due)::int AS deferred,
+         min(created_on) FILTER (WHERE due) AS oldest_created_on,
+         extract(epoch FROM now() - min(created_on) FILTER (WHERE due))::float8 AS oldest_age_seconds
+  FROM (SELECT name AS queue, created_on, start_after <= now() AS due FROM pgboss.job
+        WHERE state IN ('created', 'retry') AND name <> 'dead-letter'
         UNION ALL
-        SELECT 'inbound', accepted_at FROM hub.hook_backlog) w
+        SELECT 'inbound', accepted_at, true FROM hub.hook_backlog) w
   GROUP BY 1;
 
 -- Work pg-boss gave up on (a permanent failure, the last attempt, or a worker lost too often).
