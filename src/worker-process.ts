@@ -133,7 +133,8 @@ function supervise (opts: WorkerProcessOptions, worker: number) {
         opts.log.info({ worker, childPid: current.pid }, 'worker process stopped by a signal of its own; not restarted')
         return
       }
-      crashes = Date.now() - since >= STABLE_MS ? 0 : crashes + 1
+      // A crash after a stable run is a first crash again: 1 s, not half of it.
+      crashes = Date.now() - since >= STABLE_MS ? 1 : crashes + 1
       const restartInMs = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** (crashes - 1))
       opts.log.error({ worker, childPid: current.pid, code, signal, restartInMs }, 'worker process exited; restarting it')
       restart = setTimeout(spawn, restartInMs)

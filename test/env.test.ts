@@ -21,7 +21,9 @@ t.test('each invalid variable is named in one line', async t => {
     [{ HUB_ROLE: 'both' }, /^invalid environment variable HUB_ROLE: .*"api"\|"worker"\|"all"/],
     [{ DATABASE_URL: 'mysql://localhost/x' }, /^invalid environment variable DATABASE_URL: must be a postgres/],
     [{ LOG_LEVEL: 'loud' }, /^invalid environment variable LOG_LEVEL:/],
-    [{ HUB_ADMIN_KEY: 'short' }, /^invalid environment variable HUB_ADMIN_KEY: must be at least 16/]
+    [{ HUB_ADMIN_KEY: 'short' }, /^invalid environment variable HUB_ADMIN_KEY: must be at least 16/],
+    // Longer than PostgreSQL's timestamps reach: the maintenance delete would fail every hour.
+    [{ HUB_KEEP_ERRORS_DAYS: '100000000' }, /^invalid environment variable HUB_KEEP_ERRORS_DAYS: .*36500/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => parseEnv(env), { constructor: EnvError, message }, JSON.stringify(env))

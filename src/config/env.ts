@@ -1,5 +1,7 @@
 import { z } from 'zod'
 
+const MAX_KEEP_DAYS = 36_500
+
 // Everything the process reads from its environment, validated once at start.
 const envSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/, error: 'must be a postgres:// or postgresql:// URL' }).optional(),
@@ -17,9 +19,11 @@ const envSchema = z.object({
   // GET /metrics answers without an admin key (for a scraper inside a private network).
   HUB_METRICS_OPEN: z.enum(['true', 'false']).default('false').transform(v => v === 'true'),
   // Retention, in days (jobs/maintenance.ts): failures are kept longest, for replay and audits.
-  HUB_KEEP_TRACES_DAYS: z.coerce.number().int().min(1).default(7),
-  HUB_KEEP_HISTORY_DAYS: z.coerce.number().int().min(1).default(90),
-  HUB_KEEP_ERRORS_DAYS: z.coerce.number().int().min(1).default(365)
+  // At most 100 years: PostgreSQL's timestamps end at 294276 AD, and a longer interval made the
+  // maintenance delete fail ('timestamp out of range') rather than keep everything.
+  HUB_KEEP_TRACES_DAYS: z.coerce.number().int().min(1).max(MAX_KEEP_DAYS).default(7),
+  HUB_KEEP_HISTORY_DAYS: z.coerce.number().int().min(1).max(MAX_KEEP_DAYS).default(90),
+  HUB_KEEP_ERRORS_DAYS: z.coerce.number().int().min(1).max(MAX_KEEP_DAYS).default(365)
 })
 
 export type Env = z.infer<typeof envSchema>
