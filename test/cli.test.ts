@@ -144,6 +144,13 @@ t.test('against a running hub', async t => {
     t.equal(field(watched.stdout, 'deliveries'), '0 completed, 0 skipped, 0 failed')
   })
 
+  await t.test('ids the source does not have are listed as skipped, with why; a skip is not a failure', async t => {
+    const run = await hub(['sync', '--system', 'shop', '--scope', 'customer/update', '--file', await csv('id\n' + customers[0].id + '\n9999\n')], env)
+    exits(t, run, 0)
+    t.equal(field(run.stdout, 'skipped'), '1')
+    t.match(run.stdout, /^skipped:\n {2}9999: not found in shop \(404\)$/m)
+  })
+
   await t.test('ids that fail are listed with their messages, and the exit code says so', async t => {
     const more = ['edsger', 'barbara', 'donald', 'frances'].map(name => p.shop.put('customer', { email: `${name}@example.com`, first_name: name }))
     p.shop.failNext(2, 400, { method: 'GET', pathPrefix: '/customers' })

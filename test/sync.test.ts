@@ -37,6 +37,18 @@ t.test('a CSV of ids sent in pieces finishes as a batch and every record reaches
   t.equal(p.erp.all('customer').length, 200, 'and the ERP')
 })
 
+t.test('ids the source does not have are skipped, and the batch status names them with why', async t => {
+  const p = await startPipeline(t)
+  p.shop.emitTo(null)
+  const real = p.shop.put('customer', { email: 'real@example.com', first_name: 'Real' }).id
+  const res = await jsonPost(p, { system: 'shop', scope: 'customer/update', ids: ['9999', real, '8888'] })
+  t.equal(res.statusCode, 202)
+  const done = await finished(p, res.json().batchId)
+  t.match(done.counts, { completed: 1, skipped: 2 })
+  t.same(done.skips.map((k: { id: string, reason: string }) => [k.id, k.reason]).sort(), [['8888', 'not found in shop (404)'], ['9999', 'not found in shop (404)']])
+  t.ok(done.skips.every((k: { jobId: string }) => /^[0-9a-f-]{36}$/.test(k.jobId)), 'each with its job')
+})
+
 t.test('a debug job sent behind 20,000 queued jobs runs before them, with a redacted trace', async t => {
   const p = await startPipeline(t, { workers: false })
   const bulk = await jsonPost(p, { system: 'shop', scope: 'customer/update', ids: Array.from({ length: 20_000 }, (_, i) => `missing-${i}`) })

@@ -288,6 +288,10 @@ export function summary (s: BatchStatus, receipt?: Receipt): string {
       out.push(`  ${id}: ${f.message}${f.httpStatus ? ` [HTTP ${f.httpStatus}]` : ''} (job ${f.jobId})`)
     }
   }
+  if (s.skips.length) {
+    out.push(`skipped${s.counts.skipped > s.skips.length ? ` (the first ${s.skips.length} of ${s.counts.skipped})` : ''}:`)
+    for (const k of s.skips) out.push(`  ${k.id}: ${k.reason}`)
+  }
   if (s.debugJobs?.length) {
     out.push('debug traces (GET /v1/jobs/<id>):')
     for (const id of s.debugJobs) out.push(`  ${id}`)

@@ -34,6 +34,11 @@ export const batchStatusSchema = z.object({
     message: z.string(),
     httpStatus: z.number().nullable()
   })).describe(`the first ${MAX_LISTED}`),
+  skips: z.array(z.object({
+    jobId: z.string(),
+    id: z.string().describe("the id as the batch named it: the source's for inbound, the hub's (or the target's) for outbound"),
+    reason: z.string()
+  })).describe(`the first ${MAX_LISTED} of the batch's own jobs that were skipped (not found at the source, say), with why`),
   waitingOn: z.array(z.object({ system: z.string(), pending: z.number(), maxConcurrent: z.number(), perSecond: z.number().nullable() }))
     .describe('the systems the batch still has jobs for, and the throttle that paces them (why a big batch takes its time)'),
   debugJobs: z.array(z.string()).optional().describe('debug batches: the jobs whose traces GET /v1/jobs/:id returns')
@@ -84,6 +89,13 @@ export async function batchStatus (db: Queryable, systems: Pick<SystemRegistry, 
   const { rows: failures } = await db.query(
     `SELECT job_id AS "jobId", system_id AS system, external_id AS "externalId", record_id AS "recordId", message, http_status AS "httpStatus"
      FROM hub.errors WHERE at >= $2 AND job_data->>'batchId' = $1 ORDER BY id LIMIT ${MAX_LISTED}`, [batchId, batch.since])
+  // Skipped ids are not errors, but an operator asks which they were (a typo, a deleted record).
+  const { rows: skips } = own.skipped === 0
+    ? { rows: [] }
+    : await db.query(
+      `SELECT id::text AS "jobId", coalesce(data->>'id', data->>'recordId') AS id, output->>'reason' AS reason
+       FROM pgboss.job WHERE name = $2 AND created_on >= $3 AND data->>'batchId' = $1::text AND state = 'completed' AND output->>'outcome' = 'skipped'
+       ORDER BY created_on LIMIT ${MAX_LISTED}`, [batchId, batch.direction === 'inbound' ? INBOUND : OUTBOUND, batch.since])
   const busy = (c?: Counts) => c ? c.queued + c.active : 0
   const status: BatchStatus = {
     batchId,
@@ -98,6 +110,7 @@ export async function batchStatus (db: Queryable, systems: Pick<SystemRegistry, 
     ...(deliveries ? { deliveries } : {}),
     finished: now.state !== 'enqueuing' && busy(own) + busy(deliveries) === 0,
     failures,
+    skips,
     waitingOn: []
   }
   for (const [system, pending] of [...pendingBySystem].sort(([a], [b]) => a.localeCompare(b))) {
