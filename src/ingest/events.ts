@@ -10,7 +10,9 @@ import { inboundScopes, unfetchable } from '../stores/systems.ts'
 
 export const MAX_ITEMS = 1_000
 
-const item = z.object({
+// Strict: a misspelt `debg` is named, not a webhook that quietly runs without its trace. A
+// system whose payload carries more goes through its extract expression.
+const item = z.strictObject({
   scope: z.string().min(1),
   id: z.union([z.string(), z.number()]).transform(String).pipe(recordId()),
   debug: z.boolean().optional()
