@@ -137,6 +137,22 @@ t.test('a replay that fails again closes the error it replayed in favour of the 
   t.same((await retry('/v1/errors/retry', {})).json().queued.map((q: { id: number }) => q.id), [second.id], 'retry all replays it once')
 })
 
+t.test("a failed update's error names the record as the destination knows it", async t => {
+  let email = 'first@example.com'
+  const d = await startDelivery(t, {
+    source: id => ({ id, email }),
+    dest: (req, res) => req.method === 'POST' ? json(res, 201, { id: 'D-7' }) : json(res, 422, { error: 'locked' })
+  })
+  await d.deliver(['1'])
+  await waitFor(async () => (await destLinks(d)).length === 1, 20_000, 'the create')
+  email = 'changed@example.com'
+  await d.deliver(['1'])
+  const errors = async () => (await d.app.inject({ url: '/v1/errors', headers: d.auth })).json().errors
+  await waitFor(async () => (await errors()).length === 1, 20_000, 'the failed update')
+  t.match((await errors())[0], { scope: 'customer/update', externalId: 'D-7', recordId: String })
+  await settled(d.hub)
+})
+
 t.test('the overview and the views answer after traffic', async t => {
   const d = await startDelivery(t, { dest: (req, res) => json(res, 201, { id: `d-${req.url}-${Math.random()}` }) })
   await d.deliver(['1', '2'])

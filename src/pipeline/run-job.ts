@@ -6,6 +6,7 @@ import type { Pass, Verdict } from '../connectors/breaker.ts'
 import type { Queryable } from '../db/queryable.ts'
 import type { HistoryEntry } from '../stores/history.ts'
 import { logError, resolveError } from '../stores/error-log.ts'
+import { externalIdOf } from '../stores/records.ts'
 import { countJob } from '../metrics.ts'
 import { redactDeep } from '../redact.ts'
 import { Trace } from '../trace.ts'
@@ -101,8 +102,11 @@ async function runOne<T extends PipelineJob> (ctx: PipelineContext, spec: JobSpe
       countJob(spec.queue, job.data.system, 'retried')
       return { id: job.id, status: 'completed', output: { retrying: true, error: failure.message, delayMs: delay } }
     }
-    ctx.log.warn({ jobId: job.id, queue: spec.queue, scope, system: job.data.system, error: failure.message }, 'job failed')
-    await logError(ctx.pool, { ...history, scope, message: failure.message, httpStatus: failure.status, queue: spec.queue, jobData: job.data }, job.data.replayOf)
+    // The record's id in the system it failed at, when it has one there (a failed update), so
+    // the error log and the log line name it as that system knows it.
+    const known = history.externalId ?? (recordId ? await externalIdOf(ctx.pool, job.data.system, job.data.type, recordId).catch(() => undefined) : undefined)
+    ctx.log.warn({ jobId: job.id, queue: spec.queue, scope, system: job.data.system, recordId, externalId: known, error: failure.message }, 'job failed')
+    await logError(ctx.pool, { ...history, externalId: known, scope, message: failure.message, httpStatus: failure.status, queue: spec.queue, jobData: job.data }, job.data.replayOf)
     await ctx.history({ ...history, outcome: 'failed', reason: failure.message })
     trace?.add('failed', { error: failure.message, status: failure.status })
     countJob(spec.queue, job.data.system, 'failed')
