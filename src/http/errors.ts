@@ -61,6 +61,10 @@ function routeSpecific (err: FastifyError, request: FastifyRequest): FastifyErro
     const size = limit >= 1024 * 1024 ? `${+(limit / 1024 / 1024).toFixed(1)} MiB` : `${Math.round(limit / 1024)} KiB`
     return new HubError(413, 'payload_too_large', `the body is larger than this route takes (${size})`) as unknown as FastifyError
   }
+  // No body at all reads to zod as null at the root: say what is missing.
+  if (hasZodFastifySchemaValidationErrors(err) && err.validationContext === 'body' && request.body == null) {
+    return invalid([{ path: 'body', message: 'required: send a JSON object (its fields are in the API document)' }]) as unknown as FastifyError
+  }
   const types = Object.keys((request.routeOptions.schema as { documentedBody?: object } | undefined)?.documentedBody ?? {})
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' && types.length) {
     return new HubError(415, 'unsupported_media_type', `unsupported Content-Type: send ${types.join(' or ')}`) as unknown as FastifyError
