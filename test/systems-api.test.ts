@@ -121,6 +121,8 @@ t.test('a document read with GET, edited and put back keeps its secrets; a *** w
   const moved = await put(h, 'alpha', { ...shown, baseUrl: 'http://127.0.0.1:4113/api' })
   failed(t, moved, 400, 'validation_failed', 'auth.token: a stored secret is kept only while baseUrl stays at http://127.0.0.1:9: send the secret itself to use it with http://127.0.0.1:4113')
   t.same(await stored(), after, 'nothing was changed')
+  // The URL's masked password, moved with its host, is refused too: it would become the password '***'.
+  failed(t, await put(h, 'alpha', { ...shown, baseUrl: 'http://alpha:***@127.0.0.1:4113/api', auth: { kind: 'bearer', token: 'a-token-for-the-new-host' } }), 400, 'validation_failed', /^baseUrl: '\*\*\*' is how the hub shows a stored secret/)
   const resent = await put(h, 'alpha', { ...shown, baseUrl: 'http://127.0.0.1:4113/api', auth: { kind: 'bearer', token: 'a-token-for-the-new-host' } })
   t.equal(resent.statusCode, 200, 'with the secret sent itself, the move is taken')
   t.same((await stored()).webhooks, after.webhooks, "the webhook secrets, never sent anywhere, are kept as they were")

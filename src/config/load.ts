@@ -117,6 +117,8 @@ export async function loadSystemsFile (file: string, env: Env = process.env): Pr
 }
 
 const SECRET = '***'
+// '***' as redactUrl writes it: the password or lone user of a URL, or a credential parameter's value.
+const MASKED_IN_URL = /^https?:\/\/(?:[^/?#@]*:)?\*\*\*@|[?&][^=&#]+=\*\*\*(?:[&#]|$)/i
 // Keys whose literal values are secrets wherever they appear (auth fields, query parameters …).
 const SECRET_KEY = /pass(word)?|secret|token|api[-_]?key|authorization|^keys$/i
 // An ${ENV} reference names a secret without revealing it, so it is shown as written.
@@ -171,7 +173,8 @@ export function restoreSecrets (sent: unknown, stored: unknown): { value: unknow
         issues.push({ path: formatPath(path), message: `a stored secret is kept only while baseUrl stays at ${from}: send the secret itself to use it with ${to}` })
         return value
       }
-      if (value === SECRET) issues.push({ path: formatPath(path), message: "'***' is how the hub shows a stored secret, and none is stored here: send the secret, or a ${HUB_SECRET_*} reference" })
+      // A bare '***', or one where a URL's credentials go, that did not match what GET showed.
+      if (value === SECRET || MASKED_IN_URL.test(value)) issues.push({ path: formatPath(path), message: "'***' is how the hub shows a stored secret, and none is stored here: send the secret, or a ${HUB_SECRET_*} reference" })
       return value
     }
     if (Array.isArray(value)) return value.map((v, i) => walk(v, child(kept, i), child(shown, i), [...path, i]))
