@@ -153,6 +153,23 @@ t.test("a failed update's error names the record as the destination knows it", a
   await settled(d.hub)
 })
 
+t.test('hub.failures groups failures by kind: the record ids in a path do not split a group', async t => {
+  let email = 'first@example.com'
+  let made = 0
+  const d = await startDelivery(t, {
+    source: id => ({ id, email: `${id}-${email}` }),
+    dest: (req, res) => req.method === 'POST' ? json(res, 201, { id: `D${++made}` }) : json(res, 422, { error: 'locked' })
+  })
+  await d.deliver(['1', '2', '3'])
+  await waitFor(async () => (await destLinks(d)).length === 3, 20_000, 'the creates')
+  email = 'changed@example.com'
+  await d.deliver(['1', '2', '3'])
+  await waitFor(async () => (await d.hub.pool.query('SELECT count(*)::int AS n FROM hub.errors')).rows[0].n === 3, 20_000, 'three failed updates')
+  await settled(d.hub)
+  const { rows } = await d.hub.pool.query('SELECT message, errors, unresolved FROM hub.failures')
+  t.same(rows, [{ message: 'PUT /customers/{id} answered 422: locked', errors: 3, unresolved: 3 }])
+})
+
 t.test('the overview and the views answer after traffic', async t => {
   const d = await startDelivery(t, { dest: (req, res) => json(res, 201, { id: `d-${req.url}-${Math.random()}` }) })
   await d.deliver(['1', '2'])
