@@ -1,5 +1,6 @@
-import type { Job } from 'pg-boss'
+import type { JobWithMetadata } from 'pg-boss'
 import { runImport } from '../src/imports/run.ts'
+import { finishImport } from '../src/imports/store.ts'
 import type { ImportJob } from '../src/imports/run.ts'
 import type { PipelineContext } from '../src/pipeline/context.ts'
 import { insertJobs } from '../src/pipeline/jobs.ts'
@@ -11,8 +12,15 @@ import { IMPORT } from '../src/queue/queues.ts'
 // stopping (`stop`) ends the run after the chunks in flight and queues the rest as a new job,
 // rather than holding its shutdown for the whole import or spending a retry.
 export function importHandler (ctx: PipelineContext, stop: AbortSignal) {
-  return async ([job]: Job<ImportJob>[]) => {
-    if (await runImport(ctx, job.data.importId, stop) === 'stopped') {
+  return async ([job]: JobWithMetadata<ImportJob>[]) => {
+    const ended = await runImport(ctx, job.data.importId, stop).catch(async err => {
+      ctx.log.error({ err, importId: job.data.importId, attempt: job.retryCount + 1 }, 'import run failed')
+      // Its last attempt: the import says so, rather than staying 'queued' (and counted against
+      // the waiting limit) for good.
+      if (job.retryCount >= job.retryLimit) await finishImport(ctx.pool, job.data.importId, 'error', `the import failed: ${(err as Error).message}`)
+      throw err
+    })
+    if (ended === 'stopped') {
       await insertJobs(ctx.boss, IMPORT, [{ data: job.data }], ctx.pool)
       ctx.log.info({ importId: job.data.importId }, 'import handed back to the queue: this worker is stopping')
       return

@@ -46,7 +46,8 @@ export async function startWorkers (hub: Hub, opts: { pump?: boolean } = {}): Pr
   // Both end early once the worker stops (between pages, between chunks), so neither holds the shutdown.
   const stopRuns = new AbortController()
   registered.push({ name: POLL, id: await hub.boss.work(POLL, { localConcurrency: 2, ...QUEUED_POLL }, pollHandler(ctx, stopRuns.signal)) })
-  registered.push({ name: IMPORT, id: await hub.boss.work(IMPORT, { localConcurrency: 2, ...QUEUED_POLL }, importHandler(ctx, stopRuns.signal)) })
+  // With metadata: a run's last attempt, failing, marks its import failed.
+  registered.push({ name: IMPORT, id: await hub.boss.work(IMPORT, { localConcurrency: 2, includeMetadata: true, ...QUEUED_POLL }, importHandler(ctx, stopRuns.signal)) })
   let scheduling = Promise.resolve()
   const reschedule = () => {
     scheduling = scheduling.then(() => syncSchedules(hub.boss, hub.systems, hub.log)).catch(err => hub.log.error({ err }, 'poll schedules not updated'))

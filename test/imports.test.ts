@@ -13,6 +13,10 @@ import type { TestHub } from './helpers/hub.ts'
 import { startPipeline, waitFor } from './helpers/pipeline.ts'
 import { startHubProcess } from './helpers/process.ts'
 import { startWorkers } from '../src/workers.ts'
+import { addChunk, createImport, markQueued, waitingImports } from '../src/imports/store.ts'
+import type { ImportOptions } from '../src/imports/store.ts'
+import { insertJobs } from '../src/pipeline/jobs.ts'
+import { IMPORT } from '../src/queue/queues.ts'
 import { loggerOptions } from '../src/logger.ts'
 
 // A loaded test machine's event loop lag must not turn requests into 503s here.
@@ -176,6 +180,22 @@ t.test('a row with more cells than the header is refused by row; one with fewer 
   t.same(rows, [{ email: 'a@example.com', last: 'Lee' }, { email: 'c@example.com', last: null }], 'the other rows landed')
 })
 
+t.test('an import whose run fails on its last attempt says so, and no longer counts as waiting', async t => {
+  const h = await buildTestHub(t, calm)
+  // Stored as no upload could store it now (a header no row can be written to), so its run fails.
+  const id = await createImport(h.hub.pool, 'customer', { delimiter: ',', key: 'email_address', overrideExisting: false, updateOnlyEmptyFields: false } satisfies ImportOptions, ['email_address', 'addresses[-1].city'])
+  await addChunk(h.hub.pool, id, 1, [['a@example.com', 'X']], [2])
+  await markQueued(h.hub.pool, id, 1)
+  await insertJobs(h.hub.boss, IMPORT, [{ data: { importId: id }, retryLimit: 0 }], h.hub.pool)
+  const shown = await waitFor(async () => {
+    const res = (await h.app.inject({ url: `/v1/imports/${id}`, headers: h.auth })).json()
+    return res.status === 'error' ? res : undefined
+  }, 30_000, 'the import to be marked failed')
+  t.match(shown.message, /^the import failed: invalid path "addresses\[-1\]\.city"/)
+  t.equal(await waitingImports(h.hub.pool), 0, 'it no longer holds a place among the 10 waiting')
+  t.equal((await h.app.inject({ method: 'DELETE', url: `/v1/imports/${id}`, headers: h.auth })).statusCode, 204, 'and it can be deleted')
+})
+
 t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting, 409 deleting one not done', async t => {
   const h = await buildTestHub(t, { ...calm, workers: false })
   // A field's error names it in details; a file that cannot be read at all is a bad_request.
@@ -188,6 +208,9 @@ t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting
   }
   await bad({ type: 'customer' }, 'email_adress,first_name\na@example.com,A\n', /^file: 'email_adress' is not a field of customer; did you mean 'email_address'/)
   await bad({ type: 'customer' }, 'colour\nred\n', /fields: .*email_address/)
+  // A path no row could be written to: refused here, where its rows once failed the job forever.
+  await bad({ type: 'customer' }, 'email_address,addresses[-1].city\na@example.com,X\n', /^file: invalid path "addresses\[-1\]\.city": unexpected "\[-1\]\.city"/)
+  await bad({ type: 'customer' }, 'email_address,addresses[99999999].city\na@example.com,X\n', /^file: invalid path "addresses\[99999999\]\.city": index 99999999 is above 9999/)
   const semicolons = await upload(h, { type: 'customer' }, 'email_address;first_name\na@example.com;A\n')
   t.match(semicolons.json().error.details, [{ path: 'file' }, { path: 'file', message: 'the header row has one column: is the file\'s delimiter ";"? (send delimiter=;)' }], 'a ; file sent without its delimiter gets a hint')
   await bad({ type: 'widget' }, 'email_address\na@example.com\n', /^type: /)

@@ -1,6 +1,6 @@
 import type { Flow, SystemConfig } from '../config/systems.ts'
 import { leafTypes, targetProblem } from '../mapping/fields.ts'
-import { applyMappings, checkRequired, isEmpty, MappingError, passesFilter, setPath } from '../mapping/map.ts'
+import { applyMappings, checkRequired, isEmpty, MappingError, parsePath, passesFilter, setPath } from '../mapping/map.ts'
 import { canonicalSchemas } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
 import { findFlow } from '../stores/systems.ts'
@@ -28,6 +28,15 @@ export function headerProblems (type: DataType, headers: string[], system?: Syst
   for (const h of headers) {
     if (seen.has(h)) problems.push(`'${h}' appears twice`)
     seen.add(h)
+    // A path no row could be written to ([-1], an index past 9,999): refused here, where its
+    // rows would otherwise fail the import's job on every attempt.
+    if (h !== '' && h !== 'id') {
+      try {
+        parsePath(h)
+      } catch (err) {
+        problems.push((err as Error).message)
+      }
+    }
   }
   if (system) {
     if (!headers.includes('id')) problems.push(`an 'id' column (the record's id in ${system.id}) is required with system`)
