@@ -284,16 +284,22 @@ async function imports () {
     try {
       const r = await api('/v1/imports', { method: 'POST', body: data })
       note.textContent = `Import ${r.id} queued: ${r.total} rows.`
-      route()
+      await refresh()
     } catch (err) {
       note.replaceChildren(fail(err))
     }
   })
-  const { imports: list } = await api('/v1/imports')
-  return [h('h1', {}, 'Imports'), f, note,
-    table(['created', 'type', 'status', 'rows', 'written', 'errors', 'message'], list.map(i => row(
+  // The list refreshes itself every 2 s, the form (a file chosen, say) is left alone.
+  const list = h('div', {})
+  const refresh = async () => {
+    const { imports: all } = await api('/v1/imports')
+    list.replaceChildren(table(['created', 'type', 'status', 'rows', 'written', 'errors', 'message'], all.map(i => row(
       new Date(i.createdAt).toLocaleString(), i.type, i.status, i.total, i.success, i.errors,
-      i.message ?? i.errorDetails.slice(0, 3).map(d => `row ${d.row} ${d.field}: ${d.message}`).join('; '))))]
+      i.message ?? i.errorDetails.slice(0, 3).map(d => `row ${d.row} ${d.field}: ${d.message}`).join('; ')))))
+  }
+  await refresh()
+  timer = setInterval(() => refresh().catch(err => list.replaceChildren(fail(err))), 2000)
+  return [h('h1', {}, 'Imports'), f, note, list]
 }
 
 const views = { overview, errors, records, record, job, sync, poll, imports }
