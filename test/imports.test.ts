@@ -318,7 +318,11 @@ t.test('a worker stopping mid-import ends it after the chunks in flight and queu
   t.equal(atStop.status, 'processing', `stopped with ${atStop.success} of 3000 rows written`)
   t.ok(atStop.success < 3_000)
   const jobs = await h.hub.pool.query("SELECT state::text AS state FROM pgboss.job WHERE name = 'import' ORDER BY created_on")
-  t.same(jobs.rows.map(j => j.state), ['completed', 'created'], 'the run ended, the rest queued as a new job (no retry spent)')
+  const states = jobs.rows.map(j => j.state)
+  // (The stopping worker may take the new job before its fetch loop ends, and hand it back at
+  // once in its turn: one more completed run, still no retry spent.)
+  t.same(states.at(-1), 'created', 'the rest queued as a new job')
+  t.same(states.slice(0, -1).filter(s => s !== 'completed'), [], 'every run before it ended, none failed (no retry spent)')
   const next = await startWorkers(h.hub)
   t.teardown(() => next.stop())
   t.match(await finished(h, id), { status: 'finished', total: 3_000, success: 3_000, errors: 0 })
