@@ -9,7 +9,7 @@ import { buildTestHub } from './helpers/hub.ts'
 import type { TestHub } from './helpers/hub.ts'
 import { startHttpServer } from './helpers/http.ts'
 import { settled, waitFor } from './helpers/pipeline.ts'
-import { ledgerDoc, linked, pollState, putSystem, source } from './helpers/poll.ts'
+import { ledgerDoc, linked, pollNow, pollState, putSystem, source } from './helpers/poll.ts'
 
 // Pull sync against the sandbox's two sources that send no webhooks: the ledger (cursor mode)
 // and the stockroom (audit mode). Sizes are the smallest that show each behaviour.
@@ -22,17 +22,6 @@ function stockroomDoc (id: string, url: string, poll: object = {}, pageSize = 2)
     types: { product: { list: { ...doc.types.product.list, pageSize } } },
     flows: [{ ...doc.flows[0], poll: { ...doc.flows[0].poll, ...poll } }]
   }
-}
-
-/** Poll now and wait for that run to end; returns its report. */
-async function pollNow (h: TestHub, system: string, type: string) {
-  const res = await h.app.inject({ method: 'POST', url: `/v1/systems/${system}/poll/${type}`, headers: h.auth })
-  if (res.statusCode !== 202 || !res.json().started) throw new Error(`poll ${system}: ${res.statusCode} ${res.body}`)
-  const { jobId } = res.json()
-  return await waitFor(async () => {
-    const state = (await pollState(h, system)).types.find((s: { type: string }) => s.type === type)
-    return state.lastRun?.jobId === jobId ? state.lastRun : undefined
-  }, 30_000, `the poll run of ${system}`)
 }
 
 t.test('poll config is checked at load, with the path of what is wrong', async t => {

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import YAML from 'yaml'
 import { buildTestHub } from './helpers/hub.ts'
+import { pollNow } from './helpers/poll.ts'
 import { waitFor } from './helpers/pipeline.ts'
 import { startCrm, startErp, startSandbox, startShop } from '../sandbox/index.ts'
 
@@ -474,22 +475,15 @@ t.test('npm run sandbox -- --pull runs the two pull sources, and what it prints 
     const put = await h.app.inject({ method: 'PUT', url: `/v1/systems/${doc.id}`, headers: h.auth, payload: doc })
     t.equal(put.statusCode, 201, `${doc.id} is accepted as printed`)
   }
-  const pollNow = async (system: string, type: string) => {
-    const { jobId } = (await h.app.inject({ method: 'POST', url: `/v1/systems/${system}/poll/${type}`, headers: h.auth })).json()
-    return await waitFor(async () => {
-      const state = (await h.app.inject({ url: `/v1/systems/${system}/poll`, headers: h.auth })).json().types[0]
-      return state.lastRun?.jobId === jobId ? state.lastRun : undefined
-    }, 20_000, `the poll of ${system}`)
-  }
-  t.match(await pollNow('ledger', 'customer'), { seen: 5, enqueued: 5, error: undefined })
-  t.match(await pollNow('stockroom', 'product'), { seen: 5, enqueued: 5, error: undefined })
+  t.match(await pollNow(h, 'ledger', 'customer'), { seen: 5, enqueued: 5, error: undefined })
+  t.match(await pollNow(h, 'stockroom', 'product'), { seen: 5, enqueued: 5, error: undefined })
   // The printed changes: only they arrive at the next polls.
   const [, ledgerUrl] = /ledger {5}(http:\S+)/.exec(out)!
   const [, stockroomUrl] = /stockroom {2}(http:\S+)/.exec(out)!
   t.equal((await call(`${ledgerUrl}/customers/L2`, {}, 'PUT', { email: 'ledger2@example.com', name: 'Renamed' })).status, 200)
   t.equal((await fetch(`${stockroomUrl}/products/P3`, { method: 'DELETE' })).status, 204)
-  t.match(await pollNow('ledger', 'customer'), { seen: 1, enqueued: 1 })
-  t.match(await pollNow('stockroom', 'product'), { seen: 4, enqueued: 0, deleted: 1 })
+  t.match(await pollNow(h, 'ledger', 'customer'), { seen: 1, enqueued: 1 })
+  t.match(await pollNow(h, 'stockroom', 'product'), { seen: 4, enqueued: 0, deleted: 1 })
   run.child.kill('SIGINT')
   t.equal(await run.exited, 0, 'Ctrl-C stops it')
 })

@@ -3,6 +3,7 @@ import type { Test } from 'tap'
 import { ledgerSystem } from '../../sandbox/index.ts'
 import type { PullSource } from '../../sandbox/index.ts'
 import type { TestHub } from './hub.ts'
+import { waitFor } from './pipeline.ts'
 
 /** A system on the sandbox ledger at `url` with a cursor-mode customer poll, pages of 2; `poll`/`list` override. */
 export function ledgerDoc (id: string, url: string, poll: object = {}, list: object = {}) {
@@ -32,3 +33,14 @@ export const pollState = async (h: TestHub, system: string) => (await h.app.inje
 /** Live hub records linked to `system`. */
 export const linked = async (h: TestHub, system: string) =>
   (await h.hub.pool.query('SELECT count(*)::int AS n FROM hub.links l JOIN hub.records r ON r.id = l.record_id WHERE l.system_id = $1 AND r.deleted_at IS NULL', [system])).rows[0].n
+
+/** Poll now and wait for that run to end; returns its report. */
+export async function pollNow (h: TestHub, system: string, type: string) {
+  const res = await h.app.inject({ method: 'POST', url: `/v1/systems/${system}/poll/${type}`, headers: h.auth })
+  if (res.statusCode !== 202 || !res.json().started) throw new Error(`poll ${system}: ${res.statusCode} ${res.body}`)
+  const { jobId } = res.json()
+  return await waitFor(async () => {
+    const state = (await pollState(h, system)).types.find((s: { type: string }) => s.type === type)
+    return state.lastRun?.jobId === jobId ? state.lastRun : undefined
+  }, 30_000, `the poll run of ${system}`)
+}
