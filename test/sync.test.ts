@@ -157,6 +157,10 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
   const { rows } = await p.hub.pool.query("SELECT data->>'id' AS id, data->>'action' AS action FROM pgboss.job WHERE name = 'inbound' ORDER BY 1")
   t.same(rows, [{ id: '1', action: 'update' }, { id: '2', action: 'delete' }, { id: '3', action: 'create' }, { id: '4', action: 'update' }],
     'a line without a scope takes the default; an id rejected for its scope may come again')
+  // A quoted cell holding a Windows line break (which csv-parse counts as two lines) leaves the
+  // lines after it their numbers.
+  const windows = await csvPost(p, 'system=shop&scope=customer/update', ['id', '7', '"a', 'b"', '', '7'].join('\r\n'))
+  t.match(windows.json(), { queued: 2, rejected: [{ line: 6, id: '7', reason: 'duplicate of line 2' }] })
 
   const unknown = await p.app.inject({ url: '/v1/sync/00000000-0000-0000-0000-000000000000', headers: p.auth })
   t.equal(unknown.statusCode, 404)

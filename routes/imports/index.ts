@@ -6,7 +6,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { badRequest, conflict, fieldError, HubError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses, noContent, timestamp } from '../../src/http/schemas.ts'
-import { readBatches } from '../../src/http/batches.ts'
+import { csvRows } from '../../src/http/batches.ts'
 import { inTransaction } from '../../src/db/pool.ts'
 import type { PoolClient } from '../../src/db/pool.ts'
 import { headerProblems } from '../../src/imports/rows.ts'
@@ -103,7 +103,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
     // Each row's line in the file (where it ends: a quoted cell may span lines), which its errors name.
     let lines: number[] = []
     try {
-      for await (const read of readBatches<{ record: string[], info: { lines: number } }>(rows)) for (const { record, info } of read) {
+      for await (const read of csvRows(rows)) for (const { record, info } of read) {
         if (!id) {
           const headers = record.map(h => h.trim())
           const unreadable = headers.findIndex(h => cellProblem(h))

@@ -5,7 +5,8 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { badRequest, HubError, invalid, notFound } from '../../src/errors.ts'
 import { adminErrors, bodyErrors, errorResponses } from '../../src/http/schemas.ts'
-import { readBatches } from '../../src/http/batches.ts'
+import { csvRows } from '../../src/http/batches.ts'
+import type { CsvRow } from '../../src/http/batches.ts'
 import { byteLimit } from '../../src/http/byte-limit.ts'
 import { check, dataTypes } from '../../src/models/index.ts'
 import { enqueueBatch } from '../../src/sync/enqueue.ts'
@@ -44,11 +45,9 @@ const receipt = z.object({
   rejectedCount: z.number()
 }).describe('Queued: follow it with GET /v1/sync/{batchId}')
 
-type Row = { record: string[], info: { lines: number } }
-
 /** The rows of a CSV upload after its header (`first`, the rest of the header's batch, then `rows`), with their line numbers. */
-async function * csvLines (first: Row[], rows: AsyncIterator<Row[]>, idAt: number, scopeAt: number): AsyncGenerator<Line[]> {
-  const line = ({ record, info }: Row): Line =>
+async function * csvLines (first: CsvRow[], rows: AsyncIterator<CsvRow[]>, idAt: number, scopeAt: number): AsyncGenerator<Line[]> {
+  const line = ({ record, info }: CsvRow): Line =>
     scopeAt >= 0 && record[scopeAt] ? { line: info.lines, id: record[idAt] ?? '', scope: record[scopeAt] } : { line: info.lines, id: record[idAt] ?? '' }
   yield first.map(line)
   for (;;) {
@@ -93,9 +92,9 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       // pipeline (not pipe) so a client that goes away mid-upload ends the parse with an error,
       // and the batch is marked aborted rather than left waiting.
       pipeline(request.body as Readable, byteLimit(MAX_CSV_BYTES), parser, () => {})
-      const rows = readBatches<Row>(parser)
+      const rows = csvRows(parser)
       let header: string[]
-      let rest: Row[]
+      let rest: CsvRow[]
       try {
         const first = await rows.next()
         header = first.done ? [] : first.value[0].record.map(h => h.trim().toLowerCase())

@@ -30,3 +30,22 @@ export async function * readBatches<T> (stream: Readable): AsyncGenerator<T[]> {
     })
   }
 }
+
+/** A csv-parse record read with `info: true`; `info.lines` is the line the record ends on. */
+export interface CsvRow { record: string[], info: { lines: number } }
+
+/**
+ * A csv-parse stream's records, a batch at a time (readBatches), each with the line it ends on.
+ * csv-parse counts a CRLF inside a quoted cell as two lines, so each such break put every later
+ * row's number one too far down; those breaks are taken off again here.
+ */
+export async function * csvRows (parser: Readable): AsyncGenerator<CsvRow[]> {
+  let extra = 0
+  for await (const batch of readBatches<CsvRow>(parser)) {
+    for (const row of batch) {
+      for (const cell of row.record) if (cell.includes('\r\n')) extra += cell.split('\r\n').length - 1
+      row.info.lines -= extra
+    }
+    yield batch
+  }
+}
