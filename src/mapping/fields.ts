@@ -38,8 +38,19 @@ function bare (schema: z.ZodType): z.ZodType[] {
 }
 
 const OPEN = new Set(['any', 'unknown', 'transform', 'custom'])
-// A field this close to one of the model's is taken for a typo of it.
-const isTypo = (given: string, field: string) => distance(given, field) <= Math.max(2, Math.floor(given.length / 3))
+// A field this close to one of the model's is taken for a typo of it (two edits only from five
+// letters on: `zip` is not a typo of `id`).
+const isTypo = (given: string, field: string) => distance(given, field) <= Math.max(given.length < 5 ? 1 : 2, Math.floor(given.length / 3))
+
+/** The field `given` is most likely a typo of: by its whole name, else by its first word alone
+ *  when only one field starts with that word (`email` or `emial` for email_address). */
+function typoOf (given: string, fields: string[]): string | undefined {
+  const named = closest(given, fields)
+  if (isTypo(given, named)) return named
+  const words = fields.map(f => f.split('_')[0])
+  const word = closest(given, words)
+  return isTypo(given, word) && words.indexOf(word) === words.lastIndexOf(word) ? fields[words.indexOf(word)] : undefined
+}
 
 /**
  * Why `target` (a path, or its segments) is not somewhere `schema` (the canonical model `model`)
@@ -74,8 +85,8 @@ export function targetProblem (schema: z.ZodType, model: string, target: string 
     if (arrays.length) return `'${path}': ${here} is a list; write ${here}[0].${seg} (or [1], …)`
     const fields = [...new Set(shapes.flatMap(s => Object.keys(defOf(s).shape ?? {})))]
     if (!fields.length) return `'${path}': ${here} is a single value and has no fields`
-    const nearest = closest(seg, fields)
-    if (isTypo(seg, nearest)) return `'${path}' is not a field of ${model}; did you mean '${formatPath(replaced(segments, i, nearest))}'?`
+    const nearest = typoOf(seg, fields)
+    if (nearest) return `'${path}' is not a field of ${model}; did you mean '${formatPath(replaced(segments, i, nearest))}'?`
     return `'${path}' is not a field of ${model} (${here ? `fields of ${here}` : 'fields'}: ${fields.join(', ')})`
   }
   return undefined
