@@ -29,6 +29,11 @@ t.test('hub import reports counts and row errors', async t => {
   const bad = await hub(['import', file, '--type', 'widget'], env)
   t.equal(bad.code, 2)
   t.match(bad.stderr, /hub: the hub answered 400: type: /)
+  // Every problem of a 400 is printed, not just the first: here the delimiter's hint.
+  await writeFile(file, 'email_address;first_name\na@example.com;A\n')
+  const semicolons = await hub(['import', file, '--type', 'customer'], env)
+  t.equal(semicolons.code, 2)
+  t.match(semicolons.stderr, /^hub: the hub answered 400: file: .*\n {2}file: the header row has one column: is the file's delimiter ";"\? \(send delimiter=;\)$/m)
 })
 
 t.test('hub import with a wrong key, a read-only key or a bad field stops there, before sending the file', async t => {

@@ -173,7 +173,9 @@ export class HubClient {
     if (res.statusCode === 403) throw new CliError(`the hub refused the admin key (403): ${message}`)
     const details = json?.error?.details
     const batchId = details?.batchId
-    const err = new CliError(`the hub answered ${res.statusCode}: ${message}${batchId ? ` (batch ${batchId})` : ''}`)
+    // A 400's message is its first problem; the others follow it, a line each.
+    const more = Array.isArray(details) ? details.slice(1).map((d: { path?: string, message?: string }) => `\n  ${d.path}: ${d.message}`).join('') : ''
+    const err = new CliError(`the hub answered ${res.statusCode}: ${message}${batchId ? ` (batch ${batchId})` : ''}${more}`)
     if (res.statusCode === 400 && Array.isArray(details)) err.fields = details.map((d: { path?: string }) => String(d.path))
     throw err
   }
