@@ -167,6 +167,14 @@ t.test("a row error names the row's line in the file, past blank lines and a cel
   t.match(bad.json().error.message, /^file: row 3, column 2: /, 'a cell refused at upload names its line too')
 })
 
+t.test('a row with several bad cells has each of them named, and counts as one row with errors', async t => {
+  const h = await buildTestHub(t, calm)
+  const csv = 'email_address,addresses[0].is_primary_billing\nnot-an-email,maybe\nb@example.com,true\n'
+  const done = await finished(h, (await upload(h, { type: 'customer' }, csv)).json().id)
+  t.match(done, { status: 'finished', total: 2, success: 1, errors: 1 })
+  t.same(done.errorDetails.map((e: { row: number, field: string }) => [e.row, e.field]), [[2, 'email_address'], [2, 'addresses[0].is_primary_billing']])
+})
+
 t.test('a row with more cells than the header is refused by row; one with fewer has its missing cells empty', async t => {
   const h = await buildTestHub(t, calm)
   // A trailing delimiter is a cell too: it has no header, so it is refused like any other.

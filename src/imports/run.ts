@@ -11,10 +11,11 @@ import type { Chunk, RowError } from './store.ts'
 
 type Context = Pick<PipelineContext, 'pool' | 'boss' | 'systems' | 'claims'>
 
-/** Why a row was refused (one of its own faults); anything else is thrown: the chunk rolls back. */
-function refusal (err: unknown): { field: string, message: string } {
-  if (err instanceof InvalidRecord) return { field: err.issues[0].path, message: err.issues[0].message }
-  if (err instanceof RowRefused || err instanceof WriteRefused) return { field: err.field, message: err.message }
+/** Why a row was refused (its own faults: each bad cell of a record, so one upload finds them
+ *  all), as errors of its line; anything else is thrown: the chunk rolls back. */
+function refusal (row: number, err: unknown): RowError[] {
+  if (err instanceof InvalidRecord) return err.issues.map(i => ({ row, field: i.path, message: i.message }))
+  if (err instanceof RowRefused || err instanceof WriteRefused) return [{ row, field: err.field, message: err.message }]
   throw err
 }
 
@@ -23,22 +24,25 @@ export interface ImportJob { importId: string }
 // One being prepared and sent while the database runs the other (three measured no faster).
 const CHUNKS_IN_FLIGHT = 2
 
-/** A chunk's rows as writes (each with its file line), and the rows refused before any write. */
-interface Prepared { n: number, writes: Array<{ row: number, w: RecordWrite }>, refused: RowError[], rows: number }
+/** A chunk's rows as writes (each with its file line), and the errors of the rows refused
+ *  before any write (`refusedRows` of them). */
+interface Prepared { n: number, writes: Array<{ row: number, w: RecordWrite }>, refused: RowError[], refusedRows: number, rows: number }
 
 async function prepare (writer: RowWriter, chunk: Chunk): Promise<Prepared> {
   const writes: Prepared['writes'] = []
   const refused: RowError[] = []
+  let refusedRows = 0
   for (const [i, fields] of chunk.rows.entries()) {
     const row = lineOf(chunk, i)
     try {
       const w = await writer(fields)
       if (w) writes.push({ row, w })
     } catch (err) {
-      refused.push({ row, ...refusal(err) })
+      refused.push(...refusal(row, err))
+      refusedRows++
     }
   }
-  return { n: chunk.n, writes, refused, rows: chunk.rows.length }
+  return { n: chunk.n, writes, refused, refusedRows, rows: chunk.rows.length }
 }
 
 /**
@@ -53,14 +57,17 @@ async function writeChunk (ctx: Context, id: string, p: Prepared): Promise<void>
         if (!await takeChunk(tx, id, p.n)) return
         const written = await writeRecords({ ...ctx, claim }, tx, p.writes.map(x => x.w))
         const failures = [...p.refused]
+        let failed = p.refusedRows
         let unchanged = 0
         written.forEach((result, k) => {
-          if (result instanceof Error) failures.push({ row: p.writes[k].row, ...refusal(result) })
-          else if (result.outcome === 'unchanged') unchanged++
+          if (result instanceof Error) {
+            failures.push(...refusal(p.writes[k].row, result))
+            failed++
+          } else if (result.outcome === 'unchanged') unchanged++
         })
-        // In the file's order, as its reader expects.
+        // In the file's order, as its reader expects (a row's errors in its cells' order).
         failures.sort((a, b) => a.row - b.row)
-        await addProgress(tx, id, { success: p.rows - failures.length, unchanged, errors: failures, errorCount: failures.length })
+        await addProgress(tx, id, { success: p.rows - failed, unchanged, errors: failures, errorCount: failed })
       })
     } catch (err) {
       if (!(err instanceof LinkRace) && !isDeadlock(err)) throw err

@@ -130,8 +130,8 @@ export async function addProgress (db: Queryable, id: string, o: ChunkOutcome): 
     `UPDATE hub.imports SET status = 'processing', started_at = COALESCE(started_at, now()),
        success = success + $2, unchanged = unchanged + $3, errors = errors + $5,
        error_details = CASE WHEN $4::jsonb = '[]' THEN error_details ELSE (
-         SELECT jsonb_agg(e ORDER BY (e->>'row')::int) FROM (
-           SELECT e FROM jsonb_array_elements(error_details || $4::jsonb) AS e ORDER BY (e->>'row')::int LIMIT $6) AS kept) END
+         SELECT jsonb_agg(e ORDER BY (e->>'row')::int, n) FROM (
+           SELECT e, n FROM jsonb_array_elements(error_details || $4::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY (e->>'row')::int, n LIMIT $6) AS kept) END
      WHERE id = $1`, [id, o.success, o.unchanged, JSON.stringify(o.errors.slice(0, KEPT_ERRORS)), o.errorCount, KEPT_ERRORS])
 }
 
