@@ -38,6 +38,11 @@ function toEnvelope (err: FastifyError): { status: number, body: Envelope } {
     return { status: err.statusCode, body: { error: { code: err.code, message: err.message, ...(err.details === undefined ? {} : { details: err.details }) } } }
   }
   const isJson = err instanceof SyntaxError
+  // Fastify's parser says the same of broken JSON and of JSON with a key that could reach
+  // objects' prototypes, and keeps neither reason: both are named.
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    return { status: 400, body: { error: { code: 'invalid_json', message: 'the body is not valid JSON, or has a "__proto__" key (or "constructor" holding "prototype"), which the hub does not take' } } }
+  }
   const status = err.statusCode ?? (isJson ? 400 : 500)
   if (status < 500) {
     const code = isJson ? 'invalid_json' : fastifyCodes[err.code] ?? (status === 404 ? 'not_found' : 'bad_request')
