@@ -5,7 +5,7 @@ import { auth, benchConfig, percentile, sandboxFor, sleep, startHub } from './li
 import { numbered, postCsv } from './bulk-sync.ts'
 
 const QUEUED = Number(process.env.BENCH_DEBUG_QUEUED ?? 100_000)
-const SAMPLES = Number(process.env.BENCH_DEBUG_SAMPLES ?? 20)
+const SAMPLES = Number(process.env.BENCH_DEBUG_SAMPLES ?? 100)
 
 export async function benchDebugLatency (databaseUrl: () => Promise<string>) {
   const { sandbox, env } = await sandboxFor()
