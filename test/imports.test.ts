@@ -154,6 +154,25 @@ t.test('overrideExisting and updateOnlyEmptyFields', async t => {
   t.equal((await h.hub.pool.query("SELECT count(*)::int AS n FROM hub.records")).rows[0].n, 1, 'matched by email_address, never duplicated')
 })
 
+t.test('overrideExisting and updateOnlyEmptyFields reach inside lists and objects: a column changes its own field only', async t => {
+  const h = await buildTestHub(t, calm)
+  await h.app.inject({
+    method: 'POST', url: '/v1/records/customer', headers: h.auth,
+    payload: { email_address: 'ann@example.com', addresses: [{ address_1: '1 Main St', city: 'Berlin' }, { city: 'Paris', country: 'FR' }], custom_fields: [{ custom_field_name: 'tier', value: 'gold' }] }
+  })
+  const data = async () => (await h.hub.pool.query('SELECT data FROM hub.records')).rows[0].data
+  const patch = await upload(h, { type: 'customer', overrideExisting: 'true' }, 'email_address,addresses[0].city,custom_fields[0].value\nann@example.com,Hamburg,platinum\n')
+  t.equal(patch.statusCode, 202, patch.body)
+  await finished(h, patch.json().id)
+  t.match(await data(), { addresses: [{ address_1: '1 Main St', city: 'Hamburg' }, { city: 'Paris', country: 'FR' }], custom_fields: [{ custom_field_name: 'tier', value: 'platinum' }] },
+    "the first address's city changed; its street, the second address and the custom field's name are kept")
+  const fill = await upload(h, { type: 'customer', overrideExisting: 'true', updateOnlyEmptyFields: 'true' }, 'email_address,addresses[0].city,addresses[0].country,addresses[1].city\nann@example.com,Munich,DE,Lyon\n')
+  t.equal(fill.statusCode, 202, fill.body)
+  await finished(h, fill.json().id)
+  t.match(await data(), { addresses: [{ address_1: '1 Main St', city: 'Hamburg', country: 'DE' }, { city: 'Paris', country: 'FR' }] },
+    'only the empty country was filled, inside a list that is not empty')
+})
+
 t.test("a row error names the row's line in the file, past blank lines and a cell spanning lines", async t => {
   const h = await buildTestHub(t, calm)
   const csv = 'email_address,first_name,comment\na@example.com,A,"two\nlines"\n\n,,\nnot-an-email,B,x\nc@example.com,C,y\n'

@@ -74,7 +74,7 @@ export function rowWriter (type: DataType, headers: string[], options: ImportOpt
 }
 
 function cellsWriter (type: DataType, headers: string[], options: ImportOptions, system?: SystemConfig): RowWriter {
-  const mode: WriteMode = !options.overrideExisting ? 'keep' : options.updateOnlyEmptyFields ? 'fill' : 'merge'
+  const mode: WriteMode = !options.overrideExisting ? 'keep' : options.updateOnlyEmptyFields ? 'fill' : 'patch'
   const idAt = headers.indexOf('id')
   const base = { type, key: options.key, mode, action: 'import' }
   if (system) {

@@ -17,12 +17,17 @@ import { inClaimingTransaction } from './runner.ts'
 /**
  * How incoming fields meet a record that exists:
  * - merge: the fields given replace the record's, the rest are kept (a source that knows only
- *   part of a record, or an echo of our own write, never erases the rest): inbound jobs;
+ *   part of a record, or an echo of our own write, never erases the rest): inbound jobs, whose
+ *   lists (a source's addresses) are whole;
+ * - patch: as merge, at every depth: objects key by key, lists element by element, so an
+ *   import's `addresses[0].city` changes that city and keeps the address's street (imports
+ *   with overrideExisting);
  * - replace: the record becomes exactly what was given (seed 001's create or replace);
- * - fill: only fields empty now are set (seed 002's updateOnlyEmptyFields);
+ * - fill: only fields empty now are set, at every depth as patch (seed 002's
+ *   updateOnlyEmptyFields);
  * - keep: an existing record is left as it is (an import without overrideExisting).
  */
-export type WriteMode = 'merge' | 'replace' | 'fill' | 'keep'
+export type WriteMode = 'merge' | 'patch' | 'replace' | 'fill' | 'keep'
 
 export interface RecordWrite {
   type: DataType
@@ -72,15 +77,31 @@ export class WriteRefused extends PermanentError {
   }
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
+
+/** `given` laid over `current` at every depth (patch; with onlyEmpty, fill): a value given
+ *  replaces one that is there, or with onlyEmpty only one that is empty. */
+function overlay (current: unknown, given: unknown, onlyEmpty: boolean): unknown {
+  if (given === undefined) return current
+  if (isObject(current) && isObject(given)) {
+    const out = { ...current }
+    for (const [k, v] of Object.entries(given)) out[k] = overlay(current[k], v, onlyEmpty)
+    return out
+  }
+  if (Array.isArray(current) && Array.isArray(given)) {
+    const out = [...current]
+    given.forEach((v, i) => { out[i] = overlay(current[i], v, onlyEmpty) })
+    return out
+  }
+  return onlyEmpty && !isEmpty(current) ? current : given
+}
+
 function combine (mode: WriteMode, current: Record<string, unknown>, given: Record<string, unknown>): Record<string, unknown> {
   if (mode === 'keep') return current
   let out: Record<string, unknown>
   if (mode === 'replace') out = { ...given }
   else if (mode === 'merge') out = { ...current, ...given }
-  else {
-    out = { ...current }
-    for (const [k, v] of Object.entries(given)) if (isEmpty(out[k])) out[k] = v
-  }
+  else out = overlay(current, given, mode === 'fill') as Record<string, unknown>
   // The hub's own customer number is not a source's field: once a record has one, every write
   // keeps it, even over a number given (which could be another record's).
   if (current.customer_number != null) out.customer_number = current.customer_number
