@@ -12,8 +12,7 @@ interface Envelope { error: { code: string, message: string, details?: unknown }
 const fastifyCodes: Record<string, string> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'payload_too_large',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
-  FST_ERR_CTP_EMPTY_JSON_BODY: 'bad_request',
-  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json'
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'bad_request'
 }
 
 // Long enough for a database restart; senders and clients come back then.
