@@ -85,6 +85,21 @@ t.test('a debug job sent behind 20,000 queued jobs runs before them, with a reda
   for (const secret of ['shop-token', 'crm-key', Buffer.from('erp:erp-pass').toString('base64')]) t.notOk(text.includes(secret), 'no secret in the trace')
 })
 
+t.test('a debug batch queues each id exactly as sent, quotes, backslashes and $1 alike, with its batch', async t => {
+  // Its row and jobs travel as one query with the values written in (src/db/one-trip.ts).
+  const p = await startPipeline(t, { workers: false })
+  const ids = ["o'brien", 'back\\slash', '"quoted"', '$1', 'line\u00e9']
+  const res = await jsonPost(p, { system: 'shop', scope: 'customer/update', ids, debug: true })
+  t.equal(res.statusCode, 202)
+  t.match(res.json(), { queued: 5, coalesced: 0, rejectedCount: 0 })
+  const { rows } = await p.hub.pool.query("SELECT data->>'id' AS id, data->>'debug' AS debug FROM pgboss.job WHERE data->>'batchId' = $1", [res.json().batchId])
+  t.same(rows.map(r => r.id).sort(), [...ids].sort())
+  t.ok(rows.every(r => r.debug === 'true'))
+  const batch = await status(p, res.json().batchId)
+  t.match(batch, { counts: { queued: 5 } })
+  t.equal(batch.debugJobs.length, 5, 'the batch is recorded as a debug one')
+})
+
 t.test('outbound direction pushes hub records to the named target only', async t => {
   const p = await startPipeline(t)
   const a = p.shop.put('customer', { email: 'a@example.com', first_name: 'A' })
