@@ -94,7 +94,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
     const system = options.system ? await hub.systems.get(options.system) : undefined
     // A row of blank cells (the `,,,` a spreadsheet leaves after its data, a line of spaces) is
     // no record: skipped, not counted, as an empty line is.
-    const rows = parse({ delimiter: options.delimiter, bom: true, relax_column_count: true, skip_empty_lines: true, skip_records_with_empty_values: true, max_record_size: 64 * 1024, info: true })
+    const rows = parse({ delimiter: options.delimiter, bom: true, relax_column_count: true, max_record_size: 64 * 1024 })
     // The loop below hears a failure (the parser's, or the upload's size limit) through `rows`.
     pipeline(file.file, rows, () => {})
     let id: string | undefined
@@ -103,7 +103,7 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
     // Each row's line in the file (where it ends: a quoted cell may span lines), which its errors name.
     let lines: number[] = []
     try {
-      for await (const read of csvRows(rows)) for (const { record, info } of read) {
+      for await (const read of csvRows(rows, { blank: true })) for (const { record, line } of read) {
         if (!id) {
           const headers = record.map(h => h.trim())
           const unreadable = headers.findIndex(h => cellProblem(h))
@@ -118,10 +118,10 @@ const imports: FastifyPluginAsyncZod = async (fastify) => {
         }
         for (const [i, cell] of record.entries()) {
           const problem = cellProblem(cell)
-          if (problem) throw fieldError('file', `row ${info.lines}, column ${i + 1}: ${problem}`)
+          if (problem) throw fieldError('file', `row ${line}, column ${i + 1}: ${problem}`)
         }
         batch.push(record)
-        lines.push(info.lines)
+        lines.push(line)
         total++
         if (batch.length === CHUNK_ROWS) {
           await addChunk(tx, id, total - batch.length + 1, batch, lines)

@@ -47,8 +47,8 @@ const receipt = z.object({
 
 /** The rows of a CSV upload after its header (`first`, the rest of the header's batch, then `rows`), with their line numbers. */
 async function * csvLines (first: CsvRow[], rows: AsyncIterator<CsvRow[]>, idAt: number, scopeAt: number): AsyncGenerator<Line[]> {
-  const line = ({ record, info }: CsvRow): Line =>
-    scopeAt >= 0 && record[scopeAt] ? { line: info.lines, id: record[idAt] ?? '', scope: record[scopeAt] } : { line: info.lines, id: record[idAt] ?? '' }
+  const line = ({ record, line }: CsvRow): Line =>
+    scopeAt >= 0 && record[scopeAt] ? { line, id: record[idAt] ?? '', scope: record[scopeAt] } : { line, id: record[idAt] ?? '' }
   yield first.map(line)
   for (;;) {
     const next = await rows.next()
@@ -88,7 +88,7 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       options = request.query
       // A line is an id and perhaps a scope: one far longer is not a list of ids, and must not
       // be held in memory whole.
-      const parser = parse({ bom: true, skip_empty_lines: true, relax_column_count: true, info: true, max_record_size: MAX_CSV_RECORD })
+      const parser = parse({ bom: true, relax_column_count: true, max_record_size: MAX_CSV_RECORD })
       // pipeline (not pipe) so a client that goes away mid-upload ends the parse with an error,
       // and the batch is marked aborted rather than left waiting.
       pipeline(request.body as Readable, byteLimit(MAX_CSV_BYTES), parser, () => {})

@@ -91,7 +91,8 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
     const recordIds = plan.direction === 'outbound' && items.length ? await resolve(writer, plan, items.map(i => i.id)) : undefined
     const now: Accepted[] = []
     const later: Item[] = []
-    for (const item of items) {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]
       if (recordIds && !recordIds.has(item.id) && early.has(item.id)) {
         reject(item, plan.system ? `no hub ${plan.type} is linked to ${plan.system.id} ${item.id}` : `no hub ${plan.type} with id ${item.id}`)
       } else if (expanded + now.length < maxWaiting && early.has(item.id)) {
@@ -124,7 +125,8 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
   try {
     if (Symbol.asyncIterator in lines) await record(ctx.pool, 'enqueuing')
     if (!oneTrip) await writer.query('BEGIN')
-    for await (const batch of lines) for (const line of batch) {
+    for await (const batch of lines) for (let i = 0; i < batch.length; i++) {
+      const line = batch[i]
       const id = line.id.trim()
       const problem = id ? textProblem(id, MAX_ID) : 'blank id'
       if (problem) { reject(line, problem === 'blank id' ? problem : `id ${problem}`); continue }
