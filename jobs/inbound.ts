@@ -33,9 +33,23 @@ async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<o
     return { outcome: 'skipped', reason }
   }
 
+  const endpoints = system.types[data.type]
+  const get = endpoints?.get
+  const fetchRecord = async (endpoint: NonNullable<typeof get>) => {
+    const { body } = await callSystem(system, { method: endpoint.method, path: endpointPath(endpoint, { id: data.id }), step: 'fetch' }, trace, ctx.pace)
+    return endpoints?.recordPath ? getPath(body, endpoints.recordPath) : body
+  }
+  const gone = (err: unknown) => err instanceof ConnectorError && err.status === 404
+
   if (data.action === 'delete') {
     const recordId = await findLink(ctx.pool, system.id, data.type, data.id)
     if (!recordId) return await skip(`${data.type} ${data.id} of ${system.id} is not linked to a hub record`)
+    // A manual sync's delete line may be wrong: deleting a record its source still has would
+    // delete it at every destination. A type whose source has no get is taken at its word.
+    if (data.ifGone && get) {
+      const still = await fetchRecord(get).then(() => true, err => { if (gone(err)) return false; throw err })
+      if (still) return await skip(`${system.id} still has ${data.type} ${data.id}: not deleted (a delete needs the record gone from its source)`, recordId)
+    }
     return await inTransaction(ctx.pool, async tx => {
       const deleted = await softDelete(tx, recordId)
       await addHistory(tx, { ...history, recordId, outcome: deleted ? 'deleted' : 'unchanged', reason: deleted ? null : 'already deleted' })
@@ -44,20 +58,17 @@ async function handle (ctx: PipelineContext, run: JobRun<InboundJob>): Promise<o
     })
   }
 
-  const endpoints = system.types[data.type]
   // A poll that listed whole records (poll.fullRecords) carries the record: no fetch.
   let source = data.record
   if (source === undefined) {
-    if (!endpoints?.get) throw new PermanentError(`${system.id} has no get endpoint for ${data.type}`)
-    let body: unknown
+    if (!get) throw new PermanentError(`${system.id} has no get endpoint for ${data.type}`)
     try {
-      body = (await callSystem(system, { method: endpoints.get.method, path: endpointPath(endpoints.get, { id: data.id }), step: 'fetch' }, trace, ctx.pace)).body
+      source = await fetchRecord(get)
     } catch (err) {
       // Gone at the source (deleted since the webhook, or a wrong id): nothing to retry.
-      if (err instanceof ConnectorError && err.status === 404) return await skip(`not found in ${system.id} (404)`)
+      if (gone(err)) return await skip(`not found in ${system.id} (404)`)
       throw err
     }
-    source = endpoints.recordPath ? getPath(body, endpoints.recordPath) : body
   }
   if (!source || typeof source !== 'object') throw new PermanentError(`${system.id} returned no ${data.type} record${endpoints?.recordPath ? ` at ${endpoints.recordPath}` : ''}`)
   if (!await passesFilter(flow, source)) return await skip('filtered out by the inbound flow')

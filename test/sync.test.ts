@@ -100,6 +100,25 @@ t.test('a debug batch queues each id exactly as sent, quotes, backslashes and $1
   t.equal(batch.debugJobs.length, 5, 'the batch is recorded as a debug one')
 })
 
+t.test("a manual sync's delete line deletes only what its source no longer has", async t => {
+  const p = await startPipeline(t)
+  const kept = p.shop.put('customer', { email: 'kept@example.com', first_name: 'Kept' })
+  const gone = p.shop.put('customer', { email: 'gone@example.com', first_name: 'Gone' })
+  await p.synced()
+  t.equal(p.erp.all('customer').length, 2)
+  // Removed at the shop without a webhook: the hub missed the delete.
+  p.shop.emitTo(null)
+  p.shop.remove('customer', gone.id)
+  const res = await csvPost(p, 'system=shop&type=customer', `id,scope\n${kept.id},customer/delete\n${gone.id},customer/delete\n`)
+  t.equal(res.statusCode, 202)
+  const done = await finished(p, res.json().batchId)
+  t.match(done.counts, { completed: 1, skipped: 1 })
+  t.match(done.skips, [{ id: kept.id, reason: `shop still has customer ${kept.id}: not deleted (a delete needs the record gone from its source)` }])
+  t.same(p.erp.all('customer').map(c => c.email), ['kept@example.com'], 'deleted in the ERP only the customer the shop lost')
+  const record = (await p.app.inject({ url: `/v1/records/customer/by-link/shop/${kept.id}`, headers: p.auth })).json()
+  t.notOk(record.deletedAt, 'the kept customer stays in the hub')
+})
+
 t.test('outbound direction pushes hub records to the named target only', async t => {
   const p = await startPipeline(t)
   const a = p.shop.put('customer', { email: 'a@example.com', first_name: 'A' })

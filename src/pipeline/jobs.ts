@@ -16,6 +16,8 @@ export interface InboundJob {
   id: string
   /** The record as a poll listed it (fullRecords): mapped as it is, not fetched again. */
   record?: unknown
+  /** A delete asked for by a manual sync: done only if the source no longer has the record. */
+  ifGone?: boolean
   debug?: boolean
   batchId?: string
   /** Retries so far (the job runner re-sends with attempt + 1). */

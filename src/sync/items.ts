@@ -90,7 +90,8 @@ export type JobPlan = Pick<SyncPlan, 'direction' | 'type' | 'system' | 'target' 
 export function jobsFor (plan: JobPlan, batchId: string, items: Accepted[]): { queue: string, rows: JobInsert[] } {
   const debug = plan.debug ? { debug: true } : {}
   if (plan.direction === 'inbound') {
-    return { queue: INBOUND, rows: items.map(i => inboundRow({ system: plan.systemId, type: plan.type, action: i.action, id: i.id, batchId, ...debug }, plan.system)) }
+    // A delete line is a claim that the source lost the record: checked before anything goes.
+    return { queue: INBOUND, rows: items.map(i => inboundRow({ system: plan.systemId, type: plan.type, action: i.action, id: i.id, batchId, ...debug, ...i.action === 'delete' ? { ifGone: true } : {} }, plan.system)) }
   }
   // A target deleted since the upload: its jobs still go out and fail as "not configured", so the
   // batch ends with the reason in its failures.
