@@ -118,6 +118,27 @@ t.test("an import with system and only some of the flow's columns keeps the fiel
   t.match(data, { first_name: 'Anna', addresses: [{ city: 'Oslo' }], categories: [{ name: 'vip' }] })
 })
 
+t.test("with system, a flow's null for a column the file lacks leaves the nested field as it is", async t => {
+  const h = await startPipeline(t, calm)
+  // A flow writing null where the source has no zip: the file below has none.
+  await h.putSystem('shop', doc => {
+    const flow = doc.flows.find((f: { type: string, direction: string }) => f.type === 'customer' && f.direction === 'inbound')
+    flow.mappings = [...flow.mappings.filter((m: { to: string }) => m.to !== 'addresses'),
+      { kind: 'expression', to: 'addresses', expression: '[{"city": city, "postal_code": $exists(zip) ? zip : null}, {"city": null}]' }]
+  })
+  const seed = await h.app.inject({
+    method: 'POST',
+    url: '/v1/records/customer',
+    headers: h.auth,
+    payload: { system: 'shop', external_id: 'S-1', email_address: 'ann@example.com', addresses: [{ city: 'Oslo', postal_code: '0150' }, { city: 'Paris' }] }
+  })
+  t.equal(seed.json().status, 'created', seed.body)
+  const res = await upload(h, { type: 'customer', system: 'shop', overrideExisting: 'true' }, 'id,email,city\nS-1,ann@example.com,Bergen\n')
+  t.match(await finished(h, res.json().id), { status: 'finished', success: 1 })
+  const { rows: [{ data }] } = await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [seed.json().id])
+  t.same(data.addresses, [{ city: 'Bergen', postal_code: '0150' }, { city: 'Paris' }], 'the city replaced; the zip and the second address kept')
+})
+
 t.test('email addresses match their records whatever their case', async t => {
   const h = await buildTestHub(t, calm)
   const seed = await h.app.inject({ method: 'POST', url: '/v1/records/customer', headers: h.auth, payload: { email_address: 'ann@example.com', first_name: 'Ann' } })

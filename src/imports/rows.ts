@@ -1,6 +1,6 @@
 import type { Flow, SystemConfig } from '../config/systems.ts'
 import { leafTypes, targetProblem } from '../mapping/fields.ts'
-import { applyMappings, checkRequired, isEmpty, MappingError, parsePath, passesFilter, setPath } from '../mapping/map.ts'
+import { applyMappings, checkRequired, isEmpty, isObject, MappingError, parsePath, passesFilter, setPath } from '../mapping/map.ts'
 import { canonicalSchemas } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
 import { findFlow } from '../stores/systems.ts'
@@ -73,6 +73,28 @@ export function rowWriter (type: DataType, headers: string[], options: ImportOpt
   }
 }
 
+/**
+ * What a row's mapped fields give: a field the row's cells left empty is not given, as an empty
+ * cell is not, at any depth. A file without address columns maps to `addresses: []`, and one
+ * without a zip column to `addresses[0].zip: null`, either of which would erase what the record
+ * has. An emptied list element stays a hole, so the elements after it keep their places.
+ */
+function given (value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const out = value.map(given)
+    return out.every(v => v === undefined) ? undefined : out
+  }
+  if (isObject(value)) {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) {
+      const kept = given(v)
+      if (kept !== undefined) out[k] = kept
+    }
+    return Object.keys(out).length ? out : undefined
+  }
+  return isEmpty(value) ? undefined : value
+}
+
 function cellsWriter (type: DataType, headers: string[], options: ImportOptions, system?: SystemConfig): RowWriter {
   const mode: WriteMode = !options.overrideExisting ? 'keep' : options.updateOnlyEmptyFields ? 'fill' : 'patch'
   const idAt = headers.indexOf('id')
@@ -94,10 +116,7 @@ function cellsWriter (type: DataType, headers: string[], options: ImportOptions,
       }
       const missing = checkRequired(flow.required, data)
       if (missing.length) throw new RowRefused(missing[0], 'required after mapping')
-      // A field the row's cells left empty is not given, as an empty cell is not: a file without
-      // address columns maps to `addresses: []`, which would erase the record's addresses.
-      for (const [field, value] of Object.entries(data)) if (isEmpty(value)) delete data[field]
-      return { ...base, origin: system.id, linked: true, externalId, data }
+      return { ...base, origin: system.id, linked: true, externalId, data: given(data) as Record<string, unknown> ?? {} }
     }
   }
   const kinds = headers.map(h => h === 'id' ? [] : leafTypes(canonicalSchemas[type], h))

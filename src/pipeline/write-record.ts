@@ -1,5 +1,5 @@
 import type { Queryable } from '../db/queryable.ts'
-import { isEmpty } from '../mapping/map.ts'
+import { isEmpty, isObject } from '../mapping/map.ts'
 import { foldKey, identifiesCustomer, UNNAMED_CUSTOMER, validateCanonical } from '../models/index.ts'
 import type { DataType, Issue } from '../models/index.ts'
 import { newId } from '../ids.ts'
@@ -76,8 +76,6 @@ export class WriteRefused extends PermanentError {
     this.field = field
   }
 }
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
 /** `given` laid over `current` at every depth (patch; with onlyEmpty, fill): a value given
  *  replaces one that is there, or with onlyEmpty only one that is empty. */
