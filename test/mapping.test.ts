@@ -134,7 +134,11 @@ t.test('mapping targets are checked against the canonical model', async (t) => {
   t.equal(customer('email_adress'), "'email_adress' is not a field of customer; did you mean 'email_address'?")
   t.equal(customer('addresses[0].citty'), "'addresses[0].citty' is not a field of customer; did you mean 'addresses[0].city'?")
   t.equal(customer('phone'), "'phone' is not a field of customer (fields: customer_number, first_name, last_name, email_address, company, comment, categories, addresses, relationships, custom_fields, external_ids)")
-  t.match(customer('addresses[0].mobile'), /^'addresses\[0\]\.mobile' is not a field of customer \(fields of addresses\[0\]: id, type, phone_number, /)
+  // Other systems' names for a field lead to it where it is a field, whatever their case and separators.
+  t.equal(customer('addresses[0].mobile'), "'addresses[0].mobile' is not a field of customer; did you mean 'addresses[0].phone_number'?")
+  t.equal(customer('addresses[1].ZIP-Code'), "'addresses[1].ZIP-Code' is not a field of customer; did you mean 'addresses[1].postal_code'?")
+  t.equal(customer('Surname'), "'Surname' is not a field of customer; did you mean 'last_name'?")
+  t.match(customer('addresses[0].colour'), /^'addresses\[0\]\.colour' is not a field of customer \(fields of addresses\[0\]: id, type, phone_number, /)
   t.equal(customer('addresses.city'), "'addresses.city': addresses is a list; write addresses[0].city (or [1], …)")
   t.equal(customer('first_name[0]'), "'first_name[0]': first_name is not a list")
   t.equal(customer('email_address.domain'), "'email_address.domain': email_address is a single value and has no fields")

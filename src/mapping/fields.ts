@@ -42,9 +42,32 @@ const OPEN = new Set(['any', 'unknown', 'transform', 'custom'])
 // letters on: `zip` is not a typo of `id`).
 const isTypo = (given: string, field: string) => distance(given, field) <= Math.max(given.length < 5 ? 1 : 2, Math.floor(given.length / 3))
 
-/** The field `given` is most likely a typo of: by its whole name, else by its first word alone
- *  when only one field starts with that word (`email` or `emial` for email_address). */
+// The names other systems give the models' fields, by the name folded (lower case, letters and
+// digits only): no edit distance leads from `zip` to postal_code.
+const SYNONYMS: Record<string, string> = Object.fromEntries(Object.entries({
+  postal_code: ['zip', 'zipcode', 'postcode', 'postal', 'plz'],
+  phone_number: ['phone', 'telephone', 'tel', 'mobile', 'cell'],
+  address_1: ['street', 'address', 'address1', 'line1', 'street1', 'addressline1'],
+  address_2: ['address2', 'line2', 'street2', 'addressline2'],
+  region: ['state', 'province', 'county'],
+  email_address: ['mail', 'emailaddress'],
+  first_name: ['firstname', 'givenname', 'forename'],
+  last_name: ['lastname', 'surname', 'familyname'],
+  company: ['organization', 'organisation', 'companyname'],
+  comment: ['note', 'notes', 'comments'],
+  categories: ['tags', 'tag', 'category'],
+  quantity: ['qty', 'stock'],
+  number: ['ordernumber', 'orderno']
+}).flatMap(([field, names]) => names.map(name => [name, field])))
+
+const folded = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '')
+
+/** The field `given` most likely means: a known other name for it (`zip` for postal_code), a typo
+ *  of its whole name, else of its first word alone when only one field starts with that word
+ *  (`email` or `emial` for email_address). */
 function typoOf (given: string, fields: string[]): string | undefined {
+  const synonym = SYNONYMS[folded(given)]
+  if (synonym && fields.includes(synonym)) return synonym
   const named = closest(given, fields)
   if (isTypo(given, named)) return named
   const words = fields.map(f => f.split('_')[0])
