@@ -185,6 +185,14 @@ t.test('the overview and the views answer after traffic', async t => {
   t.match(queue('outbound'), { completed: { last60m: 2 } })
   t.match(o.systems.find((s: { id: string }) => s.id === 'dest'), { throttle: { maxConcurrent: Number }, breaker: { state: 'closed' }, lastHour: { created: 2 } })
   t.ok(o.workers.length >= 1, 'this process is a live worker')
+  // A process is listed until it misses two beats, and beats every 5 s: a killed one is gone within 10 s.
+  t.same((await d.hub.pool.query('SELECT DISTINCT heartbeat_seconds AS s FROM pgboss.instance WHERE stopped_on IS NULL')).rows, [{ s: 5 }])
+  await d.hub.pool.query(
+    `INSERT INTO pgboss.instance (id, host, pid, version, node_version, heartbeat_seconds, supervise, schedule, migrate, persist_queue_stats, persist_warnings, heartbeat_on)
+     SELECT gen_random_uuid(), host, pid, '0', '0', 5, false, false, false, false, false, now() - make_interval(secs => ago)
+     FROM (VALUES ('killed-host', 1, 11), ('quiet-host', 2, 4)) AS v (host, pid, ago)`)
+  const hosts = (await d.app.inject({ url: '/v1/monitor/overview', headers: d.auth })).json().workers.map((w: { host: string }) => w.host)
+  t.ok(hosts.includes('quiet-host') && !hosts.includes('killed-host'), 'a process 4 s since its beat is live, one 11 s since is not')
   t.same(o.oldestWaiting, null)
   t.same(o.errors, { lastHour: 0, unresolved: 0 })
 

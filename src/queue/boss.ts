@@ -6,6 +6,7 @@ import type { Logger } from 'pino'
 export type QueueDefinition = Queue
 
 const SUPERVISE_SECONDS = 5
+const INSTANCE_BEAT_SECONDS = 5
 
 // Filled by the pipeline modules that own each queue (see src/queue/queues.ts).
 export async function createBoss (connectionString: string, log: Logger, max = 10): Promise<PgBoss> {
@@ -22,7 +23,10 @@ export async function createBoss (connectionString: string, log: Logger, max = 1
     // the longer of these two intervals (60 s by default): every 5 s, a dead worker's jobs come
     // back HEARTBEAT_SECONDS to HEARTBEAT_SECONDS + 5 s after its last heartbeat.
     superviseIntervalSeconds: SUPERVISE_SECONDS,
-    monitorIntervalSeconds: SUPERVISE_SECONDS
+    monitorIntervalSeconds: SUPERVISE_SECONDS,
+    // The overview lists a process as live until it misses two beats: a killed one is gone from
+    // it within 10 s (with the default 30 s beats it stayed ~55 s).
+    instanceHeartbeatSeconds: INSTANCE_BEAT_SECONDS
   })
   boss.on('error', err => log.error({ err }, 'queue error'))
   boss.on('warning', warning => log.warn({ warning }, 'queue warning'))
