@@ -71,7 +71,8 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['sync'],
       summary: 'Queue a manual sync of any number of ids',
       description: 'JSON `{system, type, scope|action, ids[], debug?, direction?, target?}`, or a CSV body (`Content-Type: text/csv`, ' +
-        CSV_HELP + ') with the other fields as query parameters.',
+        CSV_HELP + ') with the other fields as query parameters. An inbound delete is done only once the source answers 404 ' +
+        'for the record; one it still has is skipped, with why, in GET /v1/sync/:batchId.',
       security: [{ adminKey: [] }],
       querystring: query,
       documentedBody: {
