@@ -146,9 +146,10 @@ export async function passesFilter (flow: Pick<Flow, 'filter'>, source: unknown,
   }
 }
 
-/** Nothing there: undefined, null, blank text or an empty list. */
+/** A plain object (not null, not a list). */
 export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
+/** Nothing there: undefined, null, blank text or an empty list. */
 export function isEmpty (value: unknown): boolean {
   if (value === undefined || value === null) return true
   if (typeof value === 'string') return value.trim() === ''

@@ -67,7 +67,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
   const writer = await ctx.pool.connect()
   // A debug batch sent whole (JSON) is wanted now: its row and its jobs go in one query that
   // commits them, one round trip where a transaction takes four (under load each waits its turn
-  // behind the workers' writes: p99 61-63 ms to the job's start, 30-54 ms in one trip). Its jobs
+  // behind the workers' writes: p99 46-80 ms to the job's start, 30-75 ms in one trip). Its jobs
   // are never coalesced (each has a key of its own), so its counts are known before the insert.
   const oneTrip = plan.debug && !(Symbol.asyncIterator in lines)
   let pending: { queue: string, rows: JobInsert[] } | undefined
