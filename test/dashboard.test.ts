@@ -57,10 +57,12 @@ t.test('sign in, sync from a CSV, open a lineage, retry a failed delivery', asyn
   await page.locator('#sync-form').waitFor()
   t.equal(await page.inputValue('select[name=system]'), 'shop', 'the system chosen at first is one that can be fetched from (crm and erp have no inbound flow)')
   await page.fill('input[name=scope]', 'customer/create')
-  await page.setInputFiles('input[name=file]', { name: 'ids.csv', mimeType: 'text/csv', buffer: Buffer.from('id\n' + customers.map(c => c.id).join('\n') + '\n') })
+  // And an id the shop does not have: skipped, with why.
+  await page.setInputFiles('input[name=file]', { name: 'ids.csv', mimeType: 'text/csv', buffer: Buffer.from('id\n' + customers.map(c => c.id).join('\n') + '\nno-such-id\n') })
   await page.click('#sync-form > button')
   await page.locator('#sync-progress').getByText(/finished$/).waitFor({ timeout: 60_000 })
   t.match(await page.locator('#sync-progress pre').textContent(), /"completed": 3/)
+  t.match(await page.locator('#sync-skips').textContent(), /no-such-id\s*not found in shop \(404\)/, 'the skipped id with why')
   await shot('2-sync-finished')
 
   await page.goto(p.url + `/#records?type=customer&q=${customers[1].id}`)

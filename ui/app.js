@@ -212,7 +212,7 @@ async function sync () {
   return [h('h1', {}, 'Manual sync'), f, progress]
 }
 
-/** Show a batch's progress until it finishes, with its failures and debug jobs (each linked to its job and trace). */
+/** Show a batch's progress until it finishes, with its failures, skips and debug jobs (each linked to its job and trace). */
 async function follow (batchId, into) {
   for (;;) {
     const b = await api(`/v1/sync/${batchId}`)
@@ -220,6 +220,10 @@ async function follow (batchId, into) {
       h('pre', {}, JSON.stringify({ counts: b.counts, deliveries: b.deliveries, received: b.received }, null, 2)),
       b.failures.length
         ? table(['system', 'id', 'message'], b.failures.map(x => row(x.system, x.jobId ? h('a', { href: `#job?id=${x.jobId}` }, x.externalId ?? x.recordId ?? 'job') : (x.externalId ?? ''), x.message)))
+        : '',
+      // Ids skipped, with why (not found at the source; a delete the source contradicts).
+      b.skips.length
+        ? h('div', { id: 'sync-skips' }, h('p', {}, 'Skipped:'), table(['id', 'why'], b.skips.map(k => row(h('a', { href: `#job?id=${k.jobId}` }, k.id), k.reason))))
         : '',
       // A debug batch lists its jobs: each opens on its step-by-step trace.
       b.debugJobs?.length
