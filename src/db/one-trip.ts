@@ -1,13 +1,13 @@
 import pg from 'pg'
 import type { Queryable } from './queryable.ts'
 
-export interface Statement { text: string, values?: unknown[] }
+interface Statement { text: string, values?: unknown[] }
 
 const literal = (v: unknown) => v === null || v === undefined ? 'NULL'
   : pg.escapeLiteral(typeof v === 'object' ? JSON.stringify(v) : String(v))
 
 /** The statement with its parameters written in: a query of several statements takes none. */
-export const inline = ({ text, values = [] }: Statement) => text.replace(/\$(\d+)/g, (_, n: string) => literal(values[Number(n) - 1]))
+const inline = ({ text, values = [] }: Statement) => text.replace(/\$(\d+)/g, (_, n: string) => literal(values[Number(n) - 1]))
 
 /**
  * A Queryable that sends `first` with the next statement it is given, as one query: PostgreSQL

@@ -107,7 +107,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
       const jobs = jobsFor(jobPlan, batchId, now)
       expanded += now.length
       if (oneTrip) {
-        pending = { queue: jobs.queue, rows: [...pending?.rows ?? [], ...jobs.rows] }
+        (pending ??= { queue: jobs.queue, rows: [] }).rows.push(...jobs.rows)
         receipt.queued += now.length
       } else {
         const inserted = await insertJobs(ctx.boss, jobs.queue, jobs.rows, writer)
