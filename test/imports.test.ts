@@ -118,6 +118,22 @@ t.test("an import with system and only some of the flow's columns keeps the fiel
   t.match(data, { first_name: 'Anna', addresses: [{ city: 'Oslo' }], categories: [{ name: 'vip' }] })
 })
 
+t.test("with system, the example flow's address flags stay as they are when the file has no kind column", async t => {
+  const h = await startPipeline(t, calm)
+  const seed = await h.app.inject({
+    method: 'POST',
+    url: '/v1/records/customer',
+    headers: h.auth,
+    payload: { system: 'shop', external_id: 'S-1', email_address: 'ann@example.com', addresses: [{ city: 'Oslo', type: 'billing', is_primary_billing: true, is_primary_shipping: false }] }
+  })
+  t.equal(seed.json().status, 'created', seed.body)
+  // `kind = "billing"` with no kind would be false, a value: it overwrote the record's true.
+  const res = await upload(h, { type: 'customer', system: 'shop', overrideExisting: 'true' }, 'id,email,addresses[0].city\nS-1,ann@example.com,Bergen\n')
+  t.match(await finished(h, res.json().id), { status: 'finished', success: 1 })
+  const { rows: [{ data }] } = await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [seed.json().id])
+  t.same(data.addresses, [{ city: 'Bergen', type: 'billing', is_primary_billing: true, is_primary_shipping: false }])
+})
+
 t.test("with system, a flow's null for a column the file lacks leaves the nested field as it is", async t => {
   const h = await startPipeline(t, calm)
   // A flow writing null where the source has no zip: the file below has none.
