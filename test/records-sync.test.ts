@@ -72,6 +72,22 @@ t.test('create or replace: id before external_id, replace drops fields, fan-out 
   t.match(noSystem.json().error.message, /^system: required/)
 })
 
+t.test('a field removed by a replace stays at a destination that merges; a null clears it there', async t => {
+  const p = await startPipeline(t, calm)
+  const post = (payload: object) => p.app.inject({ method: 'POST', url: '/v1/records/customer?system=erp', headers: p.auth, payload })
+  const notes = () => p.crm.all('customer').map(c => c.notes)
+  t.equal((await post({ external_id: 'E-1', email_address: 'ada@example.com', first_name: 'Ada', comment: 'VIP' })).json().status, 'created')
+  await p.settled()
+  t.same(notes(), ['VIP'])
+  // The CRM's update merges the fields it is sent, and a field the record no longer has is not sent.
+  t.equal((await post({ external_id: 'E-1', email_address: 'ada@example.com', first_name: 'Ada L.' })).json().status, 'replaced')
+  await p.settled()
+  t.same(p.crm.all('customer').map(c => [c.firstName, c.notes]), [['Ada L.', 'VIP']])
+  t.equal((await post({ external_id: 'E-1', email_address: 'ada@example.com', first_name: 'Ada L.', comment: null })).json().status, 'replaced')
+  await p.settled()
+  t.same(notes(), [null], 'a null is sent, and clears it')
+})
+
 t.test('a batch of 100 with 3 invalid items creates 97 and names the fields of 3', async t => {
   const p = await startPipeline(t, calm)
   const items: object[] = Array.from({ length: 100 }, (_, i) => ({ external_id: `B-${i}`, email_address: `b${i}@example.com`, first_name: `B${i}` }))
