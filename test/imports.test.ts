@@ -101,36 +101,31 @@ t.test("an import with system: rows are that system's records, mapped by its inb
   t.match(crm.json().error, { details: [{ path: 'system', message: 'crm has no enabled inbound flow for customer' }] })
 })
 
+/** A customer of the shop's (linked as S-1), through the records API; its hub id. */
+async function shopCustomer (t: Test, h: Awaited<ReturnType<typeof startPipeline>>, fields: object): Promise<string> {
+  const res = await h.app.inject({ method: 'POST', url: '/v1/records/customer', headers: h.auth, payload: { system: 'shop', external_id: 'S-1', ...fields } })
+  t.equal(res.json().status, 'created', res.body)
+  return res.json().id
+}
+
 t.test("an import with system and only some of the flow's columns keeps the fields its file does not have", async t => {
   const h = await startPipeline(t, calm)
-  const seed = await h.app.inject({
-    method: 'POST',
-    url: '/v1/records/customer',
-    headers: h.auth,
-    payload: { system: 'shop', external_id: 'S-1', email_address: 'ann@example.com', first_name: 'Ann', addresses: [{ city: 'Oslo' }], categories: [{ name: 'vip' }] }
-  })
-  t.equal(seed.json().status, 'created', seed.body)
+  const seed = await shopCustomer(t, h, { email_address: 'ann@example.com', first_name: 'Ann', addresses: [{ city: 'Oslo' }], categories: [{ name: 'vip' }] })
   // The shop's flow maps addresses, tags and custom fields from columns this file lacks: each
   // comes out as an empty list, which is not given, as an empty cell is not.
   const res = await upload(h, { type: 'customer', system: 'shop', overrideExisting: 'true' }, 'id,email,first_name\nS-1,ann@example.com,Anna\n')
   t.match(await finished(h, res.json().id), { status: 'finished', success: 1, unchanged: 0 })
-  const { rows: [{ data }] } = await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [seed.json().id])
+  const { rows: [{ data }] } = await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [seed])
   t.match(data, { first_name: 'Anna', addresses: [{ city: 'Oslo' }], categories: [{ name: 'vip' }] })
 })
 
 t.test("with system, the example flow's address flags stay as they are when the file has no kind column", async t => {
   const h = await startPipeline(t, calm)
-  const seed = await h.app.inject({
-    method: 'POST',
-    url: '/v1/records/customer',
-    headers: h.auth,
-    payload: { system: 'shop', external_id: 'S-1', email_address: 'ann@example.com', addresses: [{ city: 'Oslo', type: 'billing', is_primary_billing: true, is_primary_shipping: false }] }
-  })
-  t.equal(seed.json().status, 'created', seed.body)
+  const seed = await shopCustomer(t, h, { email_address: 'ann@example.com', addresses: [{ city: 'Oslo', type: 'billing', is_primary_billing: true, is_primary_shipping: false }] })
   // `kind = "billing"` with no kind would be false, a value: it overwrote the record's true.
   const res = await upload(h, { type: 'customer', system: 'shop', overrideExisting: 'true' }, 'id,email,addresses[0].city\nS-1,ann@example.com,Bergen\n')
   t.match(await finished(h, res.json().id), { status: 'finished', success: 1 })
-  const { rows: [{ data }] } = await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [seed.json().id])
+  const { rows: [{ data }] } = await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [seed])
   t.same(data.addresses, [{ city: 'Bergen', type: 'billing', is_primary_billing: true, is_primary_shipping: false }])
 })
 
@@ -142,16 +137,10 @@ t.test("with system, a flow's null for a column the file lacks leaves the nested
     flow.mappings = [...flow.mappings.filter((m: { to: string }) => m.to !== 'addresses'),
       { kind: 'expression', to: 'addresses', expression: '[{"city": city, "postal_code": $exists(zip) ? zip : null}, {"city": null}]' }]
   })
-  const seed = await h.app.inject({
-    method: 'POST',
-    url: '/v1/records/customer',
-    headers: h.auth,
-    payload: { system: 'shop', external_id: 'S-1', email_address: 'ann@example.com', addresses: [{ city: 'Oslo', postal_code: '0150' }, { city: 'Paris' }] }
-  })
-  t.equal(seed.json().status, 'created', seed.body)
+  const seed = await shopCustomer(t, h, { email_address: 'ann@example.com', addresses: [{ city: 'Oslo', postal_code: '0150' }, { city: 'Paris' }] })
   const res = await upload(h, { type: 'customer', system: 'shop', overrideExisting: 'true' }, 'id,email,city\nS-1,ann@example.com,Bergen\n')
   t.match(await finished(h, res.json().id), { status: 'finished', success: 1 })
-  const { rows: [{ data }] } = await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [seed.json().id])
+  const { rows: [{ data }] } = await h.hub.pool.query('SELECT data FROM hub.records WHERE id = $1', [seed])
   t.same(data.addresses, [{ city: 'Bergen', postal_code: '0150' }, { city: 'Paris' }], 'the city replaced; the zip and the second address kept')
 })
 
