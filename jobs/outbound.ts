@@ -37,6 +37,10 @@ async function handle (ctx: PipelineContext, run: JobRun<OutboundJob>): Promise<
 
   if (data.action === 'delete') {
     if (!externalId) return await done('skipped', `not linked in ${system.id}: nothing to delete`)
+    // A delete goes out for a record deleted in the hub only. A manual outbound delete of a live
+    // record, or a delete the record's coming back overtook, would remove it there and drop its
+    // link, and its next update would create it there again.
+    if (!record.deletedAt) return await done('skipped', `the hub's ${data.type} is not deleted: not deleted in ${system.id}`)
     if (!flow || !endpoints.delete) return await done('skipped', `delete not supported by ${system.id}`)
     try {
       await call({ method: endpoints.delete.method, path: endpointPath(endpoints.delete, { id: externalId }), step: 'delete' })

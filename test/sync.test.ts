@@ -138,6 +138,16 @@ t.test('outbound direction pushes hub records to the named target only', async t
   await finished(p, byShopId.json().batchId)
   t.equal(p.erp.calls({ method: 'PUT' }).length, 2, 'both records were pushed to the ERP')
   t.equal(p.crm.calls().length, 0, 'the CRM heard nothing')
+
+  // A delete pushed for a record the hub still has is skipped: the ERP keeps it, and its link.
+  const del = await jsonPost(p, { direction: 'outbound', target: 'erp', scope: 'customer/delete', ids: [record.id] })
+  t.equal(del.statusCode, 202, del.body)
+  const deleted = await finished(p, del.json().batchId)
+  t.match(deleted.skips, [{ id: record.id, reason: "the hub's customer is not deleted: not deleted in erp" }])
+  t.equal(p.erp.calls({ method: 'DELETE' }).length, 0)
+  t.equal(p.erp.all('customer').length, 2)
+  const links = (await p.app.inject({ url: `/v1/records/customer/${record.id}`, headers: p.auth })).json().links
+  t.ok(links.some((l: { systemId: string }) => l.systemId === 'erp'), 'the ERP link stays')
 })
 
 t.test('bad requests are refused clearly, and bad lines are rejected while the rest proceed', async t => {
