@@ -72,6 +72,23 @@ t.test('create or replace: id before external_id, replace drops fields, fan-out 
   t.match(noSystem.json().error.message, /^system: required/)
 })
 
+t.test('with neither id nor external_id, the key field finds the record: sent again, it is the same record', async t => {
+  const p = await startPipeline(t, calm)
+  const post = (payload: object) => p.app.inject({ method: 'POST', url: '/v1/records/customer', headers: p.auth, payload })
+  const first = (await post({ email_address: 'plain@example.com' })).json()
+  t.equal(first.status, 'created')
+  t.same((await post({ email_address: 'plain@example.com' })).json(), { ...first, status: 'unchanged' }, 'a retried post')
+  t.same((await post({ email_address: 'Plain@Example.com', first_name: 'Pat' })).json(), { ...first, status: 'replaced' }, 'matched whatever its case')
+  const batch = await p.app.inject({ method: 'POST', url: '/v1/records/customer/batch', headers: p.auth, payload: [{ email_address: 'two@example.com', first_name: 'A' }, { email_address: 'two@example.com', first_name: 'B' }] })
+  const [a, b] = batch.json().results
+  t.same([a.status, b.status, a.id === b.id], ['created', 'replaced', true], 'one record, written in order')
+  const { rows } = await p.hub.pool.query("SELECT data->>'first_name' AS name, count(*) OVER ()::int AS n FROM hub.records WHERE data->>'email_address' = 'two@example.com'")
+  t.same(rows, [{ name: 'B', n: 1 }])
+  await p.settled()
+  t.same((await p.app.inject({ url: '/v1/errors', headers: p.auth })).json().errors, [], 'no link conflict at the CRM')
+  t.same(p.crm.all('customer').map(c => c.email).sort(), ['Plain@Example.com', 'two@example.com'], 'one customer each, as last written')
+})
+
 t.test('a field removed by a replace stays at a destination that merges; a null clears it there', async t => {
   const p = await startPipeline(t, calm)
   const post = (payload: object) => p.app.inject({ method: 'POST', url: '/v1/records/customer?system=erp', headers: p.auth, payload })

@@ -11,8 +11,9 @@ import type { RecordWrite, Written } from '../../src/pipeline/write-record.ts'
 import { listRecords } from '../../src/stores/records.ts'
 
 // The sync endpoints (seed 001): systems push canonical records, create or replace. A record is
-// found by `id` (the hub id) first, else by `external_id` in `system`; the hub's one write
-// (src/pipeline/write-record.ts) stores it and fans it out to every system but `system`.
+// found by `id` (the hub id) first, else by `external_id` in `system`, else by its key field;
+// the hub's one write (src/pipeline/write-record.ts) stores it and fans it out to every system
+// but `system`.
 
 const API = 'api'
 const MAX_BATCH = 1_000
@@ -69,7 +70,10 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
     if (externalId !== undefined && !system) throw new ItemRefused(400, [{ path: 'system', message: 'required with external_id (in the body or the query)' }])
     const problem = system && await systemProblem(system)
     if (problem) throw new ItemRefused(400, [{ path: 'system', message: problem }])
-    return { type, origin: system ?? API, linked: Boolean(system), externalId, recordId: id, data, mode: 'replace' }
+    // With neither id, the key field finds the record, as an import's rows do: sent twice, the same
+    // record is one record, not a second one that every destination then refuses as a duplicate.
+    const key = id === undefined && externalId === undefined ? keyFields[type] : undefined
+    return { type, origin: system ?? API, linked: Boolean(system), externalId, recordId: id, key, data, mode: 'replace' }
   }
 
   /** An item's written result, or ItemRefused when the item (not the request) is at fault. */
@@ -88,6 +92,7 @@ const records: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['records'],
       summary: 'Create or replace one record',
       description: 'Found by `id` (the hub id) first, else by `external_id` in `system`; an `external_id` not seen before creates a record and its link. ' +
+        'With neither, the record whose key field (customer: `email_address`, product: `sku`, order: `number`) has the same value, else a new one. ' +
         'With both, the record found by `id` gets its link in `system` set to `external_id`. The properties are **wholly replaced** by the body ' +
         '(unlike an inbound job, which merges the fields a source maps). A change fans out to every subscribed system except `system`.',
       security: [{ adminKey: [] }],
