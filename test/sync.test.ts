@@ -156,6 +156,11 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
   const noHeader = await csvPost(p, 'system=shop&scope=customer/update', 'sku\n1\n')
   t.equal(noHeader.statusCode, 400)
   t.match(noHeader.json().error.message, /an 'id' column.*found 'sku'/)
+  // As `ids: []` is: a header with no line after it is the wrong file, not a batch of nothing.
+  const noIds = await csvPost(p, 'system=shop&scope=customer/update', 'id\r\n')
+  t.equal(noIds.statusCode, 400, noIds.body)
+  t.equal(noIds.json().error.message, 'the CSV has a header and no ids after it')
+  t.equal((await p.hub.pool.query('SELECT count(*)::int AS n FROM hub.sync_batches')).rows[0].n, 0, 'no batch stored')
   const cases: Array<[object, number, RegExp]> = [
     [{ system: 'nope', scope: 'customer/update', ids: ['1'] }, 400, /^system: no system 'nope'/],
     [{ system: 'shop', type: 'invoice', ids: ['1'] }, 400, /^type: /],

@@ -12,7 +12,7 @@ import { check, dataTypes } from '../../src/models/index.ts'
 import { enqueueBatch } from '../../src/sync/enqueue.ts'
 import type { Line } from '../../src/sync/enqueue.ts'
 import { planSync } from '../../src/sync/plan.ts'
-import type { SyncParams } from '../../src/sync/plan.ts'
+import type { SyncParams, SyncPlan } from '../../src/sync/plan.ts'
 import { batchStatus, batchStatusSchema } from '../../src/sync/status.ts'
 
 const params = {
@@ -84,9 +84,11 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
   }, async (request, reply) => {
     const csv = (request.headers['content-type'] ?? '').startsWith('text/csv')
     let options: SyncParams
+    let plan: SyncPlan | undefined
     let lines: AsyncIterable<Line[]> | Iterable<Line[]>
     if (csv) {
       options = request.query
+      plan = await planSync(hub.systems, options)
       // A line is an id and perhaps a scope: one far longer is not a list of ids, and must not
       // be held in memory whole.
       const parser = parse({ bom: true, relax_column_count: true, max_record_size: MAX_CSV_RECORD })
@@ -100,6 +102,13 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
         const first = await rows.next()
         header = first.done ? [] : first.value[0].record.map(h => h.trim().toLowerCase())
         rest = first.done ? [] : first.value.slice(1)
+        // A header and no line after it (the wrong file, an export that found nothing) is a
+        // mistake, as `ids: []` is: refused before anything is stored.
+        while (!plan.poll && !first.done && !rest.length) {
+          const next = await rows.next()
+          if (next.done) throw badRequest('the CSV has a header and no ids after it')
+          rest = next.value
+        }
       } catch (err) {
         if (err instanceof HubError) throw err
         throw badRequest(`the CSV could not be read: ${(err as Error).message}`)
@@ -120,7 +129,7 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       options = { ...request.query, ...rest }
       lines = [ids.map((id, i) => ({ line: i + 1, id }))]
     }
-    const plan = await planSync(hub.systems, options)
+    plan ??= await planSync(hub.systems, options)
     try {
       return reply.code(202).send(await enqueueBatch(hub, plan, lines))
     } catch (err) {
