@@ -267,6 +267,9 @@ t.test('bad uploads: 400 naming the problem, 413 over 50 MB, 429 with 10 waiting
   await bad({ type: 'customer' }, 'emial\na@example.com\n', /^file: 'emial' is not a field of customer; did you mean 'email_address'/)
   await bad({ type: 'customer' }, 'email_address,addresses[0].zip\na@example.com,1\n', /^file: 'addresses\[0\]\.zip' is not a field of customer; did you mean 'addresses\[0\]\.postal_code'\?/)
   // A path no row could be written to: refused here, where its rows once failed the job forever.
+  // A list or an object takes no one cell: every row would fail on it.
+  await bad({ type: 'customer' }, 'email_address,categories\na@example.com,vip\n', /^file: 'categories' is a list, and a cell holds one value: name a field of an element, such as 'categories\[0\]\.name'/)
+  await bad({ type: 'customer' }, 'email_address,addresses[0]\na@example.com,X\n', /^file: 'addresses\[0\]' is an object, and a cell holds one value: name one of its fields/)
   await bad({ type: 'customer' }, 'email_address,addresses[-1].city\na@example.com,X\n', /^file: invalid path "addresses\[-1\]\.city": unexpected "\[-1\]\.city"/)
   await bad({ type: 'customer' }, 'email_address,addresses[99999999].city\na@example.com,X\n', /^file: invalid path "addresses\[99999999\]\.city": index 99999999 is above 9999/)
   const semicolons = await upload(h, { type: 'customer' }, 'email_address;first_name\na@example.com;A\n')

@@ -1,5 +1,5 @@
 import type { Flow, SystemConfig } from '../config/systems.ts'
-import { leafTypes, targetProblem } from '../mapping/fields.ts'
+import { cellProblem, leafTypes, targetProblem } from '../mapping/fields.ts'
 import { applyMappings, checkRequired, isEmpty, isObject, MappingError, parsePath, passesFilter, setPath } from '../mapping/map.ts'
 import { canonicalSchemas } from '../models/index.ts'
 import type { DataType } from '../models/index.ts'
@@ -44,7 +44,7 @@ export function headerProblems (type: DataType, headers: string[], system?: Syst
   }
   for (const h of headers) {
     if (h === 'id') continue
-    const problem = h === '' ? 'an empty header' : targetProblem(canonicalSchemas[type], type, h)
+    const problem = h === '' ? 'an empty header' : targetProblem(canonicalSchemas[type], type, h) ?? cellProblem(canonicalSchemas[type], h)
     if (problem) problems.push(problem)
   }
   return problems

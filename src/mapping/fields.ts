@@ -148,6 +148,11 @@ function replaced (segments: readonly PathSegment[], at: number, key: string): P
  * `path`, or [] when the path is not in it. CSV imports use it to type a cell's text.
  */
 export function leafTypes (schema: z.ZodType, path: string): string[] {
+  return [...new Set(shapesAt(schema, path).map(s => defOf(s).type))]
+}
+
+/** What `schema` can hold at `path`, past optional and the like: [] when the path is not in it. */
+function shapesAt (schema: z.ZodType, path: string): z.ZodType[] {
   let nodes = [schema]
   for (const seg of parsePath(path)) {
     const shapes = nodes.flatMap(bare)
@@ -155,5 +160,26 @@ export function leafTypes (schema: z.ZodType, path: string): string[] {
       ? shapes.filter(s => defOf(s).type === 'array').map(s => defOf(s).element as z.ZodType)
       : shapes.flatMap(s => childOf(s, seg))
   }
-  return [...new Set(nodes.flatMap(bare).map(s => defOf(s).type))]
+  return nodes.flatMap(bare)
+}
+
+/**
+ * Why one value (a CSV cell) cannot fill `path`, where `schema` holds only lists or objects,
+ * naming a path inside it that can; undefined otherwise. Every row would fail on it.
+ */
+export function cellProblem (schema: z.ZodType, path: string): string | undefined {
+  let shapes: z.ZodType[]
+  try {
+    shapes = shapesAt(schema, path)
+  } catch {
+    return undefined // bad syntax is reported by the path's own check
+  }
+  const kinds = new Set(shapes.map(s => defOf(s).type))
+  if (!shapes.length || [...kinds].some(k => k !== 'array' && k !== 'object')) return undefined
+  const list = shapes.find(s => defOf(s).type === 'array')
+  const inner = list ? `${path}[0]` : path
+  const fields = shapesAt(schema, inner).flatMap(s => Object.keys(defOf(s).shape ?? {}))
+  const field = fields.find(f => f === 'name') ?? fields.find(f => f !== 'id')
+  const example = field ? `${inner}.${field}` : inner
+  return `'${path}' is ${list ? 'a list' : 'an object'}, and a cell holds one value: name ${list ? 'a field of an element' : 'one of its fields'}, such as '${example}'`
 }
