@@ -1,6 +1,7 @@
 // The dashboard in a real browser (Debian's chromium through playwright-core): sign-in, a manual
-// sync from a CSV upload followed to the end, a record's lineage, and a failed delivery retried
-// once the sandbox CRM recovers. Screenshots go to test/artifacts/.
+// sync from a CSV upload followed to the end, pasted ids in a debug batch (its rejected lines and
+// traces), a record's lineage, a failed delivery retried once the sandbox CRM recovers, a poll
+// run, and imports with their options and counts. Screenshots go to test/artifacts/.
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -65,6 +66,24 @@ t.test('sign in, sync from a CSV, open a lineage, retry a failed delivery', asyn
   t.match(await page.locator('#sync-skips').textContent(), /no-such-id\s*not found in shop \(404\)/, 'the skipped id with why')
   await shot('2-sync-finished')
 
+  // Ids pasted (one twice, one a blank line of spaces), in a debug batch: the refused lines are
+  // listed at once, numbered as pasted, and each trace is named by the id it fetched.
+  const ids = customers.map(c => String(c.id))
+  await page.reload()
+  await page.locator('#sync-form').waitFor()
+  await page.fill('textarea[name=ids]', [ids[0], ids[1], ids[1], '   ', ids[2]].join('\n'))
+  await page.check('input[name=debug]')
+  await page.click('#sync-form > button')
+  await page.locator('#sync-progress').getByText(/finished$/).waitFor({ timeout: 60_000 })
+  const cells = (rows: string) => page.locator(rows).evaluateAll(trs => trs.map(tr => [...(tr as HTMLTableRowElement).cells].map(td => td.textContent)))
+  t.same(await cells('#sync-rejected tbody tr'), [['3', ids[1], 'duplicate of line 2'], ['4', '–', 'blank id']], 'the rejected lines, each with why')
+  t.match(await page.locator('#sync-rejected').textContent(), /^2 lines rejected, not queued:/)
+  const traces = await page.locator('#sync-progress p', { hasText: 'Debug traces:' }).locator('a')
+    .evaluateAll(as => as.map(a => ({ text: a.textContent, title: a.getAttribute('title'), href: a.getAttribute('href') })))
+  t.same(traces.map(x => x.text).sort(), [...ids].sort(), 'each debug trace is named by the id its job fetched')
+  t.ok(traces.every(x => x.title === `job ${x.href!.replace('#job?id=', '')}`), 'the job id is in the title')
+  await shot('2b-sync-debug')
+
   await page.goto(p.url + `/#records?type=customer&q=${customers[1].id}`)
   await page.locator('#view table a').first().click()
   await page.getByRole('heading', { name: 'History' }).waitFor()
@@ -118,6 +137,51 @@ t.test('sign in, sync from a CSV, open a lineage, retry a failed delivery', asyn
   await page.locator('#view td', { hasText: 'finished' }).waitFor({ timeout: 30_000 })
   t.ok(await page.getByText(/^Import [0-9a-f-]{36} queued/).isVisible(), 'the note is still there')
   t.equal(await page.locator('#view .bad').count(), 0, 'no error shown')
+
+  /** The newest import's cells (type to message) once it is finished, `n` imports listed. */
+  const newest = async (n: number) => {
+    const rows = page.locator('#view tbody tr')
+    await waitFor(async () => await rows.count() === n && await rows.first().locator('td').nth(2).textContent() === 'finished', 30_000, `import ${n} finished`)
+    return (await rows.first().locator('td').allTextContents()).slice(1)
+  }
+  const importFile = async (name: string, text: string) => {
+    await page.setInputFiles('#import-form input[name=file]', { name, mimeType: 'text/csv', buffer: Buffer.from(text) })
+    await page.click('#import-form button')
+  }
+  const alert = () => page.locator('#import-note [role=alert]').textContent()
+  // The same row again: the record is there already, left alone (no override), so not written.
+  await importFile('c.csv', 'email_address,first_name\nkay@example.com,Kay\n')
+  t.same(await newest(2), ['customer', 'finished', '1', '0', '1', '0', ''], 'written 0, unchanged 1, as the CLI counts')
+  // A file split by semicolons sent as comma-separated: every problem of the 400 is shown.
+  const semicolons = 'email_address;first_name;last_name\nkay@example.com;Kayla;Lovelace\n'
+  await importFile('s.csv', semicolons)
+  await page.locator('#import-note [role=alert]').waitFor()
+  t.match(await alert(), /is the file's delimiter ";"\? \(send delimiter=;\)/, "the API's hint")
+  t.ok(await page.isDisabled('input[name=updateOnlyEmptyFields]'), 'only-empty is off without override')
+  await page.selectOption('select[name=delimiter]', ';')
+  await page.check('input[name=overrideExisting]')
+  await page.check('input[name=updateOnlyEmptyFields]')
+  await importFile('s.csv', semicolons)
+  t.same(await newest(3), ['customer', 'finished', '1', '1', '0', '0', ''], 'written: the empty last name filled in')
+  const listed = async () => (await (await fetch(`${p.url}/v1/imports`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).json()).imports[0]
+  t.same((await listed()).options, { delimiter: ';', key: 'email_address', overrideExisting: true, updateOnlyEmptyFields: true }, 'the options sent')
+  const { rows: [kay] } = await p.hub.pool.query("SELECT data FROM hub.records WHERE type = 'customer' AND data->>'email_address' = 'kay@example.com'")
+  t.match(kay.data, { first_name: 'Kay', last_name: 'Lovelace' }, 'only the empty field set')
+  await page.uncheck('input[name=overrideExisting]')
+  t.ok(await page.isDisabled('input[name=updateOnlyEmptyFields]') && !await page.isChecked('input[name=updateOnlyEmptyFields]'), 'and off again with it')
+  await page.selectOption('select[name=type]', 'product')
+  t.equal(await page.getAttribute('input[name=key]', 'placeholder'), 'sku', "the key's default for the type")
+  await page.selectOption('select[name=type]', 'customer')
+  await page.selectOption('select[name=delimiter]', ',')
+  await page.fill('input[name=key]', 'sku')
+  await importFile('k.csv', 'customer_number,first_name\nC-7,Kim\n')
+  await page.locator('#import-note [role=alert]').waitFor()
+  t.match(await alert(), /^key: /, "a key the type does not have: the API's 400")
+  await page.fill('input[name=key]', 'customer_number')
+  await importFile('k.csv', 'customer_number,first_name\nC-7,Kim\n')
+  t.same(await newest(4), ['customer', 'finished', '1', '1', '0', '0', ''], 'a new customer, matched by customer_number')
+  t.equal((await listed()).options.key, 'customer_number')
+  t.equal(await page.locator('#view .bad').count(), 0, 'no error left shown')
   await shot('6-imports')
 
   await page.setViewportSize({ width: 1000, height: 800 })

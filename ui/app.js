@@ -23,13 +23,18 @@ async function api (path, opts = {}) {
   const res = await fetch(path, { ...opts, headers: { authorization: `Bearer ${key}`, ...opts.headers } })
   if (res.status === 401) throw new SignedOut()
   const body = res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text()
-  if (!res.ok) throw new Error(body?.error?.message ?? `${res.status}`)
+  if (!res.ok) throw Object.assign(new Error(body?.error?.message ?? `${res.status}`), { details: body?.error?.details })
   return body
 }
 
 const table = (head, rows) => h('div', { class: 'wrap' }, h('table', {}, h('thead', {}, h('tr', {}, head.map(x => h('th', {}, x)))), h('tbody', {}, rows)))
 const row = (...cells) => h('tr', {}, cells.map(c => h('td', {}, c)))
-const fail = (err) => h('p', { class: 'bad', role: 'alert' }, err.message)
+/** An error in a line; a 400 naming several problems (a CSV header's, say) lists them all. */
+function fail (err) {
+  const issues = Array.isArray(err.details) ? err.details.filter(i => typeof i?.message === 'string') : []
+  if (issues.length < 2) return h('p', { class: 'bad', role: 'alert' }, err.message)
+  return h('div', { class: 'bad', role: 'alert' }, h('ul', {}, issues.map(i => h('li', {}, `${i.path}: ${i.message}`))))
+}
 
 function signedOut (message = '') {
   sessionStorage.removeItem('hubKey')
@@ -193,29 +198,56 @@ async function sync () {
     h('label', {}, 'Ids, one a line, or a CSV with an id column', h('textarea', { name: 'ids' })),
     h('label', {}, 'or a CSV file', h('input', { name: 'file', type: 'file', accept: '.csv,text/csv' })),
     h('button', {}, 'Sync'))
+  const rejected = h('div', { id: 'sync-rejected' })
   const progress = h('div', { id: 'sync-progress' })
   f.addEventListener('submit', async (e) => {
     e.preventDefault()
+    rejected.replaceChildren()
     const data = new FormData(f)
     const file = data.get('file')
     let text = file && file.size ? await file.text() : String(data.get('ids')).trim()
     // A header is a first line with an id column, as the API reads it; pasted ids get one.
-    if (!text.split('\n')[0].split(',').map(c => c.trim().toLowerCase()).includes('id')) text = 'id\n' + text
+    const added = !text.split('\n')[0].split(',').map(c => c.trim().toLowerCase()).includes('id')
+    if (added) text = 'id\n' + text
     const query = new URLSearchParams([...data].filter(([k, v]) => ['system', 'scope', 'direction', 'target', 'debug'].includes(k) && v !== ''))
     try {
       const receipt = await api(`/v1/sync?${query}`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: text })
+      rejected.replaceChildren(...rejections(receipt, added ? 1 : 0))
       await follow(receipt.batchId, progress)
     } catch (err) {
       progress.replaceChildren(fail(err))
     }
   })
-  return [h('h1', {}, 'Manual sync'), f, progress]
+  return [h('h1', {}, 'Manual sync'), f, rejected, progress]
+}
+
+/**
+ * The lines the upload refused, each with why. The API counts lines from the header, so lines
+ * are shown less the header the form added: line 1 is the first id as pasted (or in the file).
+ */
+function rejections (receipt, added) {
+  if (!receipt.rejectedCount) return []
+  const line = (n) => n - added
+  // "duplicate of line N" is the one reason that names a line.
+  const why = (reason) => reason.replace(/^duplicate of line (\d+)$/, (_, n) => `duplicate of line ${line(Number(n))}`)
+  const listed = receipt.rejected.length < receipt.rejectedCount ? ` (the first ${receipt.rejected.length} listed)` : ''
+  return [h('p', { class: 'bad' }, `${receipt.rejectedCount} line${receipt.rejectedCount === 1 ? '' : 's'} rejected, not queued${listed}:`),
+    table(['line', 'id', 'why'], receipt.rejected.map(r => row(line(r.line), r.id.trim() || '–', why(r.reason))))]
+}
+
+/** What a debug job was for: the id its batch named (the source's, or the hub record's), read once. */
+function jobLabel (labels, id) {
+  // The job id's end, if its data cannot be read: UUIDv7s of one batch share their beginning.
+  if (!labels.has(id)) labels.set(id, api(`/v1/jobs/${id}`).then(j => String(j.data?.id ?? j.data?.recordId ?? id.slice(-8)), () => id.slice(-8)))
+  return labels.get(id)
 }
 
 /** Show a batch's progress until it finishes, with its failures, skips and debug jobs (each linked to its job and trace). */
 async function follow (batchId, into) {
+  const labels = new Map()
   for (;;) {
     const b = await api(`/v1/sync/${batchId}`)
+    const debugLabels = await Promise.all((b.debugJobs ?? []).map(id => jobLabel(labels, id)))
     into.replaceChildren(h('p', {}, `Batch ${b.batchId}: ${b.finished ? 'finished' : 'running'}`),
       h('pre', {}, JSON.stringify({ counts: b.counts, deliveries: b.deliveries, received: b.received }, null, 2)),
       b.failures.length
@@ -225,9 +257,10 @@ async function follow (batchId, into) {
       b.skips.length
         ? h('div', { id: 'sync-skips' }, h('p', {}, 'Skipped:'), table(['id', 'why'], b.skips.map(k => row(h('a', { href: `#job?id=${k.jobId}` }, k.id), k.reason))))
         : '',
-      // A debug batch lists its jobs: each opens on its step-by-step trace.
+      // A debug batch lists its jobs by the id each fetched (or delivered), the job id in the
+      // link's title: each opens on its step-by-step trace.
       b.debugJobs?.length
-        ? h('p', {}, 'Debug traces: ', ...b.debugJobs.map(id => h('a', { href: `#job?id=${id}` }, id.slice(0, 8) + ' ')))
+        ? h('p', { id: 'sync-debug' }, 'Debug traces: ', ...b.debugJobs.flatMap((id, i) => [i ? ', ' : '', h('a', { href: `#job?id=${id}`, title: `job ${id}` }, debugLabels[i])]))
         : '')
     if (b.finished) {
       into.firstChild.className = 'good'
@@ -271,14 +304,31 @@ async function poll () {
   return out
 }
 
+// The field an import matches existing records by unless told otherwise (the API's default).
+const importKeys = { customer: 'email_address', product: 'sku', order: 'number' }
+
 async function imports () {
+  const key = h('input', { name: 'key', placeholder: importKeys.customer })
+  // Only-empty tells how override updates a record: without override there is nothing to tell
+  // (the API refuses the pair), so it is offered only with override.
+  const onlyEmpty = h('input', { name: 'updateOnlyEmptyFields', type: 'checkbox', value: 'true', disabled: true })
+  const override = h('input', {
+    name: 'overrideExisting',
+    type: 'checkbox',
+    value: 'true',
+    onchange: () => { onlyEmpty.disabled = !override.checked; if (!override.checked) onlyEmpty.checked = false }
+  })
   const f = h('form', { class: 'row', id: 'import-form' },
-    h('label', {}, 'Type', h('select', { name: 'type' }, ['customer', 'product', 'order'].map(t => h('option', {}, t)))),
+    h('label', {}, 'Type', h('select', { name: 'type', onchange: (e) => { key.placeholder = importKeys[e.target.value] } }, Object.keys(importKeys).map(t => h('option', {}, t)))),
     h('label', {}, 'System (optional)', h('input', { name: 'system' })),
-    h('label', {}, h('span', {}, 'Override existing'), h('input', { name: 'overrideExisting', type: 'checkbox', value: 'true' })),
+    h('label', {}, 'Match existing by', key),
+    h('label', {}, 'Delimiter', h('select', { name: 'delimiter' },
+      [[',', 'comma'], [';', 'semicolon'], ['\t', 'tab'], ['|', 'pipe']].map(([value, name]) => h('option', { value }, name)))),
+    h('label', {}, h('span', {}, 'Override existing'), override),
+    h('label', {}, h('span', {}, 'Only fill empty fields'), onlyEmpty),
     h('label', {}, 'CSV file', h('input', { name: 'file', type: 'file', accept: '.csv,text/csv', required: true })),
     h('button', {}, 'Import'))
-  const note = h('p', {})
+  const note = h('div', { id: 'import-note' })
   f.addEventListener('submit', async (e) => {
     e.preventDefault()
     // The fields first, then the file: the API reads the options before the rows.
@@ -287,7 +337,7 @@ async function imports () {
     data.append('file', new FormData(f).get('file'))
     try {
       const r = await api('/v1/imports', { method: 'POST', body: data })
-      note.textContent = `Import ${r.id} queued: ${r.total} rows.`
+      note.replaceChildren(h('p', {}, `Import ${r.id} queued: ${r.total} rows.`))
       await refresh()
     } catch (err) {
       note.replaceChildren(fail(err))
@@ -297,8 +347,9 @@ async function imports () {
   const list = h('div', {})
   const refresh = async () => {
     const { imports: all } = await api('/v1/imports')
-    list.replaceChildren(table(['created', 'type', 'status', 'rows', 'written', 'errors', 'message'], all.map(i => row(
-      new Date(i.createdAt).toLocaleString(), i.type, i.status, i.total, i.success, i.errors,
+    // As the CLI counts them: success includes the rows that changed nothing.
+    list.replaceChildren(table(['created', 'type', 'status', 'rows', 'written', 'unchanged', 'errors', 'message'], all.map(i => row(
+      new Date(i.createdAt).toLocaleString(), i.type, i.status, i.total, i.success - i.unchanged, i.unchanged, i.errors,
       i.message ?? i.errorDetails.slice(0, 3).map(d => `row ${d.row} ${d.field}: ${d.message}`).join('; ')))))
   }
   await refresh()
