@@ -211,6 +211,10 @@ t.test('bad requests are refused clearly, and bad lines are rejected while the r
   const windows = await csvPost(p, 'system=shop&scope=customer/update', ['id', '7', '"a', 'b"', '', '7'].join('\r\n'))
   t.match(windows.json(), { queued: 2, rejected: [{ line: 6, id: '7', reason: 'duplicate of line 2' }] })
 
+  // Ids pasted on one line under an `id` header: the line is refused, not read as its first id.
+  const oneLine = await csvPost(p, 'system=shop&scope=customer/update', 'id\n8,9,9,,10\n11,\n')
+  t.match(oneLine.json(), { queued: 1, rejectedCount: 1, rejected: [{ line: 2, id: '8', reason: '5 cells, and the header has 1: one id a line' }] })
+
   const unknown = await p.app.inject({ url: '/v1/sync/00000000-0000-0000-0000-000000000000', headers: p.auth })
   t.equal(unknown.statusCode, 404)
   const s = await status(p, res.json().batchId)

@@ -46,9 +46,15 @@ const receipt = z.object({
 }).describe('Queued: follow it with GET /v1/sync/{batchId}')
 
 /** The rows of a CSV upload after its header (`first`, the rest of the header's batch, then `rows`), with their line numbers. */
-async function * csvLines (first: CsvRow[], rows: AsyncIterator<CsvRow[]>, idAt: number, scopeAt: number): AsyncGenerator<Line[]> {
-  const line = ({ record, line }: CsvRow): Line =>
-    scopeAt >= 0 && record[scopeAt] ? { line, id: record[idAt] ?? '', scope: record[scopeAt] } : { line, id: record[idAt] ?? '' }
+async function * csvLines (first: CsvRow[], rows: AsyncIterator<CsvRow[]>, width: number, idAt: number, scopeAt: number): AsyncGenerator<Line[]> {
+  const line = ({ record, line }: CsvRow): Line => {
+    const read: Line = scopeAt >= 0 && record[scopeAt] ? { line, id: record[idAt] ?? '', scope: record[scopeAt] } : { line, id: record[idAt] ?? '' }
+    // Ids pasted on one line (`1001,1002`) under an `id` header: all but the first would be lost.
+    for (let i = width; i < record.length; i++) {
+      if (record[i].trim() !== '') return { ...read, problem: `${record.length} cells, and the header has ${width}: one id a line` }
+    }
+    return read
+  }
   yield first.map(line)
   for (;;) {
     const next = await rows.next()
@@ -115,7 +121,7 @@ const sync: FastifyPluginAsyncZod = async (fastify) => {
       }
       const idAt = header.indexOf('id')
       if (idAt < 0) throw badRequest(`the CSV needs ${CSV_HELP}; found ${header.length ? header.map(h => `'${h}'`).join(', ') : 'no header'}`)
-      lines = csvLines(rest, rows, idAt, header.indexOf('scope'))
+      lines = csvLines(rest, rows, header.length, idAt, header.indexOf('scope'))
     } else {
       const parsed = check(jsonBody, request.body)
       if (!parsed.ok) {

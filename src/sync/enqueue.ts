@@ -15,7 +15,8 @@ import { dropLateRejections, jobsFor, storeChunk } from './items.ts'
 import type { Accepted, Item, LateRejection } from './items.ts'
 import type { SyncPlan } from './plan.ts'
 
-export interface Line { line: number, id: string, scope?: string }
+/** A line of ids; `problem`, when its reader refuses it already (a CSV line with cells past its header). */
+export interface Line { line: number, id: string, scope?: string, problem?: string }
 export interface Rejection { line: number, id: string, reason: string }
 /**
  * `queued`: ids accepted, less `coalesced`: those found already waiting in a job of the same
@@ -127,6 +128,7 @@ export async function enqueueBatch (ctx: Queues, plan: SyncPlan, lines: AsyncIte
     if (!oneTrip) await writer.query('BEGIN')
     for await (const batch of lines) for (let i = 0; i < batch.length; i++) {
       const line = batch[i]
+      if (line.problem) { reject(line, line.problem); continue }
       const id = line.id.trim()
       const problem = id ? textProblem(id, MAX_ID) : 'blank id'
       if (problem) { reject(line, problem === 'blank id' ? problem : `id ${problem}`); continue }
