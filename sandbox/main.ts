@@ -25,6 +25,9 @@ const options = parseOptions<{ seed: string, pull?: boolean }>(new Command('npm 
 const seed = Number(options.seed)
 if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be a number of customers, got ${options.seed}`)
 const hubUrl = (process.env.HUB_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '')
+// The hub it suggests starting listens where the shop's webhooks go.
+const hubPort = URL.canParse(hubUrl) ? new URL(hubUrl).port : fail(`HUB_URL must be a URL such as http://127.0.0.1:8080, got ${hubUrl}`)
+const startHub = hubPort && hubPort !== '8080' ? `PORT=${hubPort} npm start` : 'npm start'
 
 const sandbox = await startSandbox({
   // the shop also posts webhooks for changes made through its API, so a curl to it reaches the hub
@@ -43,7 +46,7 @@ console.log(`Sandbox systems, until Ctrl-C:
 The environment examples/hub.config.yaml needs, and a hub started with it (paste into another shell):
 ${Object.entries(env).map(([name, value]) => `  export ${name}='${value}'`).join('\n')}
   export HUB_CONFIG=examples/hub.config.yaml HUB_ADMIN_KEY=sandbox-admin-key-0123456789
-  npm start`)
+  ${startHub}`)
 
 if (seed > 0) {
   const seeded = seedShop(sandbox.shop, seed)

@@ -446,6 +446,7 @@ t.test('npm run sandbox prints the environment of the example config and seeds t
   t.ok(needed.size > 0)
   t.same(Object.keys(env).sort(), [...needed].sort(), 'exactly the variables the example config references')
   t.equal((await call(`${env.SHOP_URL}/customers`, { authorization: `Bearer ${env.SHOP_TOKEN}` })).body.items.length, 3)
+  t.match(run.output(), new RegExp(`^ {2}PORT=${new URL(hub.url).port} npm start$`, 'm'), 'the hub it suggests listens where the webhooks go')
 
   await waitFor(() => hub.received.length === 3, 10_000, 'the seeded webhooks')
   // three separate posts: they may arrive in any order
