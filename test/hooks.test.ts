@@ -115,6 +115,8 @@ t.test("the shop's own payload is reduced to scope and id by its extract express
   t.equal(await inboundCount(p.hub), 1, 'and adds nothing')
   // A wrong value says where it came from.
   await rejected(t, p, () => post(p, { id: '1' }, bearer(p)), 400, 'validation_failed', /^scope: '\/' is not a scope shop may send \(as shop's extract expression made it from the payload\)/)
+  // An id that is an object or a list is no record's id, whatever text $string makes of it.
+  await rejected(t, p, () => post(p, { topic: 'customers/update', id: { a: 1 } }, bearer(p)), 400, 'validation_failed', /^id: .*\(as shop's extract expression made it from the payload\)/)
   await rejected(t, p, () => post(p, [{ topic: 'products/create', id: 1001 }], bearer(p)), 400, 'validation_failed', /^\[0\]\.scope: required \(an array is read as the hub's own \{scope, id\} items/)
 })
 
