@@ -329,6 +329,7 @@ t.test('missing ids and wrong types are refused, naming the field', async t => {
   await rejected(t, p, () => post(p, { scope: 'customer/update', id: '' }, bearer(p)), 400, 'validation_failed', /^id: /)
   await rejected(t, p, () => post(p, { scope: 'customer/update', id: null }, bearer(p)), 400, 'validation_failed', 'id: expected string or number, received null')
   await rejected(t, p, () => post(p, { scope: 'customer/update', id: { value: 1 } }, bearer(p)), 400, 'validation_failed', 'id: expected string or number, received object')
+  await rejected(t, p, () => post(p, '{"scope": "customer/update", "id": 1e400}', bearer(p)), 400, 'validation_failed', 'id: expected string or number, received a number too large')
   await rejected(t, p, () => post(p, { scope: 42, id: '1' }, bearer(p)), 400, 'validation_failed', /^scope: /)
   const boolId = await post(p, { scope: 'customer/update', id: true }, bearer(p))
   t.equal(boolId.statusCode, 400, 'id: true is refused')

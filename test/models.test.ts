@@ -58,6 +58,13 @@ t.test('customer errors carry dotted paths', async (t) => {
   t.same(issuesOf('customer', 'nope').map((i) => i.path), [''])
 })
 
+t.test('numbers out of place are named in words, not in zod\'s types', async (t) => {
+  const order = { number: 'O-1', lines: [{ sku: 'A', quantity: 1.5 }] }
+  t.same(issuesOf('order', order), [{ path: 'lines[0].quantity', message: 'expected a whole number, received 1.5' }])
+  // JSON's 1e400 is read as Infinity.
+  t.same(issuesOf('order', { ...order, lines: [{ quantity: JSON.parse('1e400') }] }), [{ path: 'lines[0].quantity', message: 'expected number, received a number too large' }])
+})
+
 const product = {
   sku: 'TEE-1',
   name: 'T-shirt',

@@ -59,6 +59,12 @@ function hubWording (iss: z.core.$ZodRawIssue): string | undefined {
     const options = (iss.options as unknown[] | undefined) ?? []
     return `must be one of ${options.map((o) => JSON.stringify(o)).join(', ')}`
   }
+  // Zod's `expected int, received number` (1.5), `received NaN` (a query's `abc`, coerced) and
+  // `received number` (JSON's 1e400, read as Infinity) name its own types, not the mistake.
+  if (iss.code === 'invalid_type' && typeof iss.input === 'number') {
+    if (iss.expected === 'int' && Number.isFinite(iss.input)) return `expected a whole number, received ${iss.input}`
+    if (!Number.isFinite(iss.input)) return `expected ${iss.expected === 'int' ? 'a whole number' : iss.expected}, received ${received(iss.input)}`
+  }
   // A union of plain types (`string | number`) that none matched: name them, not "Invalid input".
   if (iss.code === 'invalid_union') {
     const expected = (iss.errors as z.core.$ZodIssue[][] | undefined)?.map(option =>
@@ -70,7 +76,11 @@ function hubWording (iss: z.core.$ZodRawIssue): string | undefined {
 
 z.config({ customError: hubWording })
 
-const received = (value: unknown) => value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value
+const received = (value: unknown) => value === null
+  ? 'null'
+  : Array.isArray(value)
+    ? 'array'
+    : typeof value === 'number' && !Number.isFinite(value) ? (Number.isNaN(value) ? 'text that is not a number' : 'a number too large') : typeof value
 
 /** Flatten zod issues to dotted paths; an unknown key becomes an issue at that key. */
 export function toIssues (error: z.ZodError): Issue[] {
