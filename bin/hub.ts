@@ -4,7 +4,7 @@
 // (usage, connection, key, API).
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Command, CommanderError, Option } from 'commander'
-import { CliError, HubClient } from '../src/cli/client.ts'
+import { CliError, HubClient, inFlags } from '../src/cli/client.ts'
 import type { BatchStatus } from '../src/cli/client.ts'
 import { batchProgress, board, importSummary, problems, receiptSummary, summary } from '../src/cli/output.ts'
 import { version } from '../src/version.ts'
@@ -86,6 +86,9 @@ connection(program.command('sync')
     process.exitCode = problems(status) ? 1 : 0
   })
 
+// The import API's fields, as `hub import` names them.
+const IMPORT_FLAGS = { type: '--type', system: '--system', key: '--match', delimiter: '--delimiter', overrideExisting: '--override', updateOnlyEmptyFields: '--only-empty' }
+
 connection(program.command('import')
   .description('upload a CSV of records (POST /v1/imports) and follow the import with a progress bar until it is finished')
   .argument('<file>', 'the CSV: a header row of canonical field paths (or, with --system, that system\'s fields and an "id" column)')
@@ -107,7 +110,7 @@ connection(program.command('import')
       updateOnlyEmptyFields: String(Boolean(opts.onlyEmpty)),
       key: opts.match,
       system: opts.system
-    }, file, (sent, size) => sending.update(sent, size)).catch(err => { view.stop(); throw err })
+    }, file, (sent, size) => sending.update(sent, size)).catch(err => { view.stop(); throw inFlags(err, IMPORT_FLAGS) })
     const rows = view.bar({ label: 'importing', unit: 'rows', extra: ' | {rate} | ETA {left} | {errors} errors', since })
     let status
     try {

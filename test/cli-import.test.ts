@@ -28,12 +28,17 @@ t.test('hub import reports counts and row errors', async t => {
 
   const bad = await hub(['import', file, '--type', 'widget'], env)
   t.equal(bad.code, 2)
-  t.match(bad.stderr, /hub: the hub answered 400: type: /)
+  t.match(bad.stderr, /hub: the hub answered 400: --type: /)
   // Every problem of a 400 is printed, not just the first: here the delimiter's hint.
   await writeFile(file, 'email_address;first_name\na@example.com;A\n')
   const semicolons = await hub(['import', file, '--type', 'customer'], env)
   t.equal(semicolons.code, 2)
-  t.match(semicolons.stderr, /^hub: the hub answered 400: file: .*\n {2}file: the header row has one column: is the file's delimiter ";"\? \(send delimiter=;\)$/m)
+  t.match(semicolons.stderr, /^hub: the hub answered 400: file: .*\n {2}file: the header row has one column: is the file's delimiter ";"\? \(send --delimiter ';'\)$/m)
+  // The API's names of the options are said as the command's flags.
+  const onlyEmpty = await hub(['import', file, '--type', 'customer', '--only-empty'], env)
+  t.match(onlyEmpty.stderr, /^hub: the hub answered 400: --only-empty: needs --override\b/m)
+  const match = await hub(['import', file, '--type', 'customer', '--match', 'nope'], env)
+  t.match(match.stderr, /^hub: the hub answered 400: --match: /m)
 })
 
 t.test('hub import with a wrong key, a read-only key or a bad field stops there, before sending the file', async t => {
@@ -54,7 +59,7 @@ t.test('hub import with a wrong key, a read-only key or a bad field stops there,
   t.match(readOnly.stderr, /^hub: the hub refused the admin key \(403\): .*write/m)
   const noSystem = await hub(['import', file, '--type', 'customer', '--system', 'nope'], { HUB_URL: h.url, HUB_ADMIN_KEY: ADMIN_KEY })
   t.equal(noSystem.code, 2, noSystem.stderr)
-  t.match(noSystem.stderr, /^hub: the hub answered 400: system: no system nope is configured$/m)
+  t.match(noSystem.stderr, /^hub: the hub answered 400: --system: no system nope is configured$/m)
   t.notMatch(readOnly.stderr + noSystem.stderr, /sending/, 'no upload bar')
   // Each run tried its key and fields on a body without the file, and stopped: an upload would
   // have been a second POST.

@@ -25,6 +25,21 @@ export class CliError extends Error {
   }
 }
 
+/**
+ * `err` with the API's names of a command's options (`key:`, `overrideExisting=true`,
+ * `delimiter=;`) said as the command's flags (`--match:`, `--override`, `--delimiter ';'`).
+ */
+export function inFlags (err: unknown, flags: Record<string, string>): unknown {
+  if (!(err instanceof CliError)) return err
+  for (const [field, flag] of Object.entries(flags)) {
+    err.message = err.message
+      .replace(new RegExp(`(: |\\n  )${field}:`, 'g'), `$1${flag}:`)
+      .replace(new RegExp(`\\b${field}=true\\b`, 'g'), flag)
+      .replace(new RegExp(`\\b${field}=([^\\s)]+)`, 'g'), `${flag} '$1'`)
+  }
+  return err
+}
+
 // The API's own types: the CLI and the hub cannot drift apart.
 export type { BatchReceipt as Receipt, Rejection } from '../sync/enqueue.ts'
 export type { BatchStatus, Counts } from '../sync/status.ts'
