@@ -91,6 +91,10 @@ t.test('errors: filters, paging, replay one and by filter once the destination r
   t.equal(gone.json().error.message, `error ${open.id} cannot be replayed: system 'dest' no longer exists`)
   const byFilter = await retry('/v1/errors/retry', {})
   t.same(byFilter.json(), { queued: [], refused: [{ id: open.id, reason: gone.json().error.message }] })
+  t.same((await retry('/v1/errors/retry', { system: 'dest' })).json().refused.map((r: { id: number }) => r.id), [open.id], 'a system gone: its errors are refused')
+  const typo = await retry('/v1/errors/retry', { system: 'dset' })
+  t.equal(typo.statusCode, 400, typo.body)
+  t.equal(typo.json().error.message, "system: no system 'dset' is configured, and no open error names it")
   t.equal((await list('?resolved=false')).errors[0].replayJobId, null, 'nothing queued for a refused replay')
 })
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { HubError, notFound } from '../../src/errors.ts'
+import { fieldError, HubError, notFound } from '../../src/errors.ts'
 import { storableText } from '../../src/models/text.ts'
 import { dataTypes } from '../../src/models/index.ts'
 import { adminErrors, bodyErrors, errorResponses, timestamp } from '../../src/http/schemas.ts'
@@ -113,6 +113,8 @@ const errors: FastifyPluginAsyncZod = async (fastify) => {
     const { limit, ...f } = request.body
     const { where, params } = errorWhere({ ...f, resolved: false } satisfies ErrorFilter)
     const { rows } = await pool.query<Row>(SELECT(where, `ORDER BY id LIMIT $${params.length + 1}`), [...params, limit])
+    // A system gone still has its errors (refused below); a name no error has is a typo.
+    if (f.system && !rows.length && !await fastify.hub.systems.get(f.system)) throw fieldError('system', `no system '${f.system}' is configured, and no open error names it`)
     const queued: Array<z.infer<typeof replayed>> = []
     const refused: Array<{ id: number, reason: string }> = []
     for (const row of rows) {
