@@ -13,6 +13,7 @@ import { errorEnvelope, frameworkErrors, MAX_PARAM_LENGTH } from './http/errors.
 import { jsonDepthLimit } from './http/json-depth.ts'
 import { metrics } from './http/metrics.ts'
 import { describeRoute } from './http/openapi.ts'
+import { strictInput } from './http/strict-input.ts'
 import type { Hub } from './hub.ts'
 import { version } from './version.ts'
 
@@ -47,6 +48,8 @@ export const app: FastifyPluginAsync<AppOptions> = fp(async (fastify: FastifyIns
   fastify.setValidatorCompiler(validatorCompiler)
   fastify.setSerializerCompiler(serializerCompiler)
   await fastify.register(errorEnvelope)
+  // Before any route: an unknown query parameter or body key is refused on every operation.
+  await fastify.register(strictInput)
   // No route reads text/plain: JSON sent under that type gets the 415 naming what to send,
   // rather than reaching a route's checks as one string ("id: required").
   fastify.removeContentTypeParser('text/plain')

@@ -1,5 +1,9 @@
 import { connect } from 'node:net'
+import Fastify from 'fastify'
+import { validatorCompiler } from 'fastify-type-provider-zod'
 import t from 'tap'
+import { z } from 'zod'
+import { strictInput } from '../src/http/strict-input.ts'
 import { buildTestHub } from './helpers/hub.ts'
 import { inboundJobs, startPipeline, waitFor } from './helpers/pipeline.ts'
 
@@ -116,6 +120,67 @@ t.test('every error uses one envelope', async t => {
   const badEscape = await app.inject({ url: '/v1/records/product/by-link/shop/%zz', headers: auth })
   t.equal(badEscape.statusCode, 400)
   t.match(badEscape.json(), { error: { code: 'bad_request', message: /%zz/ } })
+})
+
+t.test('an operation that declares no query or body refuses every key, as the strict ones do', async t => {
+  const { app, auth } = await buildTestHub(t, { workers: false })
+  const uuid = '00000000-0000-4000-8000-000000000000'
+  const unknown = (key: string, where = 'querystring.') => ({
+    error: { code: 'validation_failed', message: `${where}${key}: unknown key`, details: [{ path: `${where}${key}`, message: 'unknown key' }] }
+  })
+  // One of each family: the query is checked after the path, before the key and the handler.
+  for (const url of ['/v1/monitor/overview', '/v1/systems', '/v1/systems/shop', '/v1/systems/shop/poll', '/v1/admin-keys',
+    `/v1/sync/${uuid}`, `/v1/imports/${uuid}`, `/v1/jobs/${uuid}`, '/metrics', '/v1/records/customer/by-external-id/1',
+    `/v1/records/customer/${uuid}`, '/v1/records/customer/by-link/shop/1']) {
+    const res = await app.inject({ url: `${url}?x=1`, headers: auth })
+    t.equal(res.statusCode, 400, `GET ${url}?x=1`)
+    t.same(res.json(), unknown('x'), `GET ${url}?x=1 names querystring.x`)
+  }
+  for (const [method, url] of [['POST', `/v1/errors/3/retry`], ['DELETE', '/v1/admin-keys/nobody'], ['POST', '/v1/systems/shop/poll/customer'],
+    ['DELETE', `/v1/imports/${uuid}`]] as const) {
+    t.same((await app.inject({ method, url: `${url}?x=1`, headers: auth })).json(), unknown('x'), `${method} ${url}?x=1`)
+  }
+  // Without it, the same requests reach their routes.
+  t.equal((await app.inject({ url: '/v1/monitor/overview', headers: auth })).statusCode, 200)
+  t.equal((await app.inject({ url: '/v1/records/customer/by-external-id/1', headers: auth })).statusCode, 200)
+  t.equal((await app.inject({ url: '/metrics', headers: auth })).statusCode, 200)
+  t.equal((await app.inject({ url: `/v1/jobs/${uuid}`, headers: auth })).statusCode, 404)
+  // A known parameter still works where there are some; a misspelt one beside it is still named.
+  t.equal((await app.inject({ url: '/v1/imports?limit=5', headers: auth })).statusCode, 200)
+  t.same((await app.inject({ url: '/v1/imports?limit=5&limt=5', headers: auth })).json(), unknown('limt'))
+  // The probes take none, and ignore a monitor's cache-buster rather than fail on it.
+  t.equal((await app.inject({ url: '/health?_=1700000000' })).statusCode, 200)
+  t.equal((await app.inject({ url: '/ready?_=1700000000' })).statusCode, 200)
+  // A webhook's sender may add parameters of its own: the change is taken all the same.
+  const hook = await app.inject({ method: 'POST', url: '/v1/hooks/shop?topic=customers', headers: { authorization: 'Bearer nope' }, payload: { scope: 'customer/update', id: '1' } })
+  t.equal(hook.statusCode, 401, 'checked as any webhook, not refused for its query')
+
+  // A body key an operation does not take is named as on those that take a body.
+  const retry = await app.inject({ method: 'POST', url: '/v1/errors/3/retry', headers: auth, payload: { x: 1 } })
+  t.equal(retry.statusCode, 400)
+  t.same(retry.json(), unknown('x', ''), 'not a 202 that ignores it')
+  for (const payload of [undefined, {}]) {
+    const res = await app.inject({ method: 'POST', url: '/v1/errors/3/retry', headers: auth, payload })
+    t.same(res.json(), { error: { code: 'not_found', message: 'no error 3' } }, `no body, or ${JSON.stringify(payload)}, reaches the route`)
+  }
+  const array = await app.inject({ method: 'POST', url: '/v1/errors/3/retry', headers: auth, payload: [1] })
+  t.equal(array.json().error.message, '(root): this operation takes no body')
+  t.same((await app.inject({ method: 'DELETE', url: '/v1/admin-keys/nobody', headers: auth, payload: { force: true } })).json(), unknown('force', ''))
+  const key = await app.inject({ method: 'POST', url: '/v1/admin-keys', headers: auth, payload: { name: 'ci', scopes: ['read'], expires: '2030-01-01' } })
+  t.same(key.json(), unknown('expires', ''), 'a key is not created without what was asked of it')
+})
+
+t.test('a querystring or body declared as z.object, which drops unknown keys, stops the start', async t => {
+  for (const schema of [{ querystring: z.object({ a: z.string() }) }, { body: z.object({ a: z.string() }) }]) {
+    const fastify = Fastify()
+    t.teardown(() => fastify.close())
+    fastify.setValidatorCompiler(validatorCompiler)
+    await fastify.register(strictInput)
+    await t.rejects(async () => {
+      fastify.post('/x', { schema }, async () => ({}))
+      await fastify.ready()
+    }, { message: `POST /x: its ${Object.keys(schema)[0]} schema is a z.object, which drops unknown keys; make it z.strictObject` })
+  }
 })
 
 t.test('admin keys: 401 without or with a wrong key, 403 without the scope', async t => {

@@ -79,6 +79,11 @@ t.test('the API document describes every operation completely', async t => {
   }
   problems.push(...[...emptyUnions(doc)].map(at => `${at}: an empty union (no value satisfies it)`))
   t.same(problems, [], 'nothing missing')
+  // An operation that declares no query (src/http/strict-input.ts) lists none, and documents
+  // the 400 that names one sent all the same.
+  const overview = doc.paths['/v1/monitor/overview'].get
+  t.same(overview.parameters ?? [], [], 'no parameters where the operation takes none')
+  t.match(overview.responses['400'], { description: /invalid/ }, 'its 400 for an unknown key is documented')
   const routes = ['GET /health', 'GET /ready', 'POST /v1/hooks/{system}', 'GET /v1/systems', 'GET /v1/systems/{id}', 'PUT /v1/systems/{id}',
     'DELETE /v1/systems/{id}', 'GET /v1/records/{type}/{id}', 'GET /v1/records/{type}/by-link/{system}/{externalId}', 'GET /v1/errors', 'POST /v1/errors/{id}/retry', 'POST /v1/errors/retry', 'GET /v1/monitor/overview', 'GET /metrics', 'GET /v1/records/{type}/by-external-id/{externalId}',
     'POST /v1/sync', 'GET /v1/sync/{batchId}', 'GET /v1/jobs/{id}', 'GET /v1/admin-keys', 'POST /v1/admin-keys', 'DELETE /v1/admin-keys/{name}']

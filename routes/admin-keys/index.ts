@@ -33,7 +33,7 @@ const adminKeys: FastifyPluginAsyncZod = async (fastify) => {
       tags: ['admin'],
       summary: 'Create an admin key; the key is returned once',
       security: [{ adminKey: [] }],
-      body: z.object({
+      body: z.strictObject({
         name: z.string().regex(/^[a-zA-Z0-9_.-]{1,64}$/, 'letters, digits, _ . - only, at most 64'),
         scopes: z.array(z.enum(adminScopes)).min(1)
       }),

@@ -5,11 +5,14 @@ const status = z.object({ status: z.enum(['ok', 'unavailable']) })
 
 // Mounted at the root: /health and /ready (autoload prefixes folder names; see below).
 const health: FastifyPluginAsyncZod = async (fastify) => {
+  // Probes take no query, and a monitor's cache-buster must not fail them (src/http/strict-input.ts).
   fastify.get('/health', {
+    config: { lenientQuery: true },
     schema: { tags: ['health'], summary: 'The process is up', response: { 200: status } }
   }, async () => ({ status: 'ok' as const }))
 
   fastify.get('/ready', {
+    config: { lenientQuery: true },
     schema: {
       tags: ['health'],
       summary: 'Database reachable, migrations applied, queue started',

@@ -43,6 +43,9 @@ const hooks: FastifyPluginAsyncZod = async (fastify) => {
 
   fastify.post('/:system', {
     bodyLimit: BODY_LIMIT,
+    // Senders add their own query parameters to a webhook's URL (a topic, a tracking tag): a
+    // webhook refused for one is a change lost where the sender does not retry.
+    config: { lenientQuery: true },
     schema: {
       tags: ['hooks'],
       summary: 'A system tells the hub that records changed',

@@ -1,6 +1,7 @@
 import type { SwaggerTransform } from '@fastify/swagger'
 import { jsonSchemaTransform } from 'fastify-type-provider-zod'
 import type { ZodType } from 'zod'
+import { noBody } from './schemas.ts'
 
 declare module 'fastify' {
   interface FastifySchema {
@@ -15,6 +16,8 @@ declare module 'fastify' {
 /** The routes' zod schemas as OpenAPI, for @fastify/swagger. */
 export const describeRoute: SwaggerTransform = (doc) => {
   const { documentedBody, ...schema } = doc.schema ?? {}
+  // The body of an operation that takes none (src/http/strict-input.ts) is no request body.
+  if (schema.body === noBody) delete schema.body
   const described = jsonSchemaTransform({ ...doc, schema })
   if (documentedBody) {
     const content = Object.entries(documentedBody).map(([type, body]) =>

@@ -40,3 +40,15 @@ export const noContent = (description: string) => z.undefined().describe(descrip
 
 /** An ISO 8601 timestamp, as PostgreSQL's to_json writes it. */
 export const timestamp = z.string().describe('ISO 8601 timestamp')
+
+/**
+ * The query of an operation that declares none (set by src/http/strict-input.ts): any
+ * parameter is an unknown key, named as a misspelt one is on the operations that take some.
+ */
+export const noQuery = z.strictObject({})
+
+/**
+ * The body of an operation that takes none (set by src/http/strict-input.ts): none at all, or
+ * `{}`; any key is an unknown key. Not in the API document (src/http/openapi.ts drops it).
+ */
+export const noBody = z.strictObject({}, { error: 'this operation takes no body' }).nullish()
