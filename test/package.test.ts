@@ -16,7 +16,10 @@ const root = fileURLToPath(new URL('../', import.meta.url))
 // TypeScript compiler that npm pack runs cannot load under it.
 // Their stdin is closed, as a user's terminal would answer one waiting on it: an npm install
 // with a pipe open for stdin once sat for ten minutes after its work was done.
-const env = { PATH: process.env.PATH, HOME: process.env.HOME }
+// A user's shell also has how it reaches the registry: a proxy, and the CA that proxy signs
+// with (without it npm's install of the package fails on every fetch, SELF_SIGNED_CERT_IN_CHAIN).
+const NETWORK = ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY', 'https_proxy', 'http_proxy', 'no_proxy']
+const env = { PATH: process.env.PATH, HOME: process.env.HOME, ...Object.fromEntries(NETWORK.filter(k => process.env[k]).map(k => [k, process.env[k]])) }
 function run (file: string, args: string[], cwd: string): Promise<{ stdout: string, stderr: string }> {
   const child = spawn('env', ['-u', 'NODE_OPTIONS', file, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
