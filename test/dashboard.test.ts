@@ -110,6 +110,11 @@ t.test('sign in, sync from a CSV, open a lineage, retry a failed delivery', asyn
   await page.locator('#error-filter').waitFor()
   t.equal(await page.inputValue('select[name=resolved]'), 'false', 'the page starts on open errors')
   t.equal(await page.locator('#view td .good', { hasText: 'resolved' }).count(), 0, 'and lists no resolved one')
+  // A replay the hub does not take is said where its button was, not dropped unseen.
+  await page.route('**/v1/errors/retry', route => route.fulfill({ status: 503, contentType: 'application/json', body: JSON.stringify({ error: { code: 'unavailable', message: 'the database is unavailable' } }) }))
+  await page.getByRole('button', { name: 'Retry all matching' }).click()
+  await page.locator('#view [role=alert]', { hasText: 'the database is unavailable' }).waitFor()
+  await page.unroute('**/v1/errors/retry')
   t.equal(p.crm.all('customer').length, 3, 'every customer reached the CRM')
 
   // Polling and imports read their own APIs: the pages answer, without an error (the example

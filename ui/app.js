@@ -121,8 +121,14 @@ async function errors (params) {
     type: 'button',
     onclick: async () => {
       const body = Object.fromEntries([...query].filter(([k]) => ['system', 'text'].includes(k)))
-      const r = await api('/v1/errors/retry', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-      retryAll.replaceWith(h('span', {}, `queued ${r.queued.length}, refused ${r.refused.length}`))
+      try {
+        const r = await api('/v1/errors/retry', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+        retryAll.replaceWith(h('span', {}, `queued ${r.queued.length}, refused ${r.refused.length}`))
+      } catch (err) {
+        // Said where the button was: a replay the hub did not take must not look taken.
+        if (err instanceof SignedOut) return signedOut('Your key is no longer valid.')
+        retryAll.replaceWith(fail(err))
+      }
     }
   }, 'Retry all matching')
   return [
