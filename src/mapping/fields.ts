@@ -174,8 +174,7 @@ export function cellProblem (schema: z.ZodType, path: string): string | undefine
   } catch {
     return undefined // bad syntax is reported by the path's own check
   }
-  const kinds = new Set(shapes.map(s => defOf(s).type))
-  if (!shapes.length || [...kinds].some(k => k !== 'array' && k !== 'object')) return undefined
+  if (!shapes.length || shapes.some(s => defOf(s).type !== 'array' && defOf(s).type !== 'object')) return undefined
   const list = shapes.find(s => defOf(s).type === 'array')
   const inner = list ? `${path}[0]` : path
   const fields = shapesAt(schema, inner).flatMap(s => Object.keys(defOf(s).shape ?? {}))

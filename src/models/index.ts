@@ -76,11 +76,13 @@ function hubWording (iss: z.core.$ZodRawIssue): string | undefined {
 
 z.config({ customError: hubWording })
 
-const received = (value: unknown) => value === null
-  ? 'null'
-  : Array.isArray(value)
-    ? 'array'
-    : typeof value === 'number' && !Number.isFinite(value) ? (Number.isNaN(value) ? 'text that is not a number' : 'a number too large') : typeof value
+function received (value: unknown): string {
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return 'array'
+  if (Number.isNaN(value)) return 'text that is not a number'
+  if (typeof value === 'number' && !Number.isFinite(value)) return 'a number too large'
+  return typeof value
+}
 
 /** Flatten zod issues to dotted paths; an unknown key becomes an issue at that key. */
 export function toIssues (error: z.ZodError): Issue[] {
